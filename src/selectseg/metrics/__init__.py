@@ -1,0 +1,22 @@
+"""Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection.
+
+Pure library layer: imports neither models, training nor plotting.
+"""
+
+from .._validation import UndefinedMetricWarning
+from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, selective_dice_curve
+from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
+from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
+
+__all__ = [
+    "DiceOperatingPoint",
+    "PixelSelectiveMetrics",
+    "RiskCoverageCurve",
+    "SelectiveDiceCurve",
+    "UndefinedMetricWarning",
+    "aurc",
+    "eaurc",
+    "risk_coverage_curve",
+    "selective_dice_curve",
+    "selective_pixel_metrics",
+]

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import dice as scipy_dice_dissimilarity
+
+from selectseg.metrics import selective_dice_curve
+from tests.reference.dice_curve import operating_point, slow_dice_curve
+
+LABEL = np.array([1, 1, 1, 0, 0, 0, 0, 0, 1, 0])
+PRED = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 1])
+CONF = np.array([0.99, 0.95, 0.55, 0.9, 0.6, 0.97, 0.98, 0.96, 0.7, 0.52])
+
+
+def _images(rng, k=3, n=4, levels=None, accuracy=0.8):
+    preds, targets, uncs = [], [], []
+    for i in range(n):
+        shape = (5 + i, 7) if i % 2 else (3, 4, 5)
+        y = rng.integers(0, k, shape)
+        p = np.where(rng.random(shape) < accuracy, y, rng.integers(0, k, shape))
+        u = rng.random(shape) if levels is None else rng.integers(0, levels, shape) / levels
+        preds.append(p)
+        targets.append(y)
+        uncs.append(u)
+    return preds, targets, uncs
+
+
+def test_worked_example_from_the_issue():
+    curve = selective_dice_curve([PRED], [LABEL], [1 - CONF], num_classes=2)
+    dice = [curve.at_coverage(c).dice_mean for c in (1.0, 0.9, 0.8, 0.7)]
+    np.testing.assert_allclose(dice, [2 / 3, 0.75, 8 / 9, 1.0], rtol=1e-12)
+    assert curve.at_coverage(0.8).gamma == 1.0
+    assert curve.aurc == pytest.approx(0.052778, abs=5e-7)
+    assert curve.coverage[0] == 0 and curve.dice[0] == 1 and curve.coverage[-1] == 1
+    assert curve.thresholds[0] == -math.inf
+
+
+@pytest.mark.parametrize("levels", [None, 4, 25])
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("seed", range(3))
+def test_dice_curve_equals_slow_reference_over_every_distinct_threshold(levels, k, seed):
+    rng = np.random.default_rng(seed)
+    preds, targets, uncs = _images(rng, k=k, levels=levels)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=k)
+    thresholds, coverage, dice, per_image = slow_dice_curve(preds, targets, uncs, k)
+    # The stored points are points of the full curve ...
+    index = np.searchsorted(thresholds, curve.thresholds)
+    np.testing.assert_array_equal(thresholds[index], curve.thresholds)
+    np.testing.assert_allclose(curve.coverage, coverage[index], rtol=1e-12)
+    np.testing.assert_allclose(curve.dice, dice[index], rtol=1e-10)
+    np.testing.assert_allclose(curve.image_dice(), per_image[index], rtol=1e-12)
+    # ... and the dropped ones lie on the piecewise-linear curve through them, so the area is the same.
+    np.testing.assert_allclose(np.interp(coverage, curve.coverage, curve.dice), dice, rtol=1e-10)
+    assert curve.aurc == pytest.approx(np.trapezoid(1 - dice, coverage), rel=1e-10, abs=1e-14)
+
+
+@pytest.mark.parametrize("levels", [None, 5])
+def test_at_coverage_equals_reference_operating_point(levels, rng):
+    preds, targets, uncs = _images(rng, levels=levels)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=3)
+    thresholds, coverage, _, _ = slow_dice_curve(preds, targets, uncs, 3)
+    for c in [0.0, 0.05, 0.3, 0.7, 0.8, 0.9, 0.95, 0.999, 1.0, *coverage[::7]]:
+        point = curve.at_coverage(float(c))
+        best = np.flatnonzero(coverage <= c + 0.0)[-1]
+        want = operating_point(preds, targets, uncs, 3, thresholds[best])
+        assert point.threshold == thresholds[best]
+        assert point.coverage == pytest.approx(want[0], rel=1e-12)
+        assert point.dice_mean == pytest.approx(want[1], rel=1e-12)
+        np.testing.assert_allclose(point.image_dice, want[2], rtol=1e-12)
+        np.testing.assert_allclose(point.image_coverage, want[3], rtol=1e-12)
+        assert point.dice_std == pytest.approx(np.std(want[2]), abs=1e-12)
+        assert point.dice_p5 == pytest.approx(np.percentile(want[2], 5), abs=1e-12)
+        if math.isnan(want[4]):
+            assert math.isnan(point.gamma)
+        else:
+            assert point.gamma == pytest.approx(want[4], rel=1e-12)
+
+
+def test_dice_at_full_coverage_matches_scipy(rng):
+    preds, targets, uncs = _images(rng, k=2, n=5)
+    point = selective_dice_curve(preds, targets, uncs, num_classes=2).at_coverage(1.0)
+    want = [1 - scipy_dice_dissimilarity(p.reshape(-1) == 1, y.reshape(-1) == 1) for p, y in zip(preds, targets)]
+    np.testing.assert_allclose(point.image_dice, want, rtol=1e-12)
+
+
+def test_perfect_prediction_and_empty_classes_give_dice_one():
+    y = np.zeros((4, 4), dtype=np.int64)
+    curve = selective_dice_curve([y], [y], [np.random.default_rng(0).random((4, 4))], num_classes=3)
+    np.testing.assert_array_equal(curve.dice, 1.0)
+    assert curve.aurc == 0.0
+    assert curve.coverage.tolist() == [0.0, 1.0]
+
+
+def test_dice_curve_ignores_image_order_and_input_type(rng):
+    preds, targets, uncs = _images(rng)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=3)
+    order = [2, 0, 3, 1]
+    shuffled = selective_dice_curve(
+        [preds[i] for i in order], [targets[i] for i in order], [uncs[i] for i in order], num_classes=3
+    )
+    torch_curve = selective_dice_curve(
+        [torch.from_numpy(p) for p in preds],
+        [torch.from_numpy(t) for t in targets],
+        [torch.from_numpy(u) for u in uncs],
+        num_classes=3,
+    )
+    for other in (shuffled, torch_curve):
+        np.testing.assert_allclose(other.coverage, curve.coverage)
+        np.testing.assert_allclose(other.dice, curve.dice, rtol=1e-12)
+        assert other.aurc == pytest.approx(curve.aurc, rel=1e-12)
+
+
+def test_float32_uncertainties_keep_their_own_ties(rng):
+    preds, targets, uncs = _images(rng, levels=7)
+    u32 = [u.astype(np.float32) for u in uncs]
+    a = selective_dice_curve(preds, targets, uncs, num_classes=3)
+    b = selective_dice_curve(preds, targets, u32, num_classes=3)
+    np.testing.assert_allclose(a.dice, b.dice, rtol=1e-12)
+    np.testing.assert_allclose(a.coverage, b.coverage)
+
+
+def _ok():
+    return [np.array([0, 1])], [np.array([0, 1])], [np.array([0.1, 0.2])]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "kwargs", "error", "match"),
+    [
+        (lambda a: (np.array([0, 1]), *a[1:]), {}, TypeError, "`predictions` to be a list of per-image arrays"),
+        (lambda a: ([], [], []), {}, ValueError, "`predictions` to hold at least one image"),
+        (lambda a: (a[0] * 2, *a[1:]), {}, ValueError, "one array per image each, but got 2, 1 and 1"),
+        (lambda a: ([np.array([0.0, 1.0])], *a[1:]), {}, TypeError, r"`predictions\[0\]` to hold integer labels"),
+        (lambda a: (a[0], [np.array([0, 1, 1])], a[2]), {}, ValueError, "share one shape"),
+        (lambda a: (a[0], [np.array([0, 2])], a[2]), {}, ValueError, r"`targets\[0\]` to hold labels in \[0, 2\)"),
+        (lambda a: (a[0], a[1], [np.array([0.1, np.nan])]), {}, ValueError, r"`uncertainties\[0\]` to be finite"),
+        (lambda a: ([np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)]), {}, ValueError, "at least one pixel"),
+        (lambda a: (a[0], a[1], ["x"]), {}, TypeError, "`uncertainties"),
+        (lambda a: a, {"num_classes": 1}, ValueError, "`num_classes` to be an int >= 2"),
+        (lambda a: a, {"num_classes": 2.0}, TypeError, "`num_classes`"),
+    ],
+)
+def test_selective_dice_curve_rejects_bad_input(mutate, kwargs, error, match):
+    args = mutate(_ok())
+    with pytest.raises(error, match=match):
+        selective_dice_curve(*args, **{"num_classes": 2, **kwargs})
+
+
+def test_at_coverage_and_image_dice_reject_bad_input():
+    curve = selective_dice_curve(*_ok(), num_classes=2)
+    with pytest.raises(ValueError, match=r"`coverage` to be a float in \[0, 1\], but got 1.5"):
+        curve.at_coverage(1.5)
+    with pytest.raises(TypeError, match="`coverage`"):
+        curve.at_coverage("0.9")
+    with pytest.raises(IndexError, match="point indices"):
+        curve.image_dice(99)
