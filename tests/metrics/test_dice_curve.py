@@ -79,6 +79,17 @@ def test_at_coverage_equals_reference_operating_point(levels, rng):
             assert point.gamma == pytest.approx(want[4], rel=1e-12)
 
 
+def test_at_threshold_equals_reference_operating_point(rng):
+    preds, targets, uncs = _images(rng, levels=9)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=3)
+    for t in [-1.0, 0.0, 1 / 9, 0.5, 0.55, 8 / 9, 2.0]:
+        point = curve.at_threshold(t)
+        want = operating_point(preds, targets, uncs, 3, t)
+        assert point.coverage == pytest.approx(want[0], rel=1e-12)
+        assert point.dice_mean == pytest.approx(want[1], rel=1e-12)
+        np.testing.assert_allclose(point.image_coverage, want[3], rtol=1e-12)
+
+
 def test_dice_at_full_coverage_matches_scipy(rng):
     preds, targets, uncs = _images(rng, k=2, n=5)
     point = selective_dice_curve(preds, targets, uncs, num_classes=2).at_coverage(1.0)
@@ -154,5 +165,9 @@ def test_at_coverage_and_image_dice_reject_bad_input():
         curve.at_coverage(1.5)
     with pytest.raises(TypeError, match="`coverage`"):
         curve.at_coverage("0.9")
+    with pytest.raises(ValueError, match="`threshold` to be a number, but got NaN"):
+        curve.at_threshold(math.nan)
+    with pytest.raises(TypeError, match="`threshold`"):
+        curve.at_threshold(None)
     with pytest.raises(IndexError, match="point indices"):
         curve.image_dice(99)

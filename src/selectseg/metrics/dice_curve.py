@@ -132,11 +132,27 @@ class SelectiveDiceCurve:
             threshold = float(ordered[kept - 1]) if kept > 0 else -math.inf
         return self._operating_point(threshold, kept)
 
+    def at_threshold(self, threshold: float) -> DiceOperatingPoint:
+        """The operating point that keeps the pixels with uncertainty <= ``threshold`` (a clinic's fixed threshold).
+
+        Raises:
+            TypeError: if ``threshold`` is not a number.
+            ValueError: if ``threshold`` is NaN.
+        """
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+            raise TypeError(f"Expected `threshold` to be a float, but got {type(threshold).__name__}.")
+        if math.isnan(threshold):
+            raise ValueError("Expected `threshold` to be a number, but got NaN.")
+        floored = _floor_to(threshold, self._sorted_uncertainty.dtype)
+        kept = int(np.searchsorted(self._sorted_uncertainty, floored, side="right"))
+        return self._operating_point(float(threshold), kept)
+
     def _operating_point(self, threshold: float, kept: int) -> DiceOperatingPoint:
         events = self._events
-        n_events = int(np.searchsorted(events.uncertainty, threshold, side="right"))
+        floored = _floor_to(threshold, events.uncertainty.dtype)
+        n_events = int(np.searchsorted(events.uncertainty, floored, side="right"))
         image_dice = events.image_dice(n_events)
-        image_coverage = np.array([np.count_nonzero(u <= threshold) / u.size for u in self._image_uncertainty])
+        image_coverage = np.array([np.count_nonzero(u <= floored) / u.size for u in self._image_uncertainty])
         referred = self._sorted_uncertainty.size - kept
         wrong_referred = events.uncertainty.size - n_events
         return DiceOperatingPoint(
@@ -149,6 +165,14 @@ class SelectiveDiceCurve:
             image_coverage=image_coverage,
             image_dice=image_dice,
         )
+
+
+def _floor_to(threshold: float, dtype: np.dtype) -> np.generic:
+    """The largest value of ``dtype`` that is <= ``threshold``: comparisons in ``dtype`` then keep ``u <= threshold``."""
+    value = np.asarray(threshold, dtype=np.float64).astype(dtype)
+    if float(value) > threshold:  # compare in float64 (a Python float would be cast to dtype)
+        value = np.nextafter(value, dtype.type(-np.inf))
+    return value[()]
 
 
 @dataclass(frozen=True)
@@ -270,17 +294,17 @@ def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.n
 
     # Dice change of each wrong pixel's image when it is kept: it adds one FP to its predicted class and one FN to
     # its reference class (background ignored). Touches of one (image, class) are cumulated in event order.
-    touch_event = np.concatenate([np.arange(n_w), np.arange(n_w)])
-    touch_class = np.concatenate([events.predicted, events.label])
-    touch_is_fp = np.concatenate([np.ones(n_w, dtype=bool), np.zeros(n_w, dtype=bool)])
-    foreground = touch_class > 0
-    touch_event, touch_class, touch_is_fp = touch_event[foreground], touch_class[foreground], touch_is_fp[foreground]
-    touch_image = events.image[touch_event]
-    group = touch_image * k + touch_class
-    by_group = np.lexsort((touch_event, group))
-    group, touch_event, touch_is_fp, touch_image, touch_class = (
-        a[by_group] for a in (group, touch_event, touch_is_fp, touch_image, touch_class)
-    )
+    touch_class = np.stack([events.predicted, events.label], axis=1).reshape(-1)  # touch 2e: FP, 2e + 1: FN
+    touch = np.flatnonzero(touch_class > 0)
+    group = events.image[touch >> 1] * k + touch_class[touch]
+    # Stable grouping by (image, class), keeping event order inside a group: sort one int64 key per touch.
+    key = group << 32
+    key |= np.arange(group.size, dtype=np.int64)
+    key.sort()
+    touch = touch[key & 0xFFFFFFFF]
+    group = key >> 32
+    touch_event, touch_is_fp = touch >> 1, (touch & 1) == 0
+    touch_image, touch_class = group // k, group % k
     starts = np.r_[True, group[1:] != group[:-1]]
     false_pos = _cumcount_within(touch_is_fp, starts)
     false_neg = _cumcount_within(~touch_is_fp, starts)
@@ -309,7 +333,7 @@ def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.n
         n_events.append(np.array([n_w]))
     t = np.concatenate(thresholds).astype(np.float64)
     e = np.concatenate(n_events).astype(np.int64)
-    coverage = np.searchsorted(all_sorted, t, side="right") / all_sorted.size
+    coverage = np.searchsorted(all_sorted, t.astype(dtype), side="right") / all_sorted.size  # t holds dtype values
     dice = np.r_[1.0, mean_dice_after][e]
     return SelectiveDiceCurve(
         thresholds=t,
