@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,9 +19,9 @@ def main() -> None:
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_output"), help="Folder for summary.json and curves.csv."),
-    seed: int = typer.Option(0, help="Seed of the synthetic data."),
-    quick: bool = typer.Option(False, help="Smaller data, for tests."),
+    out: Annotated[Path, typer.Option(help="Folder for summary.json and curves.csv.")] = Path("demo_output"),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 0,
+    quick: Annotated[bool, typer.Option(help="Smaller data, for tests.")] = False,
 ) -> None:
     """Scripted example of the metrics and the ranking loss on built-in synthetic data."""
     from .demo import COVERAGES, run_demo

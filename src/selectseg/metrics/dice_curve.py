@@ -168,7 +168,7 @@ class SelectiveDiceCurve:
 
 
 def _floor_to(threshold: float, dtype: np.dtype) -> np.generic:
-    """The largest value of ``dtype`` that is <= ``threshold``: comparisons in ``dtype`` then keep ``u <= threshold``."""
+    """The largest value of ``dtype`` <= ``threshold``, so that comparing in ``dtype`` keeps ``u <= threshold``."""
     value = np.asarray(threshold, dtype=np.float64).astype(dtype)
     if float(value) > threshold:  # compare in float64 (a Python float would be cast to dtype)
         value = np.nextafter(value, dtype.type(-np.inf))
