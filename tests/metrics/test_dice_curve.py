@@ -171,3 +171,12 @@ def test_at_coverage_and_image_dice_reject_bad_input():
         curve.at_threshold(None)
     with pytest.raises(IndexError, match="point indices"):
         curve.image_dice(99)
+
+
+def test_at_threshold_never_keeps_float32_values_above_a_float64_threshold():
+    # float32(0.1) = 0.10000000149 > 0.1: rounding the threshold to float32 would wrongly keep that pixel.
+    u = np.array([0.05, 0.1, 0.2], dtype=np.float32)
+    pred, label = np.array([1, 1, 0]), np.array([1, 0, 0])
+    point = selective_dice_curve([pred], [label], [u], num_classes=2).at_threshold(0.1)
+    assert point.coverage == pytest.approx(1 / 3)
+    assert point.dice_mean == 1.0 and point.image_coverage.tolist() == [pytest.approx(1 / 3)]

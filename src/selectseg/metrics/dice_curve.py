@@ -167,12 +167,12 @@ class SelectiveDiceCurve:
         )
 
 
-def _floor_to(threshold: float, dtype: np.dtype) -> np.generic:
+def _floor_to(threshold: float, dtype: np.dtype) -> np.floating:
     """The largest value of ``dtype`` <= ``threshold``, so that comparing in ``dtype`` keeps ``u <= threshold``."""
-    value = np.asarray(threshold, dtype=np.float64).astype(dtype)
+    value: np.floating = dtype.type(threshold)
     if float(value) > threshold:  # compare in float64 (a Python float would be cast to dtype)
         value = np.nextafter(value, dtype.type(-np.inf))
-    return value[()]
+    return value
 
 
 @dataclass(frozen=True)
