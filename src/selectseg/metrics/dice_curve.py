@@ -184,7 +184,6 @@ class _WrongPixels:
     predicted: np.ndarray  # (W,)
     label: np.ndarray  # (W,)
     reference_counts: np.ndarray  # (N, K) pixels of each class in each image's reference
-    num_classes: int
 
     def image_dice(self, n_events: int) -> np.ndarray:
         """Per-image Dice ``(N,)`` with the first ``n_events`` wrong pixels kept, directly from counts."""
@@ -288,7 +287,6 @@ def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.n
         predicted=np.concatenate(wrong_pred)[order],
         label=np.concatenate(wrong_lab)[order],
         reference_counts=reference,
-        num_classes=k,
     )
     n_w = events.uncertainty.size
 
