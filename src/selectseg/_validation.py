@@ -100,6 +100,15 @@ def check_non_negative(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_threshold(name: str, value: Any) -> float:
+    """Return ``value`` as a float after checking it is a real number (infinities allowed) and not NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"Expected `{name}` to be a float, but got {type(value).__name__}.")
+    if math.isnan(value):
+        raise ValueError(f"Expected `{name}` to be a number, but got NaN.")
+    return float(value)
+
+
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """Return ``value`` after checking it is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

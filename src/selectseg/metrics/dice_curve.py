@@ -40,6 +40,7 @@ from .._validation import (
     check_label_range,
     check_non_empty_sequence,
     check_num_classes,
+    check_threshold,
     to_numpy,
 )
 
@@ -139,13 +140,10 @@ class SelectiveDiceCurve:
             TypeError: if ``threshold`` is not a number.
             ValueError: if ``threshold`` is NaN.
         """
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-            raise TypeError(f"Expected `threshold` to be a float, but got {type(threshold).__name__}.")
-        if math.isnan(threshold):
-            raise ValueError("Expected `threshold` to be a number, but got NaN.")
+        threshold = check_threshold("threshold", threshold)
         floored = _floor_to(threshold, self._sorted_uncertainty.dtype)
         kept = int(np.searchsorted(self._sorted_uncertainty, floored, side="right"))
-        return self._operating_point(float(threshold), kept)
+        return self._operating_point(threshold, kept)
 
     def _operating_point(self, threshold: float, kept: int) -> DiceOperatingPoint:
         events = self._events

@@ -23,6 +23,7 @@ from .._validation import (
     check_finite,
     check_integer_dtype,
     check_same_shape,
+    check_threshold,
 )
 
 __all__ = ["PixelSelectiveMetrics", "selective_pixel_metrics"]
@@ -85,10 +86,7 @@ def selective_pixel_metrics(
     if pred.numel() == 0:
         raise ValueError(f"Expected at least one pixel, but got shape {tuple(pred.shape)}.")
     check_finite("uncertainty", unc)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(f"Expected `threshold` to be a float, but got {type(threshold).__name__}.")
-    if math.isnan(threshold):
-        raise ValueError("Expected `threshold` to be a number, but got NaN.")
+    threshold = check_threshold("threshold", threshold)
 
     kept = unc <= threshold
     correct = pred == tgt
