@@ -1,0 +1,590 @@
+"""The Medical Segmentation Decathlon / nnU-Net folder layout (format ``"msd"``): reader and writer.
+
+Two ``dataset.json`` styles are read (see ``docs/data.md`` for examples):
+
+- **MSD style** (also nnU-Net v1): ``"training": [{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}]``,
+  ``"test": ["./imagesTs/y.nii.gz"]``, ``"labels": {"0": "background", ...}``, ``"modality": {"0": "CT"}``.
+  Multi-modal images are one 4-D file ``(X, Y, Z, C)``; where the listed file is absent, nnU-Net v1 channel files
+  ``x_0000.nii.gz, x_0001.nii.gz, ...`` are read instead. Extension: ``"label"`` may be a list of paths, one per
+  annotator. Test labels: an entry's ``"label"``, else ``labelsTs/<image file name>`` when ``labelsTs/`` exists.
+- **nnU-Net v2 style**: ``"channel_names": {"0": "T2"}``, ``"labels": {"background": 0, ...}``,
+  ``"file_ending": ".nii.gz"``; cases are found from ``imagesTr/<case>_XXXX<ending>`` (one file per channel, or one
+  RGB PNG for three channels) and labelled by ``labelsTr/<case><ending>``. Extension: ``labelsTr/<case>_a1<ending>,
+  <case>_a2<ending>, ...`` are the maps of annotators 1..A; where they exist they are the case's labels and a plain
+  ``labelsTr/<case><ending>`` (for instance a consensus kept for nnU-Net itself) is not read. Test cases come from
+  ``imagesTs/``, labelled the same way from ``labelsTs/`` when that folder exists.
+
+Image arrays keep the file's axis order (nibabel's voxel order; rows, columns for PNG), channels are moved first,
+and a NIfTI image stored as ``(X, Y, 1)`` (or ``(X, Y, 1, C)``) is a 2-D case. Images are cast to float32 and not
+normalised. Labels must be integer-valued (floats such as ``1.0`` are accepted) and lie in ``[0, K)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import look_up_option
+from .case import Case, DatasetInfo, SegmentationDataset
+from .io import NIFTI_SUFFIXES, PILLOW_SUFFIXES, atomic_write, file_suffix, read_image, write_nifti, write_png
+from .registry import register_format
+
+__all__ = ["load_msd", "write_msd_dataset"]
+
+_JSON = "dataset.json"
+_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_CHANNEL_FILE = re.compile(r"(.+)_(\d{4})")
+_ANNOTATOR_FILE = re.compile(r"(.+)_a(\d+)")
+_FOLDERS = {"train": ("imagesTr", "labelsTr"), "test": ("imagesTs", "labelsTs")}
+_WRITE_ENDINGS = (".nii.gz", ".nii", ".png")
+
+
+@dataclass(frozen=True)
+class _CaseFiles:
+    case_id: str
+    images: list[Path]
+    labels: list[Path] | None
+
+
+def _detect(root: Path) -> bool:
+    return (root / _JSON).is_file()
+
+
+@register_format("msd", detect=_detect, description=f"a {_JSON} file (MSD or nnU-Net layout)")
+def load_msd(root: Path, split: str) -> SegmentationDataset:
+    """Read an MSD / nnU-Net folder (called through :func:`~selectseg.data.load_dataset`, which checks its input).
+
+    Args:
+        root: an existing dataset folder.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+
+    Returns:
+        The dataset, cases sorted by case id (train cases first for ``"all"``).
+
+    Raises:
+        ValueError: naming the file at fault, if dataset.json is missing, not valid JSON or lacks keys, a listed or
+            expected image or label file is missing or unreadable, shapes disagree (channels of a case, image and
+            label, annotators), a label value is not an integer in ``[0, K)``, a case has a channel count other than
+            dataset.json's, cases mix 2-D and 3-D, or the split has no case (``"all"`` needs training cases).
+
+    Example:
+        >>> import tempfile
+        >>> from selectseg.data import make_synthetic_dataset, write_msd_dataset
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     root = write_msd_dataset(f"{tmp}/d", make_synthetic_dataset(num_cases=1, size=16, num_annotators=1))
+        ...     load_msd(root, "train")[0].labels.shape
+        (1, 16, 16)
+    """
+    json_path = root / _JSON
+    if not json_path.is_file():
+        raise ValueError(f"Expected {json_path} to exist (the 'msd' format needs it), but it does not.")
+    meta = _read_json(json_path)
+    if "training" in meta:
+        _require(meta, json_path, ("labels", "training"), "MSD style")
+        channels = meta.get("modality", meta.get("channel_names"))
+        if channels is None:
+            raise ValueError(f"Expected {json_path} (MSD style) to hold the key 'modality', but it does not.")
+
+        def listing(which: str, required: bool) -> list[_CaseFiles]:
+            return _list_msd_style(root, meta, json_path, which, required)
+
+    elif "channel_names" in meta or "file_ending" in meta:
+        _require(meta, json_path, ("labels", "channel_names", "file_ending"), "nnU-Net v2 style")
+        channels = meta["channel_names"]
+        ending = meta["file_ending"]
+        if not isinstance(ending, str) or ending.lower() not in NIFTI_SUFFIXES + PILLOW_SUFFIXES:
+            raise ValueError(
+                f"Expected 'file_ending' in {json_path} to be one of {list(NIFTI_SUFFIXES + PILLOW_SUFFIXES)}, "
+                f"but got {ending!r}."
+            )
+
+        def listing(which: str, required: bool) -> list[_CaseFiles]:
+            return _list_nnunet_style(root, which, ending, required)
+
+    else:
+        raise ValueError(
+            f"Expected {json_path} to hold 'training' (MSD style) or 'channel_names' and 'file_ending' "
+            f"(nnU-Net v2 style), but it holds the keys {sorted(meta)}."
+        )
+    class_names = _class_names(meta["labels"], json_path)
+    channel_names = _channel_names(channels, json_path)
+    name = meta.get("name") if isinstance(meta.get("name"), str) and meta.get("name") else root.name
+
+    cases: list[Case] = []
+    for which in ("train", "test") if split == "all" else (split,):
+        files = listing(which, which == "train" or split == "test")  # "all" tolerates a missing test split
+        cases.extend(_read_case(f, len(channel_names), len(class_names), json_path) for f in files)
+    first = cases[0]
+    for case in cases:
+        if case.spatial_dims != first.spatial_dims:
+            raise ValueError(
+                f"Expected every image to be {first.spatial_dims}-D like {first.source}, but {case.source} is "
+                f"{case.spatial_dims}-D with shape {case.spatial_shape}."
+            )
+    info = DatasetInfo(str(name), class_names, channel_names, first.spatial_dims, "msd")
+    return SegmentationDataset(info, tuple(cases))
+
+
+# ----------------------------------------------------------------------------------------------------- dataset.json
+
+
+def _read_json(json_path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Expected {json_path} to hold valid JSON, but it does not: {err}.") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"Could not read {json_path}: {err}") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"Expected {json_path} to hold a JSON object, but it holds a {type(meta).__name__}.")
+    return meta
+
+
+def _require(meta: dict[str, Any], json_path: Path, keys: tuple[str, ...], style: str) -> None:
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ValueError(f"Expected {json_path} ({style}) to hold the keys {list(keys)}, but {missing} are missing.")
+
+
+def _class_names(labels: Any, json_path: Path) -> tuple[str, ...]:
+    if not isinstance(labels, dict) or len(labels) < 2:
+        raise ValueError(
+            f"Expected 'labels' in {json_path} to map at least 2 label values to names, but got {labels!r}."
+        )
+    by_value: dict[int, str] = {}
+    for key, value in labels.items():
+        if isinstance(value, int) and not isinstance(value, bool):  # nnU-Net v2: {"background": 0}
+            index, name = value, key
+        elif isinstance(key, str) and key.isdigit() and isinstance(value, str):  # MSD: {"0": "background"}
+            index, name = int(key), value
+        else:
+            raise ValueError(
+                f"Expected 'labels' in {json_path} to map names to integer values or value strings to names, but "
+                f"got {key!r}: {value!r} (nnU-Net region-based labels are not supported)."
+            )
+        if index in by_value or not name:
+            raise ValueError(
+                f"Expected 'labels' in {json_path} to give each value one non-empty name, but got {labels}."
+            )
+        by_value[index] = name
+    if sorted(by_value) != list(range(len(by_value))):
+        raise ValueError(
+            f"Expected the label values in {json_path} to be 0..{len(by_value) - 1}, but got {sorted(by_value)}."
+        )
+    names = tuple(by_value[i] for i in range(len(by_value)))
+    if len(set(names)) != len(names):
+        raise ValueError(f"Expected distinct label names in {json_path}, but got {list(names)}.")
+    return names
+
+
+def _channel_names(channels: Any, json_path: Path) -> tuple[str, ...]:
+    if (
+        not isinstance(channels, dict)
+        or not channels
+        or sorted(channels) != sorted(str(i) for i in range(len(channels)))
+        or not all(isinstance(v, str) and v for v in channels.values())
+    ):
+        raise ValueError(
+            f"Expected the channel names in {json_path} to map '0', '1', ... to non-empty names, but got {channels!r}."
+        )
+    return tuple(channels[str(i)] for i in range(len(channels)))
+
+
+# -------------------------------------------------------------------------------------------------------- listings
+
+
+def _list_msd_style(root: Path, meta: dict[str, Any], json_path: Path, which: str, required: bool) -> list[_CaseFiles]:
+    key = "training" if which == "train" else "test"
+    entries = meta.get(key, [])
+    if not isinstance(entries, list):
+        raise ValueError(f"Expected '{key}' in {json_path} to be a list, but got {type(entries).__name__}.")
+    if not entries:
+        if required:
+            raise ValueError(f"Expected {json_path} to list {which} cases under '{key}', but it lists none.")
+        return []
+    labels_ts = root / _FOLDERS["test"][1]
+    out: dict[str, _CaseFiles] = {}
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            image, label = entry, None
+        elif isinstance(entry, dict) and isinstance(entry.get("image"), str):
+            image, label = entry["image"], entry.get("label")
+        else:
+            raise ValueError(
+                f"Expected entry {i} of '{key}' in {json_path} to be an image path or "
+                f"{{'image': path, 'label': path or [paths]}}, but got {entry!r}."
+            )
+        image_path = root / image
+        labels: list[Path] | None
+        if label is None:
+            if which == "train":
+                raise ValueError(f"Expected entry {i} of '{key}' in {json_path} to have a 'label', but it has none.")
+            labels = [labels_ts / image_path.name] if labels_ts.is_dir() else None
+        elif isinstance(label, str):
+            labels = [root / label]
+        elif isinstance(label, list) and label and all(isinstance(p, str) for p in label):
+            labels = [root / p for p in label]
+        else:
+            raise ValueError(
+                f"Expected the 'label' of entry {i} of '{key}' in {json_path} to be a path or a non-empty list of "
+                f"paths (one per annotator), but got {label!r}."
+            )
+        case_id = _strip_ending(image_path.name)
+        if case_id in out:
+            raise ValueError(f"Expected distinct images in '{key}' of {json_path}, but {image!r} appears twice.")
+        out[case_id] = _CaseFiles(case_id, _nnunet_v1_channels(image_path), labels)
+    return [out[k] for k in sorted(out)]
+
+
+def _nnunet_v1_channels(image_path: Path) -> list[Path]:
+    """The listed file, or where it is absent the nnU-Net v1 channel files ``<case>_0000<ending>, ...``."""
+    if image_path.exists():
+        return [image_path]
+    ending = file_suffix(image_path)
+    stem = image_path.name[: len(image_path.name) - len(ending)]
+    files: list[Path] = []
+    while (candidate := image_path.with_name(f"{stem}_{len(files):04d}{image_path.name[len(stem) :]}")).is_file():
+        files.append(candidate)
+    return files or [image_path]
+
+
+def _list_nnunet_style(root: Path, which: str, ending: str, required: bool) -> list[_CaseFiles]:
+    images_dir, labels_dir = (root / name for name in _FOLDERS[which])
+    channels: dict[str, dict[int, Path]] = {}
+    if images_dir.is_dir():
+        for f in sorted(images_dir.iterdir()):
+            if f.name.startswith(".") or not f.name.endswith(ending) or not f.is_file():
+                continue
+            match = _CHANNEL_FILE.fullmatch(f.name[: len(f.name) - len(ending)])
+            if match is None:
+                raise ValueError(
+                    f"Expected the image files in {images_dir} to be named <case>_XXXX{ending} (XXXX: 4-digit "
+                    f"channel index), but found {f.name!r}."
+                )
+            channels.setdefault(match[1], {})[int(match[2])] = f
+    if not channels:
+        if required:
+            raise ValueError(f"Expected image files <case>_0000{ending} in {images_dir}, but found none.")
+        return []
+    labels = _label_files(images_dir, labels_dir, ending, set(channels)) if labels_dir.is_dir() else None
+    if labels is None and which == "train":
+        raise ValueError(f"Expected folder {labels_dir} with the labels of {images_dir}, but it does not exist.")
+    out = []
+    for case_id in sorted(channels):
+        files = channels[case_id]
+        for index in range(max(files) + 1):
+            if index not in files:
+                raise ValueError(
+                    f"Expected image file {images_dir / f'{case_id}_{index:04d}{ending}'} (channel {index} of case "
+                    f"{case_id!r}), but it does not exist."
+                )
+        out.append(_CaseFiles(case_id, [files[i] for i in sorted(files)], None if labels is None else labels[case_id]))
+    return out
+
+
+def _label_files(images_dir: Path, labels_dir: Path, ending: str, case_ids: set[str]) -> dict[str, list[Path]]:
+    plain: dict[str, Path] = {}
+    annotators: dict[str, dict[int, Path]] = {}
+    for f in sorted(labels_dir.iterdir()):
+        if f.name.startswith(".") or not f.name.endswith(ending) or not f.is_file():
+            continue
+        stem = f.name[: len(f.name) - len(ending)]
+        if stem in case_ids:
+            plain[stem] = f
+            continue
+        match = _ANNOTATOR_FILE.fullmatch(stem)
+        if match is not None and match[1] in case_ids:
+            k = int(match[2])
+            if k < 1 or k in annotators.get(match[1], {}):
+                raise ValueError(f"Expected annotator numbers 1, 2, ... in {labels_dir}, but found {f.name!r}.")
+            annotators.setdefault(match[1], {})[k] = f
+            continue
+        owner = stem if match is None else match[1]
+        raise ValueError(
+            f"Expected image file {images_dir / f'{owner}_0000{ending}'} for label file {f}, but it does not exist."
+        )
+    out: dict[str, list[Path]] = {}
+    for case_id in case_ids:
+        if case_id in annotators:
+            files = annotators[case_id]
+            for k in range(1, max(files) + 1):
+                if k not in files:
+                    raise ValueError(
+                        f"Expected label file {labels_dir / f'{case_id}_a{k}{ending}'} (annotator {k} of case "
+                        f"{case_id!r}), but it does not exist."
+                    )
+            out[case_id] = [files[k] for k in sorted(files)]
+        elif case_id in plain:
+            out[case_id] = [plain[case_id]]
+        else:
+            raise ValueError(
+                f"Expected label file {labels_dir / f'{case_id}{ending}'} (or {case_id}_a1{ending}, ...) for case "
+                f"{case_id!r}, but it does not exist."
+            )
+    return out
+
+
+def _strip_ending(name: str) -> str:
+    ending = file_suffix(Path(name))
+    return name[: len(name) - len(ending)] if ending else name
+
+
+# ----------------------------------------------------------------------------------------------------------- reading
+
+
+def _read_case(files: _CaseFiles, num_channels: int, num_classes: int, json_path: Path) -> Case:
+    parts: list[np.ndarray] = []
+    affine, header = np.eye(4), None
+    for i, path in enumerate(files.images):
+        raw, file_affine, file_header = read_image(path)
+        part = _channels_first(raw, path)
+        if i == 0:
+            affine, header = file_affine, file_header
+        elif part.shape[1:] != parts[0].shape[1:]:
+            raise ValueError(
+                f"Expected image file {path} to have the spatial shape {parts[0].shape[1:]} of {files.images[0]}, "
+                f"but got {part.shape[1:]}."
+            )
+        parts.append(part)
+    image = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if image.shape[0] != num_channels:
+        raise ValueError(
+            f"Expected image of case {files.case_id!r} ({files.images[0]}) to have {num_channels} channel(s) as "
+            f"listed in {json_path}, but it has {image.shape[0]}."
+        )
+    if image.ndim == 4 and image.shape[3] == 1:  # a 2-D image stored as (X, Y, 1)
+        image = image[..., 0]
+    spatial = image.shape[1:]
+    labels = None
+    if files.labels is not None:
+        maps: list[np.ndarray] = []
+        for path in files.labels:
+            raw = read_image(path)[0]
+            while raw.ndim > len(spatial) and raw.shape[-1] == 1:
+                raw = raw[..., 0]
+            if maps and raw.shape != maps[0].shape:
+                raise ValueError(
+                    f"Expected the annotators' label maps of case {files.case_id!r} to share one shape, but "
+                    f"{path} has shape {raw.shape} and {files.labels[0]} has shape {maps[0].shape}."
+                )
+            maps.append(raw)
+        if maps[0].shape != spatial:
+            hint = " (a label file must hold one channel)" if maps[0].ndim > len(spatial) else ""
+            raise ValueError(
+                f"Expected label file {files.labels[0]} to have the spatial shape {spatial} of image "
+                f"{files.images[0]}, but got {maps[0].shape}{hint}."
+            )
+        labels = np.stack([_label_values(m, p, num_classes, json_path) for m, p in zip(maps, files.labels)])
+    kind = "nifti" if file_suffix(files.images[0]) in NIFTI_SUFFIXES else "png"
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    return Case(files.case_id, image, labels, affine, files.images[0], header, kind)
+
+
+def _channels_first(raw: np.ndarray, path: Path) -> np.ndarray:
+    if file_suffix(path) not in NIFTI_SUFFIXES:
+        return raw[None] if raw.ndim == 2 else np.moveaxis(raw, -1, 0)
+    array = raw[:, :, :, 0, :] if raw.ndim == 5 and raw.shape[3] == 1 else raw  # ITK vector image (X, Y, Z, 1, C)
+    if array.ndim == 4:
+        return np.moveaxis(array, -1, 0)
+    if array.ndim in (2, 3):
+        return array[None]
+    raise ValueError(
+        f"Expected image file {path} to have shape (X, Y), (X, Y, Z) or (X, Y, Z, C), but got {raw.shape}."
+    )
+
+
+def _label_values(raw: np.ndarray, path: Path, num_classes: int, json_path: Path) -> np.ndarray:
+    if raw.dtype == np.bool_:
+        raw = raw.astype(np.uint8)
+    if np.issubdtype(raw.dtype, np.floating):
+        if not np.isfinite(raw).all():
+            raise ValueError(f"Expected label file {path} to hold integer values, but it holds NaN or infinity.")
+        rounded = np.round(raw)
+        wrong = raw != rounded
+        if wrong.any():
+            raise ValueError(
+                f"Expected label file {path} to hold integer values, but found non-integer values such as "
+                f"{float(raw[wrong].flat[0]):g}."
+            )
+        raw = rounded
+    elif not np.issubdtype(raw.dtype, np.integer):
+        raise ValueError(f"Expected label file {path} to hold integer values, but it holds dtype {raw.dtype}.")
+    low, high = int(raw.min()), int(raw.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"Expected label file {path} to hold values in [0, {num_classes}) ({num_classes} labels in "
+            f"{json_path.name}), but found values in [{low}, {high}]."
+        )
+    return raw.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------------- writing
+
+
+def write_msd_dataset(
+    path: str | Path,
+    train: SegmentationDataset,
+    *,
+    test: SegmentationDataset | None = None,
+    file_ending: str = ".nii.gz",
+) -> Path:
+    """Write datasets in the nnU-Net v2 layout that :func:`~selectseg.data.load_dataset` reads back exactly.
+
+    The folder gets ``imagesTr/<case>_XXXX<ending>`` (one file per channel; one RGB file for a 3-channel PNG
+    dataset), ``labelsTr/<case><ending>`` for one annotator or ``labelsTr/<case>_a1<ending>, ...`` for several,
+    ``imagesTs/`` and (when the test cases are labelled) ``labelsTs/`` likewise, and ``dataset.json`` (nnU-Net v2
+    style). Reading it back gives the same image arrays, labels and affines (NIfTI stores the affine in float32).
+    NIfTI images are float32 and labels uint8 (int16 beyond 256 classes), each with its case's geometry (see
+    :func:`~selectseg.data.save_like`). PNG stores no geometry (cases read back get the identity affine) and only
+    integer intensities: 8-bit (RGB or gray) or 16-bit (gray).
+
+    Each file is written atomically, and ``dataset.json`` last, so an interrupted write leaves a folder that
+    :func:`~selectseg.data.load_dataset` refuses rather than a partial dataset.
+
+    Args:
+        path: destination folder; created when missing. It must be empty or hold only the files this call writes
+            (re-writing the same dataset).
+        train: labelled training cases.
+        test: test cases, all labelled or all unlabelled, with the same classes, channels and dimensionality.
+        file_ending: ``".nii.gz"``, ``".nii"`` or ``".png"`` (2-D, 1 or 3 channels, integer intensities).
+
+    Returns:
+        The dataset folder.
+
+    Raises:
+        TypeError: if ``train`` or ``test`` is not a :class:`SegmentationDataset` or ``path`` is not a str or Path.
+        ValueError: if ``file_ending`` is unknown, ``train`` is empty or has an unlabelled case, ``test`` mixes
+            labelled and unlabelled cases or differs from ``train`` in classes, channels or dimensionality, a case id
+            is not a plain file name (letters, digits, ``._-``, not ending in ``_a<k>``) or repeats, PNG is asked
+            for 3-D data, for other than 1 or 3 channels, more than 256 classes or non-integer intensities, or
+            ``path`` is a file or a folder holding other files.
+
+    Example:
+        >>> import tempfile
+        >>> from selectseg.data import make_synthetic_dataset
+        >>> train = make_synthetic_dataset(num_cases=2, size=16, num_annotators=2)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     root = write_msd_dataset(f"{tmp}/Dataset001_Synth", train)
+        ...     names = sorted(p.name for p in (root / "labelsTr").iterdir())
+        >>> names[:2]
+        ['synth_train_000_a1.nii.gz', 'synth_train_000_a2.nii.gz']
+    """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"Expected `path` to be a str or Path, but got {type(path).__name__}.")
+    for name, value in (("train", train), ("test", test)):
+        if not isinstance(value, SegmentationDataset) and not (name == "test" and value is None):
+            raise TypeError(f"Expected `{name}` to be a SegmentationDataset, but got {type(value).__name__}.")
+    ending = look_up_option("file_ending", file_ending, _WRITE_ENDINGS)
+    info = train.info
+    _check_writable(train, test, ending)
+    root = Path(path)
+    jobs: dict[str, tuple[np.ndarray, Case]] = {}
+    for which, dataset in (("train", train), ("test", test)):
+        for case in dataset or ():
+            jobs.update((k, (a, case)) for k, a in _case_files(case, which, ending, info.num_classes).items())
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"Expected `path` to be a folder, but {root} is a file.")
+    if root.exists():
+        unexpected = sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if (p.is_dir() and p.relative_to(root).as_posix() not in {*_FOLDERS["train"], *_FOLDERS["test"]})
+            or (not p.is_dir() and p.relative_to(root).as_posix() not in {*jobs, _JSON})
+        )
+        if unexpected:
+            more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
+            raise ValueError(
+                f"Expected `path` to be empty or to hold this same dataset, but {root} holds other files: "
+                f"{unexpected[:5]}{more}."
+            )
+    for relative, (array, case) in jobs.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if ending == ".png":
+            write_png(array, target)
+        else:
+            write_nifti(array, case, target)
+    meta = {
+        "name": info.name,
+        "description": "Written by selectseg.data.write_msd_dataset (nnU-Net v2 layout; labelsTr/<case>_a<k> files "
+        "are the maps of annotator k).",
+        "channel_names": {str(i): n for i, n in enumerate(info.channel_names)},
+        "labels": {n: i for i, n in enumerate(info.class_names)},
+        "numTraining": len(train),
+        "file_ending": ending,
+    }
+    text = json.dumps(meta, indent=2) + "\n"
+    atomic_write(root / _JSON, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return root
+
+
+def _check_writable(train: SegmentationDataset, test: SegmentationDataset | None, ending: str) -> None:
+    info = train.info
+    if len(train) == 0:
+        raise ValueError("Expected `train` to hold at least one case, but it is empty.")
+    if test is not None:
+        for attr in ("class_names", "channel_names", "spatial_dims"):
+            if getattr(test.info, attr) != getattr(info, attr):
+                raise ValueError(
+                    f"Expected `test` to have the {attr} of `train` {getattr(info, attr)!r}, "
+                    f"but got {getattr(test.info, attr)!r}."
+                )
+        labelled = {case.labels is not None for case in test}
+        if len(labelled) > 1:
+            raise ValueError("Expected the cases of `test` to be all labelled or all unlabelled, but they are mixed.")
+    seen: set[str] = set()
+    for which, dataset in (("train", train), ("test", test)):
+        for case in dataset or ():
+            if not _CASE_ID.fullmatch(case.case_id) or _ANNOTATOR_FILE.fullmatch(case.case_id):
+                raise ValueError(
+                    f"Expected case ids made of letters, digits and '._-' and not ending in '_a<k>', but got "
+                    f"{case.case_id!r}."
+                )
+            if case.case_id in seen:
+                raise ValueError(
+                    f"Expected distinct case ids across `train` and `test`, but got {case.case_id!r} twice."
+                )
+            seen.add(case.case_id)
+            if which == "train" and case.labels is None:
+                raise ValueError(f"Expected every case of `train` to be labelled, but {case.case_id!r} is not.")
+    if ending != ".png":
+        return
+    if info.spatial_dims != 2 or info.num_channels not in (1, 3) or info.num_classes > 256:
+        raise ValueError(
+            "Expected 2-D data with 1 or 3 channels and at most 256 classes for PNG, but got "
+            f"{info.spatial_dims}-D data with {info.num_channels} channel(s) and {info.num_classes} classes."
+        )
+    high = 65535 if info.num_channels == 1 else 255
+    for dataset in (train, test):
+        for case in dataset or ():
+            image = case.image
+            integral = bool(np.array_equal(image, np.round(image)))
+            if not integral or image.min() < 0 or image.max() > high:
+                kind = "" if integral else "non-integer "
+                raise ValueError(
+                    f"Expected the image of case {case.case_id!r} to hold integers in [0, {high}] for PNG, but got "
+                    f"{kind}values in [{image.min():g}, {image.max():g}] (write NIfTI instead)."
+                )
+
+
+def _case_files(case: Case, which: str, ending: str, num_classes: int) -> dict[str, np.ndarray]:
+    """The files of one case: relative path -> array on the case's grid, in the dtype to store."""
+    images, labels = _FOLDERS[which]
+    files: dict[str, np.ndarray] = {}
+    if ending == ".png":
+        pixels = case.image[0] if case.image.shape[0] == 1 else np.moveaxis(case.image, 0, -1)
+        files[f"{images}/{case.case_id}_0000{ending}"] = pixels.astype(np.uint8 if pixels.max() <= 255 else np.uint16)
+    else:
+        for c in range(case.image.shape[0]):
+            files[f"{images}/{case.case_id}_{c:04d}{ending}"] = case.image[c]
+    if case.labels is not None:
+        dtype = np.uint8 if num_classes <= 256 else np.int16
+        single = case.num_annotators == 1
+        for k, label in enumerate(case.labels.astype(dtype), start=1):
+            files[f"{labels}/{case.case_id if single else f'{case.case_id}_a{k}'}{ending}"] = label
+    return files
