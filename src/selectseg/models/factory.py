@@ -1,0 +1,229 @@
+"""Segmentation networks by name: thin factories over MONAI's U-Nets, one registry, 2D and 3D.
+
+Every registered network maps an image ``(B, C, *S)`` to logits ``(B, K, *S)`` (K-class softmax everywhere, binary
+is K = 2) and is built from a :class:`ModelSpec`, the complete description of the architecture. The spec is saved
+in every checkpoint, so a checkpoint is only ever loaded into the network it came from.
+
+Adding a network is one decorated function::
+
+    @register_model("my_net")
+    def my_net(spec: ModelSpec) -> nn.Module: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._validation import check_positive_int, look_up_option
+
+__all__ = ["ModelSpec", "SegmentationNet", "build_model", "get_model", "list_models", "register_model"]
+
+ModelFactory = Callable[["ModelSpec"], nn.Module]
+_MODELS: dict[str, ModelFactory] = {}
+_MIN_LEVELS: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The full description of a segmentation network (saved with every checkpoint).
+
+    Attributes:
+        name: a registered model name (see :func:`list_models`).
+        spatial_dims: 2 or 3.
+        in_channels: image channels C.
+        num_classes: output classes K >= 2 (background included).
+        channels: feature channels per resolution level, coarsest last; ``len(channels) - 1`` downsamplings by 2.
+        num_res_units: residual units per block (MONAI ``UNet``); ignored by ``dynunet``.
+        dropout: dropout probability in [0, 1) (0 = none); kept in the network for MC dropout.
+        norm: normalisation layer, ``"instance"`` or ``"batch"``.
+    """
+
+    name: str = "unet"
+    spatial_dims: int = 2
+    in_channels: int = 1
+    num_classes: int = 2
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    num_res_units: int = 2
+    dropout: float = 0.0
+    norm: str = "instance"
+
+    def __post_init__(self) -> None:
+        look_up_option("model.name", self.name, _MODELS)
+        if self.spatial_dims not in (2, 3):
+            raise ValueError(f"Expected `spatial_dims` to be 2 or 3, but got {self.spatial_dims!r}.")
+        check_positive_int("in_channels", self.in_channels)
+        check_positive_int("num_classes", self.num_classes, minimum=2)
+        if not isinstance(self.channels, tuple) or len(self.channels) < 2:
+            raise ValueError(
+                f"Expected `channels` to be a tuple of at least 2 positive ints, but got {self.channels!r}."
+            )
+        for c in self.channels:
+            check_positive_int("channels", c)
+        if len(self.channels) < _MIN_LEVELS[self.name]:
+            raise ValueError(
+                f"Expected `channels` to have at least {_MIN_LEVELS[self.name]} levels for model {self.name!r}, "
+                f"but got {self.channels!r}."
+            )
+        if isinstance(self.num_res_units, bool) or not isinstance(self.num_res_units, int) or self.num_res_units < 0:
+            raise ValueError(f"Expected `num_res_units` to be a non-negative int, but got {self.num_res_units!r}.")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"Expected `dropout` to be a float in [0, 1), but got {self.dropout!r}.")
+        look_up_option("model.norm", self.norm, ("instance", "batch"))
+
+    @property
+    def size_divisor(self) -> int:
+        """Spatial sizes must be multiples of this (``2 ** downsamplings``) for a whole-image forward pass."""
+        return 2 ** (len(self.channels) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (lists for tuples), for checkpoints and JSON."""
+        out = dataclasses.asdict(self)
+        out["channels"] = list(self.channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: on unknown keys or invalid values.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown model spec key(s) {unknown}; expected a subset of {sorted(known)}.")
+        values = dict(data)
+        if "channels" in values:
+            values["channels"] = tuple(values["channels"])
+        return cls(**values)
+
+
+class SegmentationNet(nn.Module):
+    """A registered network with its :class:`ModelSpec` attached.
+
+    Shape:
+        forward(image ``(B, C, *S)``) -> logits ``(B, K, *S)``; ``*S`` multiples of ``spec.size_divisor``.
+    """
+
+    def __init__(self, spec: ModelSpec, net: nn.Module) -> None:
+        super().__init__()
+        self.spec = spec
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(image)
+        return out
+
+
+def register_model(name: str, *, min_levels: int = 2) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator registering ``factory(spec) -> nn.Module`` under ``name``, for specs with at least ``min_levels``
+    resolution levels (``len(spec.channels)``).
+
+    Raises:
+        ValueError: if ``name`` is already registered.
+    """
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        if name in _MODELS:
+            raise ValueError(f"A model named {name!r} is already registered.")
+        _MODELS[name] = factory
+        _MIN_LEVELS[name] = min_levels
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of the registered models, sorted."""
+    return sorted(_MODELS)
+
+
+def get_model(name: str) -> ModelFactory:
+    """The factory registered under ``name``.
+
+    Raises:
+        ValueError: if no model has that name (the message suggests a near match).
+    """
+    return _MODELS[look_up_option("model", name, _MODELS)]
+
+
+def build_model(spec: ModelSpec) -> SegmentationNet:
+    """Build the network a spec describes, in training mode, with freshly initialised weights.
+
+    Args:
+        spec: the architecture.
+
+    Returns:
+        A :class:`SegmentationNet` mapping ``(B, C, *S)`` to logits ``(B, K, *S)``.
+
+    Raises:
+        TypeError: if ``spec`` is not a :class:`ModelSpec`.
+
+    Example:
+        >>> net = build_model(ModelSpec(spatial_dims=2, in_channels=1, num_classes=3, channels=(4, 8)))
+        >>> tuple(net(torch.zeros(1, 1, 8, 8)).shape)
+        (1, 3, 8, 8)
+    """
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"Expected `spec` to be a ModelSpec, but got {type(spec).__name__}.")
+    return SegmentationNet(spec, _MODELS[spec.name](spec))
+
+
+def _norm(spec: ModelSpec) -> Any:
+    return ("instance", {"affine": True}) if spec.norm == "instance" else "batch"
+
+
+@register_model("unet")
+def unet(spec: ModelSpec) -> nn.Module:
+    """MONAI ``UNet`` (residual units, strided convolutions), as in Ding et al.'s 2D/3D U-Nets."""
+    from monai.networks.nets import UNet
+
+    return UNet(
+        spatial_dims=spec.spatial_dims,
+        in_channels=spec.in_channels,
+        out_channels=spec.num_classes,
+        channels=spec.channels,
+        strides=(2,) * (len(spec.channels) - 1),
+        num_res_units=spec.num_res_units,
+        norm=_norm(spec),
+        dropout=spec.dropout,
+    )
+
+
+class _MainOutput(nn.Module):
+    """DynUNet returns its deep-supervision heads stacked in training mode; keep the full-resolution one."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(image)
+        return out[:, 0] if self.training and out.ndim == image.ndim + 1 else out
+
+
+@register_model("dynunet", min_levels=3)  # MONAI DynUNet needs >= 3 levels
+def dynunet(spec: ModelSpec) -> nn.Module:
+    """MONAI ``DynUNet`` (the nnU-Net architecture), 3x3 kernels, stride-2 downsamplings, transposed-conv upsampling."""
+    from monai.networks.nets import DynUNet
+
+    levels = len(spec.channels)
+    net = DynUNet(
+        spatial_dims=spec.spatial_dims,
+        in_channels=spec.in_channels,
+        out_channels=spec.num_classes,
+        kernel_size=[3] * levels,
+        strides=[1] + [2] * (levels - 1),
+        upsample_kernel_size=[2] * (levels - 1),
+        filters=list(spec.channels),
+        norm_name=_norm(spec),
+        dropout=spec.dropout or None,
+        res_block=spec.num_res_units > 0,
+    )
+    return _MainOutput(net)

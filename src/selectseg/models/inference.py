@@ -1,0 +1,96 @@
+"""Running a network on whole cases: intensity normalisation, whole-image (2D) or sliding-window (3D) inference."""
+
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validation import look_up_option
+
+__all__ = ["normalize_image", "predict_probabilities"]
+
+
+def normalize_image(image: np.ndarray | torch.Tensor, mode: str = "zscore") -> torch.Tensor:
+    """Per-channel intensity normalisation of one case (the same in training and inference).
+
+    Args:
+        image: ``(C, *S)`` image.
+        mode: ``"zscore"`` (each channel to mean 0, std 1; a constant channel becomes 0) or ``"none"``.
+
+    Returns:
+        ``(C, *S)`` float32 tensor.
+
+    Raises:
+        ValueError: on an unknown ``mode``.
+
+    Example:
+        >>> normalize_image(np.array([[1.0, 3.0]])).tolist()
+        [[-1.0, 1.0]]
+    """
+    look_up_option("normalize", mode, ("zscore", "none"))
+    x = torch.as_tensor(image, dtype=torch.float32)
+    if mode == "none":
+        return x
+    flat = x.reshape(x.shape[0], -1).double()
+    mean = flat.mean(dim=1)
+    std = flat.std(dim=1, unbiased=False)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    return ((x.double() - mean.reshape(shape)) / std.reshape(shape)).float()
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module,
+    image: torch.Tensor,
+    *,
+    size_divisor: int,
+    roi_size: tuple[int, ...] | None = None,
+    sw_batch_size: int = 4,
+    overlap: float = 0.25,
+) -> torch.Tensor:
+    """Softmax probabilities of a whole case.
+
+    2D cases (and 3D cases no larger than ``roi_size``) go through in one pass, zero-padded up to a multiple of
+    ``size_divisor`` and cropped back. Larger 3D cases use MONAI's ``sliding_window_inference`` with windows of
+    ``roi_size``, Gaussian blending and ``overlap``. The model is put in eval mode.
+
+    Args:
+        model: maps ``(B, C, *S)`` to logits ``(B, K, *S)``.
+        image: ``(C, *S)`` normalised image on the model's device.
+        size_divisor: spatial sizes the model accepts are multiples of this.
+        roi_size: sliding-window size for 3D (multiples of ``size_divisor``); None = always whole image.
+        sw_batch_size: windows per forward pass.
+        overlap: window overlap fraction.
+
+    Shape:
+        image ``(C, *S)`` -> probabilities ``(K, *S)`` float32.
+    """
+    model.eval()
+    x = image.unsqueeze(0)
+    spatial = tuple(x.shape[2:])
+    if roi_size is not None and len(spatial) == 3 and any(s > r for s, r in zip(spatial, roi_size)):
+        from monai.inferers import sliding_window_inference
+
+        logits = sliding_window_inference(
+            x,
+            roi_size=roi_size,
+            sw_batch_size=sw_batch_size,
+            predictor=model,
+            overlap=overlap,
+            mode="gaussian",
+            padding_mode="constant",
+        )
+        logits = typing.cast(torch.Tensor, logits)
+    else:
+        pad: list[int] = []
+        for s in reversed(spatial):
+            pad += [0, (-s) % size_divisor]
+        logits = model(F.pad(x, pad)) if any(pad) else model(x)
+        crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
+        logits = logits[crop]
+    return logits.float().softmax(dim=1)[0]
