@@ -1,0 +1,366 @@
+"""Training configuration: frozen dataclasses, loaded from YAML with ``key=value`` overrides, saved in every run.
+
+A config file holds any subset of the sections below; everything else keeps its default. Keys are checked: a typo
+stops with the closest valid key. Example ``config.yaml``::
+
+    data:
+      path: /data/Dataset001_Heart     # an nnU-Net/MSD folder, or "synthetic" (the built-in generator)
+      patch_size: [96, 96, 96]
+    loss:
+      ranking: exact                   # none (baseline) | exact | sampled
+    optim:
+      epochs: 100
+
+and on the command line ``selectseg train config.yaml --set optim.lr=1e-4 --set loss.ranking=sampled``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._validation import look_up_option
+from ..losses.segmentation import SEGMENTATION_LOSSES
+
+__all__ = [
+    "DataConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "SyntheticConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+]
+
+RANKING_MODES = ("none", "exact", "sampled")
+ANNOTATOR_POLICIES = ("majority", "first", "random")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The built-in synthetic data set (used when ``data.path`` is ``"synthetic"``)."""
+
+    num_train: int = 24
+    num_test: int = 12
+    spatial_dims: int = 2
+    size: int = 64
+    num_classes: int = 2
+    num_annotators: int = 3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training cases come from and how patches are drawn.
+
+    Attributes:
+        path: a dataset folder (nnU-Net / MSD layout or a registered format) or ``"synthetic"``.
+        format: a registered dataset format, or ``"auto"``.
+        val_fraction: fraction of the training cases held out for per-epoch validation (seeded split; 0 = none).
+        annotator: the training target when a case has several annotators: ``"majority"`` (per-voxel vote; a tie
+            goes to the higher class), ``"first"``, or ``"random"`` (one annotator drawn per sample and iteration).
+        patch_size: training patch size; empty = whole images (2D) or up to 96 per axis (3D), rounded up to the
+            network's size divisor. Also the sliding-window size for 3D inference.
+        augment: random flips, in-plane 90-degree rotations and intensity scale/shift (MONAI transforms).
+        normalize: per-case, per-channel intensity normalisation: ``"zscore"`` or ``"none"``.
+        samples_per_epoch: patches per epoch (0 = one per training case).
+        num_workers: data-loading worker processes.
+    """
+
+    path: str = "synthetic"
+    format: str = "auto"
+    val_fraction: float = 0.2
+    annotator: str = "majority"
+    patch_size: tuple[int, ...] = ()
+    augment: bool = True
+    normalize: str = "zscore"
+    samples_per_epoch: int = 0
+    num_workers: int = 0
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network; spatial dims, channels and classes come from the data (see :class:`~selectseg.models.ModelSpec`)."""
+
+    name: str = "unet"
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    num_res_units: int = 2
+    dropout: float = 0.0
+    norm: str = "instance"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Segmentation loss, plus the uncertainty ranking loss of Ding et al. unless ``ranking`` is ``"none"``.
+
+    Attributes:
+        segmentation: ``"ce"``, ``"dice"`` or ``"dice_ce"`` (MONAI ``DiceCELoss``, softmax, background included).
+        ranking: ``"none"`` (baseline), ``"exact"`` (all pairs) or ``"sampled"`` (the authors' subsample).
+        ranking_weight: lambda x scale (2 x 1000 in the released code).
+        margin, n_wrong, n_correct, reduction: options of :func:`~selectseg.losses.uncertainty_ranking_loss`.
+        uncertainty: the registered uncertainty score the ranking loss orders.
+    """
+
+    segmentation: str = "dice_ce"
+    ranking: str = "none"
+    ranking_weight: float = 2000.0
+    margin: float = 0.1
+    n_wrong: int = 300
+    n_correct: int = 6600
+    reduction: str = "mean"
+    uncertainty: str = "max_softmax"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam (Ding et al.: learning rate 2e-4, batch 8)."""
+
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    epochs: int = 50
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Sliding-window inference for 3D (and for validation); 2D images go through whole."""
+
+    sw_batch_size: int = 4
+    overlap: float = 0.25
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; saved resolved as ``config.yaml`` in the run folder.
+
+    Attributes:
+        seed: seeds the split, the initial weights, the data order and augmentation (per epoch).
+        deterministic: ``torch.use_deterministic_algorithms(True)``; with it a resumed run ends bit-identical to an
+            uninterrupted one on the same machine.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
+        tensorboard: also log to TensorBoard when it is installed.
+        val_every: validate every N epochs (0 = never).
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    seed: int = 0
+    deterministic: bool = True
+    device: str = "auto"
+    tensorboard: bool = True
+    val_every: int = 1
+
+    def __post_init__(self) -> None:
+        validate_config(self)
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Check values that types alone do not (choices, ranges).
+
+    Raises:
+        ValueError: naming the key, the expected values and the value found.
+    """
+    look_up_option("loss.segmentation", config.loss.segmentation, SEGMENTATION_LOSSES)
+    look_up_option("loss.ranking", config.loss.ranking, RANKING_MODES)
+    look_up_option("loss.reduction", config.loss.reduction, ("mean", "sum"))
+    look_up_option("data.annotator", config.data.annotator, ANNOTATOR_POLICIES)
+    look_up_option("data.normalize", config.data.normalize, ("zscore", "none"))
+    _range("data.val_fraction", config.data.val_fraction, 0.0, 0.9)
+    _range("loss.margin", config.loss.margin, 0.0, None)
+    _range("loss.ranking_weight", config.loss.ranking_weight, 0.0, None)
+    _range("optim.lr", config.optim.lr, 1e-12, None)
+    _range("optim.weight_decay", config.optim.weight_decay, 0.0, None)
+    _range("inference.overlap", config.inference.overlap, 0.0, 0.95)
+    for key, value, low in (
+        ("optim.batch_size", config.optim.batch_size, 1),
+        ("optim.epochs", config.optim.epochs, 1),
+        ("loss.n_wrong", config.loss.n_wrong, 1),
+        ("loss.n_correct", config.loss.n_correct, 1),
+        ("data.samples_per_epoch", config.data.samples_per_epoch, 0),
+        ("data.num_workers", config.data.num_workers, 0),
+        ("inference.sw_batch_size", config.inference.sw_batch_size, 1),
+        ("val_every", config.val_every, 0),
+        ("data.synthetic.num_train", config.data.synthetic.num_train, 1),
+        ("data.synthetic.num_test", config.data.synthetic.num_test, 1),
+        ("data.synthetic.size", config.data.synthetic.size, 16),
+        ("data.synthetic.num_annotators", config.data.synthetic.num_annotators, 1),
+    ):
+        if value < low:
+            raise ValueError(f"Expected `{key}` >= {low}, but got {value}.")
+    if config.data.synthetic.spatial_dims not in (2, 3):
+        raise ValueError(
+            f"Expected `data.synthetic.spatial_dims` to be 2 or 3, but got {config.data.synthetic.spatial_dims}."
+        )
+    if config.data.synthetic.num_classes not in (2, 3):
+        raise ValueError(
+            f"Expected `data.synthetic.num_classes` to be 2 or 3, but got {config.data.synthetic.num_classes}."
+        )
+    if any(p < 1 for p in config.data.patch_size):
+        raise ValueError(f"Expected `data.patch_size` to hold positive ints, but got {list(config.data.patch_size)}.")
+    if len(config.model.channels) < 2 or any(c < 1 for c in config.model.channels):
+        raise ValueError(
+            f"Expected `model.channels` to hold at least 2 positive ints, but got {list(config.model.channels)}."
+        )
+
+
+def _range(key: str, value: float, low: float, high: float | None) -> None:
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"Expected `{key}` {bound}, but got {value}.")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict (lists for tuples) of a config dataclass, for YAML and JSON."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = config_to_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def config_from_dict(data: Any, cls: type[Any] = TrainConfig, *, prefix: str = "") -> Any:
+    """Build a config dataclass from a nested dict, checking every key and type.
+
+    Raises:
+        ValueError: on an unknown key (with the closest valid one) or a value of the wrong type.
+    """
+    if not isinstance(data, dict):
+        where = f"`{prefix.rstrip('.')}`" if prefix else "the config"
+        raise ValueError(f"Expected {where} to be a mapping of keys to values, but got {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ValueError(
+                f"Unknown config key '{prefix}{key}'; expected one of {[prefix + n for n in names]}.{hint}"
+            )
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            values[key] = config_from_dict(value, typing.cast(type, kind), prefix=f"{prefix}{key}.")
+        else:
+            values[key] = _coerce(f"{prefix}{key}", value, kind)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, kind: Any) -> Any:
+    """Check (and for strings from the command line, parse) a value against a field's type."""
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("[", "").replace("]", "").replace("x", ",").split(",") if v.strip()]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"Expected `{key}` to be a list of ints, but got {value!r}.")
+        try:
+            return tuple(_coerce(key, v, int) for v in value)
+        except ValueError:
+            raise ValueError(f"Expected `{key}` to be a list of ints, but got {value!r}.") from None
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"Unsupported config field type for `{key}`: {kind}.")  # no such field today
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"Expected `{key}` to be true or false, but got {value!r}.")
+    if kind is int:
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ValueError(f"Expected `{key}` to be an integer, but got {value!r}.")
+    if kind is float:
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"Expected `{key}` to be a number, but got {value!r}.")
+    if kind is str:
+        if isinstance(value, (str, Path)):
+            return str(value)
+        raise ValueError(f"Expected `{key}` to be a string, but got {value!r}.")
+    raise TypeError(f"Unsupported config field type for `{key}`: {kind}.")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``"section.key=value"`` overrides to a nested config dict (values parsed against the field types later).
+
+    Raises:
+        ValueError: if an override is not of the form ``key=value``.
+    """
+    out = _deep_copy(data)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Expected an override of the form `section.key=value`, but got {item!r}.")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"Config key {'.'.join(parts[:-1])!r} is a value, not a section (in {item!r}).")
+            node = child
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Load a YAML config file (or the defaults when ``path`` is None) and apply overrides.
+
+    Raises:
+        ValueError: if the file is missing, not valid YAML, or holds an unknown key or a bad value.
+
+    Example:
+        >>> load_config(overrides=["loss.ranking=exact", "optim.epochs=3"]).loss.ranking
+        'exact'
+    """
+    data: Any = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"Config file {str(path)!r} not found.")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"Config file {str(path)!r} is not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"Expected config file {str(path)!r} to hold a mapping, but got {type(data).__name__}.")
+    return typing.cast(TrainConfig, config_from_dict(apply_overrides(data, overrides or [])))
+
+
+def save_config(config: TrainConfig) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)

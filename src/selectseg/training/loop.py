@@ -1,0 +1,425 @@
+"""The training loop: baseline or uncertainty-aware, resumable, single process or DistributedDataParallel.
+
+Run folder (written by rank 0 only, every file atomically)::
+
+    RUN/config.yaml          the fully resolved TrainConfig
+    RUN/run.json             data set facts the run depends on (classes, channels, patch size, cases)
+    RUN/metrics.csv          one row per finished epoch: loss parts, validation Dice and AURC, seconds
+    RUN/checkpoints/last.pt  model, optimizer, epoch, history and RNG state after the last finished epoch
+    RUN/model.pt             final weights + architecture (what predict/evaluate load)
+    RUN/tensorboard/         when TensorBoard is installed and ``tensorboard: true``
+
+Reproducibility: the initial weights come from ``seed``; at the start of every epoch all random streams (data
+order, augmentation, dropout, the sampled ranking loss) are re-seeded from ``(seed, epoch, rank)``. A run killed at
+any moment and resumed with ``resume=True`` therefore redoes the unfinished epoch exactly, and in deterministic mode
+ends with the same weights and metrics as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..losses import UncertaintyRankingLoss, segmentation_loss
+from ..losses.selective import SelectiveSegmentationLoss
+from ..metrics import selective_dice_curve
+from ..models import ModelSpec, SegmentationNet, build_model
+from ..models.inference import normalize_image, predict_probabilities
+from ..uncertainty import get_score
+from .checkpoint import (
+    atomic_write_text,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from .config import TrainConfig, config_from_dict, config_to_dict, save_config
+from .data import epoch_loader, load_cases, reference_labels, resolve_patch_size, split_cases, training_items
+from .distributed import DistributedContext, init_distributed
+
+__all__ = ["ProgressEvent", "TrainResult", "train"]
+
+METRIC_COLUMNS = ("epoch", "loss", "segmentation", "ranking", "val_dice", "val_aurc", "seconds")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What the loop reports to a progress display (the library itself never prints).
+
+    ``kind`` is ``"start"`` (``steps`` = batches per epoch), ``"step"`` (``parts`` = this batch's loss parts) or
+    ``"epoch"`` (``parts`` = the epoch's logged row).
+    """
+
+    kind: str
+    epoch: int
+    epochs: int
+    step: int = 0
+    steps: int = 0
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished run: its folder, the final weights' path, one logged row per epoch, and the trained network
+    (this process's copy; under DistributedDataParallel every rank's copy is identical)."""
+
+    run_dir: Path
+    model_path: Path
+    history: list[dict[str, float]]
+    model: SegmentationNet
+
+
+def train(
+    config: TrainConfig | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: Callable[[ProgressEvent], None] | None = None,
+) -> TrainResult:
+    """Train a segmentation network as ``config`` says, into ``run_dir``.
+
+    Everything that can be checked is checked before the first step: the data (every case read and validated),
+    the run folder, the checkpoint's architecture on resume.
+
+    Args:
+        config: the resolved configuration; None with ``resume`` to take the one saved in ``run_dir``.
+        run_dir: output folder; must be new or empty unless ``resume``.
+        resume: continue from ``run_dir/checkpoints/last.pt`` (optimizer, epoch, history and RNG state included).
+            A given ``config`` may only differ from the saved one in ``optim.epochs`` (to train longer).
+        progress: called with a :class:`ProgressEvent` at the start of each epoch, after each step and after each
+            epoch, on rank 0.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        ValueError: on a bad data set, a non-empty run folder without ``resume``, a missing or foreign checkpoint,
+            or a config differing from the saved one on resume.
+    """
+    run_dir = Path(run_dir)
+    resolved = _prepare_run_dir(config, run_dir, resume)
+    ctx = init_distributed(resolved.device)
+    try:
+        return _train(resolved, run_dir, ctx, resume, progress)
+    finally:
+        ctx.close()
+
+
+def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
+    saved_path = run_dir / "config.yaml"
+    if resume:
+        if not saved_path.is_file():
+            raise ValueError(f"Cannot resume: {str(saved_path)!r} not found (was {str(run_dir)!r} a training run?).")
+        import yaml
+
+        saved: TrainConfig = config_from_dict(yaml.safe_load(saved_path.read_text()))
+        if config is None:
+            return saved
+        mine, theirs = config_to_dict(config), config_to_dict(saved)
+        mine["optim"]["epochs"] = theirs["optim"]["epochs"]
+        if mine != theirs:
+            raise ValueError(
+                f"Cannot resume {str(run_dir)!r} with a different config ({_dict_diff(theirs, mine)}); "
+                "only optim.epochs may change."
+            )
+        return config
+    if config is None:
+        raise ValueError("A config is needed to start a new run (only `resume` can take the saved one).")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(
+            f"Run folder {str(run_dir)!r} is not empty; pass resume to continue it, or choose a new output folder."
+        )
+    return config
+
+
+def _dict_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            inner = _dict_diff(va, vb, f"{prefix}{key}.")
+            if inner:
+                out.append(inner)
+        elif va != vb:
+            out.append(f"{prefix}{key}: saved {va!r}, given {vb!r}")
+    return "; ".join(out)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code may draw from the legacy global state
+    torch.manual_seed(seed)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, dtype=np.uint32)[0])
+
+
+def _set_deterministic(enabled: bool) -> None:
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path,
+    ctx: DistributedContext,
+    resume: bool,
+    progress: Callable[[ProgressEvent], None] | None,
+) -> TrainResult:
+    _set_deterministic(config.deterministic)
+    dataset = load_cases(config.data, split="train")
+    if len(dataset) == 0:
+        raise ValueError(f"The training set {config.data.path!r} has no cases.")
+    info = dataset.info
+    train_cases, val_cases = split_cases(list(dataset.cases), config.data.val_fraction, config.seed)
+    spec = ModelSpec(
+        name=config.model.name,
+        spatial_dims=info.spatial_dims,
+        in_channels=len(info.channel_names),
+        num_classes=info.num_classes,
+        channels=config.model.channels,
+        num_res_units=config.model.num_res_units,
+        dropout=config.model.dropout,
+        norm=config.model.norm,
+    )
+    patch_size = resolve_patch_size(
+        config.data.patch_size, [c.spatial_shape for c in dataset.cases], info.spatial_dims, spec.size_divisor
+    )
+    items = training_items(train_cases, config.data.normalize)
+
+    _seed_everything(config.seed)
+    model = build_model(spec).to(ctx.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    if resume and checkpoint_path.is_file():
+        payload = load_checkpoint(checkpoint_path, spec=spec)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        start_epoch = int(payload["epoch"])
+        history = [dict(row) for row in payload["history"]]
+        restore_rng_state(payload["rng"])
+    elif ctx.is_main:
+        atomic_write_text(run_dir / "config.yaml", save_config(config))
+        run_info = {
+            "selectseg_version": __version__,
+            "torch_version": torch.__version__,
+            "dataset": info.name,
+            "format": info.format,
+            "class_names": list(info.class_names),
+            "channel_names": list(info.channel_names),
+            "spatial_dims": info.spatial_dims,
+            "patch_size": list(patch_size),
+            "train_cases": [c.case_id for c in train_cases],
+            "val_cases": [c.case_id for c in val_cases],
+            "world_size": ctx.world_size,
+        }
+        atomic_write_text(run_dir / "run.json", json.dumps(run_info, indent=2))
+    ctx.barrier()
+
+    net: nn.Module = model
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    loss_fn = _make_loss(config)
+    writer = _tensorboard(run_dir, config) if ctx.is_main else None
+    epochs = config.optim.epochs
+
+    for epoch in range(start_epoch, epochs):
+        started = time.perf_counter()
+        seed = _epoch_seed(config.seed, epoch, ctx.rank)
+        _seed_everything(seed)
+        loader = epoch_loader(
+            items,
+            config=config.data,
+            spatial_dims=info.spatial_dims,
+            patch_size=patch_size,
+            num_classes=info.num_classes,
+            batch_size=config.optim.batch_size,
+            epoch_seed=seed,
+            world_size=ctx.world_size,
+            rank=ctx.rank,
+        )
+        steps = len(loader)
+        if progress and ctx.is_main:
+            progress(ProgressEvent("start", epoch + 1, epochs, 0, steps))
+        net.train()
+        sums = np.zeros(3)
+        for step, batch in enumerate(loader, start=1):
+            image = _plain(batch["image"]).to(ctx.device, dtype=torch.float32)
+            label = _plain(batch["label"]).to(ctx.device, dtype=torch.long)
+            optimizer.zero_grad(set_to_none=True)
+            logits = net(image)
+            total, seg, rank_part = loss_fn(logits, label)
+            total.backward()
+            total, seg, rank_part = total.detach(), seg.detach(), rank_part.detach()
+            optimizer.step()
+            values = [total.item(), seg.item(), rank_part.item()]
+            sums += values
+            if progress and ctx.is_main:
+                progress(
+                    ProgressEvent("step", epoch + 1, epochs, step, steps, dict(zip(("loss", "seg", "rank"), values)))
+                )
+        means = ctx.mean((sums / max(steps, 1)).tolist())
+        row: dict[str, float] = {
+            "epoch": float(epoch + 1),
+            "loss": means[0],
+            "segmentation": means[1],
+            "ranking": means[2],
+            "val_dice": float("nan"),
+            "val_aurc": float("nan"),
+        }
+        if (
+            ctx.is_main
+            and val_cases
+            and config.val_every
+            and ((epoch + 1) % config.val_every == 0 or epoch + 1 == epochs)
+        ):
+            row["val_dice"], row["val_aurc"] = validate(model, val_cases, config, patch_size, info.num_classes)
+        row["seconds"] = time.perf_counter() - started
+        history.append(row)
+        if ctx.is_main:
+            rng = capture_rng_state()
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "model": model.state_dict(),
+                    "spec": spec.to_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "rng": rng,
+                    "config": config_to_dict(config),
+                },
+            )
+            atomic_write_text(run_dir / "metrics.csv", _metrics_csv(history))
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch" and np.isfinite(value):
+                        writer.add_scalar(key, value, epoch + 1)
+                writer.flush()
+            if progress:
+                progress(ProgressEvent("epoch", epoch + 1, epochs, steps, steps, row))
+        ctx.barrier()
+
+    model_path = run_dir / "model.pt"
+    if ctx.is_main:
+        save_checkpoint(
+            model_path,
+            {
+                "model": model.state_dict(),
+                "spec": spec.to_dict(),
+                "config": config_to_dict(config),
+                "epoch": epochs,
+                "selectseg_version": __version__,
+            },
+        )
+        if writer is not None:
+            writer.close()
+    ctx.barrier()
+    return TrainResult(run_dir=run_dir, model_path=model_path, history=history, model=model.eval())
+
+
+def _plain(value: Any) -> torch.Tensor:
+    """A plain tensor from MONAI's MetaTensor (or anything tensor-like)."""
+    as_tensor = getattr(value, "as_tensor", None)
+    return as_tensor() if callable(as_tensor) else torch.as_tensor(value)
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def _make_loss(config: TrainConfig) -> LossFn:
+    seg = segmentation_loss(config.loss.segmentation)
+    if config.loss.ranking == "none":
+
+        def baseline(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            value = seg(logits, labels)
+            return value, value, torch.zeros(())
+
+        return baseline
+    selective = SelectiveSegmentationLoss(
+        seg,
+        UncertaintyRankingLoss(
+            margin=config.loss.margin,
+            mode=config.loss.ranking,
+            n_wrong=config.loss.n_wrong,
+            n_correct=config.loss.n_correct,
+            reduction=config.loss.reduction,
+        ),
+        ranking_weight=config.loss.ranking_weight,
+        uncertainty=config.loss.uncertainty,
+    )
+
+    def combined(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        parts = selective.parts(logits, labels)
+        return parts.total, parts.segmentation, parts.ranking
+
+    return combined
+
+
+def validate(
+    model: SegmentationNet,
+    cases: list[Any],
+    config: TrainConfig,
+    patch_size: tuple[int, ...],
+    num_classes: int,
+) -> tuple[float, float]:
+    """Mean Dice at coverage 1 and Dice-AURC (max-softmax uncertainty) of ``model`` on ``cases``."""
+    device = next(model.parameters()).device
+    score = get_score("max_softmax")
+    preds, refs, uncs = [], [], []
+    was_training = model.training
+    for case in cases:
+        image = normalize_image(case.image, config.data.normalize).to(device)
+        probs = predict_probabilities(
+            model,
+            image,
+            size_divisor=model.spec.size_divisor,
+            roi_size=patch_size,
+            sw_batch_size=config.inference.sw_batch_size,
+            overlap=config.inference.overlap,
+        )
+        preds.append(probs.max(0).indices.cpu().numpy())
+        uncs.append(score(probs.unsqueeze(0))[0].cpu().numpy())
+        refs.append(reference_labels(case, config.data.annotator, num_classes))
+    model.train(was_training)
+    curve = selective_dice_curve(preds, refs, uncs, num_classes=num_classes)
+    return float(curve.dice[-1]), curve.aurc
+
+
+def _metrics_csv(history: list[dict[str, float]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(METRIC_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in METRIC_COLUMNS})
+    return buffer.getvalue()
+
+
+def _tensorboard(run_dir: Path, config: TrainConfig) -> Any:
+    if not config.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))

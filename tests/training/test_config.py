@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selectseg.training.config import (
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+
+
+def test_defaults_follow_ding_et_al() -> None:
+    config = TrainConfig()
+    assert config.optim.lr == 2e-4 and config.optim.batch_size == 8
+    assert config.loss.ranking_weight == 2000.0 and config.loss.margin == 0.1
+    assert (config.loss.n_wrong, config.loss.n_correct) == (300, 6600)
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    config = load_config(overrides=["loss.ranking=sampled", "data.patch_size=[32, 48]", "optim.lr=1e-3"])
+    path = tmp_path / "c.yaml"
+    path.write_text(save_config(config))
+    assert load_config(path) == config
+    assert config.data.patch_size == (32, 48)
+    assert config.optim.lr == 1e-3  # "1e-3" is a string to YAML 1.1, parsed against the field type
+
+
+def test_file_plus_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("loss:\n  ranking: exact\noptim:\n  epochs: 3\n")
+    config = load_config(path, ["optim.epochs=5", "deterministic=false"])
+    assert config.loss.ranking == "exact"
+    assert config.optim.epochs == 5
+    assert config.deterministic is False
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("loss.rankng=exact", "Unknown config key 'loss.rankng'.*Did you mean 'loss.ranking'"),
+        ("optim.lerning_rate=1", "Unknown config key 'optim.lerning_rate'"),
+        ("loss.ranking=exat", "Did you mean 'exact'"),
+        ("optim.epochs=ten", "`optim.epochs` to be an integer"),
+        ("optim.epochs=0", "`optim.epochs` >= 1"),
+        ("optim.lr=fast", "`optim.lr` to be a number"),
+        ("deterministic=maybe", "true or false"),
+        ("data.val_fraction=0.95", "data.val_fraction"),
+        ("data.patch_size=[32, x]", "list of ints"),
+        ("model.channels=[8]", "model.channels"),
+        ("loss.segmentation=dicece", "Did you mean 'dice_ce'"),
+        ("data.synthetic.spatial_dims=4", "spatial_dims"),
+        ("data=3", "`data` to be a mapping"),
+        ("nonsense", "section.key=value"),
+        ("seed.x=1", "`seed` to be an integer"),
+    ],
+)
+def test_bad_overrides_name_the_key(override: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        load_config(overrides=[override])
+
+
+def test_load_config_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_config(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="to hold a mapping"):
+        load_config(listed)
+
+
+def test_to_dict_from_dict_inverse() -> None:
+    config = load_config(overrides=["model.channels=[8,16,32]", "seed=7"])
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_apply_overrides_does_not_mutate_input() -> None:
+    data = {"loss": {"ranking": "none"}}
+    out = apply_overrides(data, ["loss.ranking=exact"])
+    assert data == {"loss": {"ranking": "none"}}
+    assert out == {"loss": {"ranking": "exact"}}

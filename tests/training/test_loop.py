@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from selectseg.training import ProgressEvent, load_config, load_model, train
+
+TINY = [
+    "data.synthetic.num_train=6",
+    "data.synthetic.num_test=2",
+    "data.synthetic.size=16",
+    "data.val_fraction=0.34",
+    "model.channels=[4,8]",
+    "model.num_res_units=1",
+    "optim.batch_size=2",
+    "optim.lr=1e-3",
+    "device=cpu",
+    "tensorboard=false",
+]
+
+
+def tiny(*extra: str):
+    return load_config(overrides=[*TINY, *extra])
+
+
+def weights_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_writes_a_complete_run_folder(tmp_path: Path) -> None:
+    events: list[ProgressEvent] = []
+    result = train(tiny("optim.epochs=2", "loss.ranking=exact"), tmp_path / "run", progress=events.append)
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "run.json", "metrics.csv", "checkpoints", "model.pt"}
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[0]["ranking"]) > 0  # the uncertainty-aware loss is on
+    assert 0 <= float(rows[1]["val_dice"]) <= 1 and 0 <= float(rows[1]["val_aurc"]) <= 1
+    info = json.loads((run / "run.json").read_text())
+    assert info["class_names"] == ["background", "foreground"] or len(info["class_names"]) == 2
+    assert len(info["train_cases"]) == 4 and len(info["val_cases"]) == 2
+    assert [e.kind for e in events].count("epoch") == 2
+    assert any(e.kind == "step" and {"loss", "seg", "rank"} <= set(e.parts) for e in events)
+    assert weights_equal(load_model(run / "model.pt").state_dict(), result.model.state_dict())
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_baseline_logs_zero_ranking(tmp_path: Path) -> None:
+    result = train(tiny("optim.epochs=1"), tmp_path / "run")
+    assert result.history[0]["ranking"] == 0.0
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    a = train(tiny("optim.epochs=2", "loss.ranking=sampled", "model.dropout=0.2"), tmp_path / "a")
+    b = train(tiny("optim.epochs=2", "loss.ranking=sampled", "model.dropout=0.2"), tmp_path / "b")
+    c = train(tiny("optim.epochs=2", "loss.ranking=sampled", "model.dropout=0.2", "seed=1"), tmp_path / "c")
+    assert weights_equal(a.model.state_dict(), b.model.state_dict())
+    assert a.history == [dict(r, seconds=r["seconds"]) for r in a.history]
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+    assert not weights_equal(a.model.state_dict(), c.model.state_dict())
+
+
+def test_resume_to_more_epochs_equals_one_run(tmp_path: Path) -> None:
+    whole = train(tiny("optim.epochs=3", "loss.ranking=exact"), tmp_path / "whole")
+    train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "parts")
+    resumed = train(tiny("optim.epochs=3", "loss.ranking=exact"), tmp_path / "parts", resume=True)
+    assert weights_equal(whole.model.state_dict(), resumed.model.state_dict())
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in whole.history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history]
+
+
+def test_resume_takes_saved_config_and_refuses_a_different_one(tmp_path: Path) -> None:
+    train(tiny("optim.epochs=1"), tmp_path / "run")
+    again = train(None, tmp_path / "run", resume=True)  # finished: nothing to redo
+    assert len(again.history) == 1
+    with pytest.raises(ValueError, match=r"different config \(loss.ranking: saved 'none', given 'exact'\)"):
+        train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "run", resume=True)
+
+
+def test_run_folder_errors(tmp_path: Path) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("")
+    with pytest.raises(ValueError, match="is not empty; pass resume"):
+        train(tiny(), tmp_path / "busy")
+    with pytest.raises(ValueError, match=r"Cannot resume: .*config\.yaml' not found"):
+        train(tiny(), tmp_path / "new", resume=True)
+    with pytest.raises(ValueError, match="A config is needed"):
+        train(None, tmp_path / "new2")
+
+
+def test_foreign_checkpoint_stops_before_training(tmp_path: Path) -> None:
+    train(tiny("optim.epochs=1"), tmp_path / "a")
+    train(tiny("optim.epochs=1", "model.channels=[8,16]"), tmp_path / "b")
+    # b's checkpoint put into a: another architecture.
+    (tmp_path / "a" / "checkpoints" / "last.pt").write_bytes((tmp_path / "b" / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(ValueError, match="another architecture"):
+        train(tiny("optim.epochs=2"), tmp_path / "a", resume=True)
+
+
+def test_missing_dataset_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="missing"):
+        train(tiny(f"data.path={tmp_path / 'missing'}"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing written before the data are checked
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "selectseg", *args]
+
+
+def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    options = [f"--set={o}" for o in [*TINY, "data.synthetic.num_train=12", "data.synthetic.size=32"]]
+    options += ["--ranking", "exact", "--epochs", "6"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli("train", "--out", str(tmp_path / "whole"), *options), check=True, env=env, capture_output=True)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_cli("train", "--out", str(killed), *options), env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoints" / "last.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into a later epoch, possibly mid-write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "model.pt").exists(), "the run finished before it could be killed; make it longer"
+    subprocess.run(_cli("train", "--out", str(killed), "--resume"), check=True, env=env, capture_output=True)
+    assert weights_equal(
+        load_model(tmp_path / "whole" / "model.pt").state_dict(), load_model(killed / "model.pt").state_dict()
+    )
+
+    def metrics(path: Path) -> list[dict[str, str]]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(path.open())]
+
+    assert metrics(tmp_path / "whole" / "metrics.csv") == metrics(killed / "metrics.csv")
