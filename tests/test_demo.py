@@ -1,20 +1,28 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from selectseg.cli import app
+from selectseg.demo import COVERAGES, RUNS
 
 
-def test_demo_quick_writes_summary_and_ranks_scores_sensibly(tmp_path):
-    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path)])
+def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--quick"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
-    aurc = {row["uncertainty"]: row["aurc"] for row in summary["table"]}
-    # The oracle ranks every error last, a random score ranks none: the real scores must lie strictly between.
-    assert aurc["oracle (errors last)"] < aurc["max_softmax"] < aurc["random (control)"]
-    assert summary["ranking_loss"]["exact"] > 0
-    header = (tmp_path / "curves.csv").read_text().splitlines()[0]
-    assert header == "uncertainty,threshold,coverage,dice"
-    assert not list(tmp_path.glob("*.tmp"))
+    assert [row["run"] for row in summary["table"]] == [name for name, _ in RUNS]
+    for row in summary["table"]:
+        assert 0 <= row["aurc"] <= 1
+        assert all(0 <= row[f"dice@{c}"] <= 1 and row[f"coverage@{c}"] <= c for c in COVERAGES)
+    for name, _ in RUNS:
+        assert (tmp_path / name / "model.pt").is_file()
+        assert (tmp_path / name / "evaluation" / "evaluation.json").is_file()
+    assert (tmp_path / "comparison.csv").read_text().startswith("run,ranking,aurc")
+    assert "uncertainty_aware" in result.output and "AURC" in result.output
+    # Run again: both runs are finished, so it resumes instantly and gives the same numbers.
+    again = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--quick"], catch_exceptions=False)
+    assert again.exit_code == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["table"] == summary["table"]

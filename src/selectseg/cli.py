@@ -1,49 +1,263 @@
-"""Command-line interface: thin, parse the options and make one library call."""
+"""Command-line interface: thin, parse the options and make one library call.
+
+Every user error (bad option value, bad data, foreign checkpoint) ends as one line ``Error: ...`` and exit code 2,
+before any training time is spent.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Uncertainty-aware selective segmentation.")
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(func: F) -> F:
+    """Turn ValueError/TypeError from the library into a one-line message and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, TypeError) as error:
+            console.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
 def main() -> None:
-    """selectseg: exact selective-segmentation metrics and uncertainty-aware training."""
+    """selectseg: uncertainty-aware training, selective prediction and Dice risk-coverage evaluation."""
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+class _TrainDisplay:
+    """Progress bar over epochs and steps, with the loss parts."""
+
+    def __init__(self, progress: Progress, label: str = "train") -> None:
+        self.progress = progress
+        self.label = label
+        self.task: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "start":
+            description = f"{self.label} epoch {event.epoch}/{event.epochs}"
+            if self.task is None:
+                self.task = self.progress.add_task(description, total=event.steps, info="")
+            else:
+                self.progress.reset(self.task, total=event.steps, description=description, info="")
+        elif event.kind == "step":
+            p = event.parts
+            info = f"loss {p['loss']:.4f} (seg {p['seg']:.4f}, rank {p['rank']:.2e})"
+            self.progress.update(self.task, completed=event.step, info=info)
+        elif event.kind == "epoch":
+            p = event.parts
+            val = f", val Dice {p['val_dice']:.4f}, AURC {p['val_aurc']:.4f}" if p["val_dice"] == p["val_dice"] else ""
+            self.progress.console.print(
+                f"{self.label} epoch {event.epoch}/{event.epochs}: loss {p['loss']:.4f} "
+                f"(seg {p['segmentation']:.4f}, rank {p['ranking']:.3e}){val} [{p['seconds']:.1f} s]",
+                highlight=False,
+            )
+
+
+@app.command("train")
+@_user_errors
+def train_command(
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML config file (optional; defaults + options otherwise).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder (new, or an existing one with --resume).")
+    ] = Path("runs/run"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset folder, or 'synthetic' (= data.path).")] = None,
+    ranking: Annotated[str | None, typer.Option(help="none | exact | sampled (= loss.ranking).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="= optim.epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="= seed.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N] (= device).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+) -> None:
+    """Train a segmentation network, baseline or uncertainty-aware (multi-GPU: launch with torchrun -m selectseg)."""
+    from .training import load_config, train
+
+    overrides = list(set_ or [])
+    for key, value in (("data.path", data), ("loss.ranking", ranking), ("optim.epochs", epochs), ("seed", seed)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if device is not None:
+        overrides.append(f"device={device}")
+    given = config is not None or bool(overrides)
+    resolved = load_config(config, overrides) if given or not resume else None
+    with _progress() as progress:
+        result = train(resolved, out, resume=resume, progress=_TrainDisplay(progress))
+    console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
+
+
+def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:
+    import dataclasses
+
+    from .training.data import load_cases
+
+    config = run.config.data
+    if data is not None:
+        config = dataclasses.replace(config, path=data, format=format_)
+    return load_cases(config, split=split).cases
+
+
+@app.command("predict")
+@_user_errors
+def predict_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the maps and predictions.json.")],
+    data: Annotated[str | None, typer.Option(help="Dataset folder or 'synthetic' (default: the run's data).")] = None,
+    split: Annotated[str, typer.Option(help="train | test | all.")] = "test",
+    format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
+    threshold: Annotated[float | None, typer.Option(help="Refer voxels with uncertainty above this.")] = None,
+    coverage: Annotated[
+        float | None, typer.Option(help="Keep this fraction of each case (largest achievable <=).")
+    ] = None,
+    uncertainty: Annotated[str, typer.Option(help="Uncertainty score.")] = "max_softmax",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
+) -> None:
+    """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
+    from .evaluation import load_run, predict_cases
+
+    run = load_run(run_dir, device=device)
+    cases = _cases(run, data, split, format_)
+    with _progress() as progress:
+        task = progress.add_task("predict", total=len(cases), info="")
+        summary = predict_cases(
+            run,
+            cases,
+            out,
+            threshold=threshold,
+            coverage=coverage,
+            uncertainty=uncertainty,
+            on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
+        )
+    console.print(f"Wrote {len(summary['cases'])} cases to {out}/ (predictions.json)")
+
+
+@app.command("evaluate")
+@_user_errors
+def evaluate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/evaluation).")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset folder or 'synthetic' (default: the run's data).")] = None,
+    split: Annotated[str, typer.Option(help="train | test | all.")] = "test",
+    format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
+    coverages: Annotated[str, typer.Option(help="Comma-separated target coverages.")] = "1.0,0.95,0.9,0.8,0.7",
+    uncertainty: Annotated[str, typer.Option(help="Uncertainty score.")] = "max_softmax",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
+) -> None:
+    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV)."""
+    from .evaluation import evaluate_cases, load_run
+
+    try:
+        targets = [float(c) for c in coverages.split(",") if c.strip()]
+    except ValueError:
+        raise ValueError(f"Expected `--coverages` to be comma-separated numbers, but got {coverages!r}.") from None
+    run = load_run(run_dir, device=device)
+    cases = _cases(run, data, split, format_)
+    out = out or run_dir / "evaluation"
+    with _progress() as progress:
+        task = progress.add_task("evaluate", total=len(cases), info="")
+        result = evaluate_cases(
+            run,
+            cases,
+            out,
+            coverages=targets,
+            uncertainty=uncertainty,
+            on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
+        )
+    table = Table(title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%")
+    for column in ("target", "coverage", "Dice mean ± std", "Dice p5", "gamma", "psi_c"):
+        table.add_column(column, justify="right")
+    for row in result["table"]:
+        table.add_row(
+            f"{row['target_coverage']:.2f}",
+            f"{row['coverage']:.4f}",
+            f"{row['dice_mean']:.4f} ± {row['dice_std']:.4f}",
+            f"{row['dice_p5']:.4f}",
+            f"{row['gamma']:.4f}",
+            f"{row['psi_c']:.4f}",
+        )
+    Console().print(table)
+    console.print(f"Wrote {out}/evaluation.json, curve.csv, per_image.csv")
+
+
+@app.command("synth")
+@_user_errors
+def synth_command(
+    out: Annotated[Path, typer.Argument(help="Folder for the data set (nnU-Net / MSD layout).")],
+    dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
+    cases: Annotated[int, typer.Option(help="Training cases.")] = 24,
+    test_cases: Annotated[int, typer.Option(help="Test cases (with labelsTs).")] = 12,
+    size: Annotated[int, typer.Option(help="Image size per axis.")] = 64,
+    classes: Annotated[int, typer.Option(help="Classes K (2 or 3).")] = 2,
+    annotators: Annotated[int, typer.Option(help="Simulated annotators.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Write the built-in synthetic data set to disk, in the layout `train --data` reads."""
+    from .data import make_synthetic_dataset, write_msd_dataset
+
+    options = {"num_classes": classes, "num_annotators": annotators, "seed": seed, "spatial_dims": dims, "size": size}
+    train = make_synthetic_dataset(split="train", num_cases=cases, **options)
+    test = make_synthetic_dataset(split="test", num_cases=test_cases, **options)
+    path = write_msd_dataset(out, train, test=test)
+    console.print(f"Wrote {len(train)} training and {len(test)} test cases to {path}")
 
 
 @app.command()
+@_user_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for summary.json and curves.csv.")] = Path("demo_output"),
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 0,
-    quick: Annotated[bool, typer.Option(help="Smaller data, for tests.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for both runs and the comparison.")] = Path("demo_output"),
+    seed: Annotated[int, typer.Option(help="Seed of data, weights and training.")] = 0,
+    quick: Annotated[bool, typer.Option(help="Tiny data and 2 epochs, for tests.")] = False,
 ) -> None:
-    """Scripted example of the metrics and the ranking loss on built-in synthetic data."""
+    """Train a baseline and an uncertainty-aware U-Net on synthetic data, evaluate both, compare."""
     from .demo import COVERAGES, run_demo
 
-    summary = run_demo(out, seed=seed, num_images=4 if quick else 12, size=48 if quick else 96)
-    console = Console(width=max(Console().width, 130))
-    table = Table(title=f"Dice risk-coverage on synthetic data (pixel accuracy {summary['pixel_accuracy']:.3f})")
-    table.add_column("uncertainty", no_wrap=True)
+    displays: dict[str, _TrainDisplay] = {}
+    with _progress() as progress:
+
+        def on_event(name: str, event: Any) -> None:
+            if name not in displays:
+                displays[name] = _TrainDisplay(progress, label=name)
+            displays[name](event)
+
+        summary = run_demo(out, seed=seed, quick=quick, progress=on_event)
+    table = Table(title=f"Dice risk-coverage on the synthetic test set ({summary['test_cases']} images)")
+    table.add_column("run", no_wrap=True)
     table.add_column("AURC (%)", justify="right")
     for c in COVERAGES:
         table.add_column(f"Dice@{c}", justify="right", no_wrap=True)
     for row in summary["table"]:
         table.add_row(
-            row["uncertainty"],
+            row["run"],
             f"{100 * row['aurc']:.3f}",
             *(f"{row[f'dice@{c}']:.4f} ± {row[f'dice_std@{c}']:.3f}" for c in COVERAGES),
         )
-    console.print(table)
-    rl = summary["ranking_loss"]
-    console.print(
-        f"Ranking loss (max-softmax): exact {rl['exact']:.5f} over {rl['pairs_exact']:,} pairs "
-        f"({rl['seconds']['exact'] * 1e3:.1f} ms), sampled 300x6600 {rl['sampled_300x6600']:.5f} "
-        f"({rl['seconds']['sampled'] * 1e3:.1f} ms)"
-    )
-    console.print(f"Outputs written to {out}/ (summary.json, curves.csv)")
+    Console(width=max(Console().width, 130)).print(table)
+    console.print(f"Outputs written to {out}/ (summary.json, comparison.csv, baseline/, uncertainty_aware/)")

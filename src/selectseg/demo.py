@@ -1,125 +1,104 @@
-"""A scripted example of the core metrics and loss on built-in synthetic data (no network is trained yet).
+"""The main job on built-in synthetic data: train a baseline and an uncertainty-aware U-Net, evaluate both.
 
-It simulates a segmentation model's softmax output on synthetic 2D images with noisy, ambiguous boundaries,
-then compares uncertainty scores by the Dice risk-coverage curve (AURC, Dice at coverage) and evaluates the
-uncertainty ranking loss exactly and as the authors' subsample. Used by ``make demo`` / ``selectseg demo``.
+Used by ``make demo`` / ``selectseg demo``. Everything lands in one folder::
+
+    OUT/baseline/            training run (config.yaml, metrics.csv, checkpoints/, model.pt)
+    OUT/baseline/evaluation/ evaluation.json, curve.csv, per_image.csv on the synthetic test set
+    OUT/uncertainty_aware/   the same with the exact ranking loss (Ding et al.)
+    OUT/summary.json         side-by-side numbers; OUT/comparison.csv the same table
+
+Both runs use the same data, seed, network and budget; only the loss differs. A demo interrupted at any point
+resumes where it stopped when run again with the same options.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import io
 import json
-import os
-import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from scipy.ndimage import gaussian_filter
+from .evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
+from .training import ProgressEvent, TrainConfig, train
+from .training.checkpoint import atomic_write_text
+from .training.config import DataConfig, LossConfig, ModelConfig, OptimConfig, SyntheticConfig
+from .training.data import load_cases
 
-from .losses import uncertainty_ranking_loss
-from .metrics import selective_dice_curve
-from .uncertainty import get_score
+__all__ = ["COVERAGES", "RUNS", "demo_config", "run_demo"]
 
-__all__ = ["COVERAGES", "run_demo", "simulate_predictions"]
-
-COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7)
+COVERAGES = DEFAULT_COVERAGES
+RUNS = (("baseline", "none"), ("uncertainty_aware", "exact"))
 
 
-def simulate_predictions(
-    num_images: int = 12, size: int = 96, num_classes: int = 3, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic labels and a simulated model's softmax probabilities, deterministic from ``seed``.
+def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none") -> TrainConfig:
+    """The demo's training config: 2D synthetic discs with ambiguous borders, 3 annotators, a small U-Net."""
+    synthetic = (
+        SyntheticConfig(num_train=8, num_test=4, size=32, seed=seed)
+        if quick
+        else SyntheticConfig(num_train=48, num_test=24, size=64, seed=seed)
+    )
+    return TrainConfig(
+        data=DataConfig(path="synthetic", val_fraction=0.25 if quick else 0.15, synthetic=synthetic),
+        model=ModelConfig(channels=(8, 16) if quick else (16, 32, 64), num_res_units=1),
+        loss=LossConfig(ranking=ranking),
+        optim=OptimConfig(lr=2e-3, batch_size=8, epochs=2 if quick else 80),
+        seed=seed,
+        device="cpu",
+        tensorboard=False,
+    )
 
-    Each image holds ``num_classes - 1`` blobs with smoothly perturbed outlines; the simulated model sees a
-    blurred, noisy version of the labels, so its errors and its doubt concentrate on the boundaries.
 
-    Shape:
-        Returns labels ``(N, H, W)`` int64 and probabilities ``(N, K, H, W)`` float32, ``H = W = size``.
+def _named(progress: Callable[[str, ProgressEvent], None] | None, name: str) -> Callable[[ProgressEvent], None] | None:
+    if progress is None:
+        return None
+    return lambda event: progress(name, event)
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    progress: Callable[[str, ProgressEvent], None] | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate and compare both runs into ``out``; return the summary (also written as JSON and CSV).
+
+    Args:
+        out: the demo folder.
+        seed: seeds data, weights and training.
+        quick: tiny data and 2 epochs (seconds; for tests).
+        progress: called with the run name and each training :class:`~selectseg.training.ProgressEvent`.
     """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    labels = np.zeros((num_images, size, size), dtype=np.int64)
-    for i in range(num_images):
-        for c in range(1, num_classes):
-            cy, cx = rng.uniform(0.25, 0.75, 2)
-            ry, rx = rng.uniform(0.1, 0.25, 2)
-            wobble = gaussian_filter(rng.normal(0, 1, (size, size)), sigma=size / 10) * 4
-            inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 + wobble < 1
-            labels[i][inside] = c
-    one_hot = np.eye(num_classes, dtype=np.float64)[labels].transpose(0, 3, 1, 2)
-    logits = np.stack([[gaussian_filter(ch, sigma=2.0) for ch in img] for img in one_hot]) * 6.0
-    logits += rng.normal(0, 2.5, logits.shape)
-    probs = torch.from_numpy(logits).float().softmax(dim=1).numpy()
-    return labels, probs
-
-
-def run_demo(out_dir: str | Path, *, seed: int = 0, num_images: int = 12, size: int = 96) -> dict[str, Any]:
-    """Run the scripted example, write ``summary.json`` and ``curves.csv`` into ``out_dir``, return the summary."""
-    labels, probs = simulate_predictions(num_images=num_images, size=size, seed=seed)
-    num_classes = probs.shape[1]
-    preds = probs.argmax(axis=1)
-    probs_t = torch.from_numpy(probs)
-    rng = np.random.default_rng(seed + 1)
-    scores = {
-        "max_softmax": get_score("max_softmax")(probs_t).numpy(),
-        "entropy": get_score("entropy")(probs_t).numpy(),
-        "random (control)": rng.random(preds.shape).astype(np.float32),
-        "oracle (errors last)": (preds != labels).astype(np.float32) + rng.random(preds.shape).astype(np.float32) * 0.5,
-    }
-    rows, curves = [], {}
-    for name, unc in scores.items():
-        curve = selective_dice_curve(list(preds), list(labels), list(unc), num_classes=num_classes)
-        points = {c: curve.at_coverage(c) for c in COVERAGES}
-        rows.append(
-            {
-                "uncertainty": name,
-                "aurc": curve.aurc,
-                **{f"dice@{c}": points[c].dice_mean for c in COVERAGES},
-                **{f"dice_std@{c}": points[c].dice_std for c in COVERAGES},
-                **{f"dice_p5@{c}": points[c].dice_p5 for c in COVERAGES},
-            }
-        )
-        curves[name] = curve
-
-    u = torch.from_numpy(scores["max_softmax"])
-    correct = torch.from_numpy(preds == labels)
-    timings = {}
-    losses = {}
-    for mode in ("exact", "sampled"):
-        start = time.perf_counter()
-        value = uncertainty_ranking_loss(u, correct, mode=mode, generator=torch.Generator().manual_seed(seed))
-        timings[mode] = time.perf_counter() - start
-        losses[mode] = float(value)
+    out = Path(out)
+    rows = []
+    for name, ranking in RUNS:
+        config = demo_config(quick=quick, seed=seed, ranking=ranking)
+        run_dir = out / name
+        train(config, run_dir, resume=(run_dir / "config.yaml").is_file(), progress=_named(progress, name))
+        run = load_run(run_dir, device=config.device)
+        test = load_cases(config.data, split="test")
+        evaluation = evaluate_cases(run, test.cases, run_dir / "evaluation", coverages=COVERAGES)
+        row: dict[str, Any] = {"run": name, "ranking": ranking, "aurc": evaluation["aurc"]}
+        for point in evaluation["table"]:
+            c = point["target_coverage"]
+            row[f"dice@{c}"] = point["dice_mean"]
+            row[f"dice_std@{c}"] = point["dice_std"]
+            row[f"dice_p5@{c}"] = point["dice_p5"]
+            row[f"coverage@{c}"] = point["coverage"]
+        rows.append(row)
     summary = {
-        "data": {"images": num_images, "size": [size, size], "classes": num_classes, "seed": seed},
-        "pixel_accuracy": float(correct.float().mean()),
+        "config": dataclasses.asdict(demo_config(quick=quick, seed=seed)),
+        "test_cases": demo_config(quick=quick, seed=seed).data.synthetic.num_test,
+        "coverages": list(COVERAGES),
         "table": rows,
-        "ranking_loss": {
-            "exact": losses["exact"],
-            "sampled_300x6600": losses["sampled"],
-            "pairs_exact": int((~correct).sum()) * int(correct.sum()),
-            "seconds": timings,
-        },
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "summary.json", json.dumps(summary, indent=2))
-    lines = [["uncertainty", "threshold", "coverage", "dice"]]
-    for name, curve in curves.items():
-        step = max(1, curve.coverage.size // 500)
-        idx = np.unique(np.r_[np.arange(0, curve.coverage.size, step), curve.coverage.size - 1])
-        lines += [[name, f"{curve.thresholds[i]:.9g}", f"{curve.coverage[i]:.9g}", f"{curve.dice[i]:.9g}"] for i in idx]
-    with tempfile.NamedTemporaryFile("w", dir=out, delete=False, newline="", suffix=".tmp") as handle:
-        csv.writer(handle).writerows(lines)
-    os.replace(handle.name, out / "curves.csv")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=list))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "comparison.csv", buffer.getvalue())
     return summary
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run never leaves half a file."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)

@@ -1,0 +1,161 @@
+"""``selectseg predict``: per case the segmentation, the uncertainty map and the referral mask, with the source
+geometry, plus a JSON of per-case numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_threshold
+from ..data import Case, save_like
+from ..training.checkpoint import atomic_write_text
+from ..training.data import reference_labels
+from .run import LoadedRun
+
+__all__ = ["coverage_threshold", "predict_cases", "referral_mask"]
+
+
+def coverage_threshold(uncertainty: np.ndarray, coverage: float) -> float:
+    """The uncertainty threshold whose coverage is the largest achievable one <= ``coverage``.
+
+    Ties are explicit: voxels of equal uncertainty are kept or referred together, so the achieved coverage may be
+    below the target (a threshold is one of the distinct uncertainty values, or -inf to refer everything).
+
+    Args:
+        uncertainty: ``(*S)`` map, higher = less sure.
+        coverage: target kept fraction in [0, 1].
+
+    Raises:
+        ValueError: if ``coverage`` is outside [0, 1].
+
+    Example:
+        >>> coverage_threshold(np.array([0.1, 0.2, 0.2, 0.9]), 0.75)  # 0.2 would keep 3/4
+        0.2
+        >>> coverage_threshold(np.array([0.1, 0.2, 0.2, 0.9]), 0.5)  # ties: keeping 0.2 would be 3/4 > 1/2
+        0.1
+    """
+    if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0.0 <= coverage <= 1.0:
+        raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage!r}.")
+    ordered = np.sort(uncertainty, axis=None)
+    total = ordered.size
+    allowed = math.floor(coverage * total + 1e-9)
+    if allowed >= total:
+        return float(ordered[-1])
+    kept = int(np.searchsorted(ordered, ordered[allowed], side="left"))
+    return float(ordered[kept - 1]) if kept > 0 else -math.inf
+
+
+def referral_mask(uncertainty: np.ndarray, threshold: float) -> np.ndarray:
+    """True where a voxel is referred to the radiologist (uncertainty > threshold).
+
+    Shape:
+        uncertainty ``(*S)`` -> bool ``(*S)``.
+    """
+    return np.asarray(uncertainty) > threshold
+
+
+def predict_cases(
+    run: LoadedRun,
+    cases: list[Case] | tuple[Case, ...],
+    out_dir: str | Path,
+    *,
+    threshold: float | None = None,
+    coverage: float | None = None,
+    uncertainty: str = "max_softmax",
+    on_case: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Predict every case and write ``<case>_seg``, ``<case>_uncertainty`` and ``<case>_referral`` maps.
+
+    Files are NIfTI (``.nii.gz``, the source affine and header) or PNG for PNG inputs; the segmentation holds class
+    indices, the referral mask 1 where the voxel is referred. ``predictions.json`` lists per case the files, the
+    threshold used, the achieved coverage, referred voxels, mean uncertainty, predicted class voxel counts and, for
+    labelled cases, Dice before and after referral (referred voxels counted as corrected).
+
+    Args:
+        run: the loaded training run.
+        cases: cases to predict.
+        out_dir: output folder (created).
+        threshold: refer voxels with uncertainty above this global threshold; or
+        coverage: keep (per case) the largest achievable fraction <= ``coverage`` of least uncertain voxels.
+            Neither: coverage 1 (nothing referred).
+        uncertainty: registered uncertainty score of the mean softmax.
+        on_case: called with each case id after it is written (progress).
+
+    Returns:
+        The ``predictions.json`` content.
+
+    Raises:
+        ValueError: if both ``threshold`` and ``coverage`` are given, either is invalid, or a case does not fit
+            the network.
+    """
+    if threshold is not None and coverage is not None:
+        raise ValueError("Give either `threshold` or `coverage`, not both.")
+    if threshold is not None:
+        threshold = check_threshold("threshold", threshold)
+    if coverage is not None and (
+        isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 <= coverage <= 1
+    ):
+        raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage!r}.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    for output in run.outputs(cases, uncertainty=uncertainty):
+        case = output.case
+        if threshold is not None:
+            used = threshold
+        else:
+            used = coverage_threshold(output.uncertainty, 1.0 if coverage is None else coverage)
+        referred = referral_mask(output.uncertainty, used)
+        suffix = ".png" if case.file_kind == "png" else ".nii.gz"
+        files = {
+            "segmentation": save_like(
+                output.segmentation.astype(np.uint8), case, out_dir / f"{case.case_id}_seg{suffix}"
+            ),
+            "uncertainty": save_like(output.uncertainty, case, out_dir / f"{case.case_id}_uncertainty{suffix}"),
+            "referral": save_like(referred.astype(np.uint8), case, out_dir / f"{case.case_id}_referral{suffix}"),
+        }
+        voxel_volume = float(np.prod(case.spacing)) if case.spacing else 1.0
+        counts = np.bincount(output.segmentation.reshape(-1), minlength=run.num_classes)
+        record: dict[str, Any] = {
+            "case_id": case.case_id,
+            "shape": list(output.segmentation.shape),
+            "files": {k: v.name for k, v in files.items()},
+            "threshold": used,
+            "coverage": float(1.0 - referred.mean()),
+            "referred_voxels": int(referred.sum()),
+            "mean_uncertainty": float(output.uncertainty.mean()),
+            "class_voxels": {name: int(n) for name, n in zip(run.info["class_names"], counts)},
+            "class_volumes": {name: float(n) * voxel_volume for name, n in zip(run.info["class_names"], counts)},
+        }
+        if case.labels is not None:
+            reference = reference_labels(case, run.config.data.annotator, run.num_classes)
+            corrected = np.where(referred, reference, output.segmentation)
+            record["dice"] = _mean_dice(output.segmentation, reference, run.num_classes)
+            record["dice_after_referral"] = _mean_dice(corrected, reference, run.num_classes)
+        records.append(record)
+        if on_case is not None:
+            on_case(case.case_id)
+    summary = {
+        "run": str(run.run_dir),
+        "uncertainty": uncertainty,
+        "threshold": threshold,
+        "coverage": coverage,
+        "cases": records,
+    }
+    atomic_write_text(out_dir / "predictions.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _mean_dice(prediction: np.ndarray, reference: np.ndarray, num_classes: int) -> float:
+    """Mean Dice over foreground classes, empty vs empty = 1."""
+    values = []
+    for c in range(1, num_classes):
+        p, r = prediction == c, reference == c
+        denom = int(p.sum()) + int(r.sum())
+        values.append(1.0 if denom == 0 else 2.0 * int((p & r).sum()) / denom)
+    return float(np.mean(values))

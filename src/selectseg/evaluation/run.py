@@ -1,0 +1,120 @@
+"""A finished training run, loaded for inference: the network, its config and the data facts it was trained on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from ..data import Case
+from ..models import SegmentationNet
+from ..models.inference import normalize_image, predict_probabilities
+from ..training.checkpoint import load_model
+from ..training.config import TrainConfig, config_from_dict
+from ..training.distributed import resolve_device
+from ..uncertainty import get_score, list_scores
+
+__all__ = ["CaseOutput", "LoadedRun", "load_run"]
+
+
+@dataclass(frozen=True)
+class CaseOutput:
+    """A model's output on one case.
+
+    Attributes:
+        case: the input case.
+        probabilities: ``(K, *S)`` float32 mean softmax.
+        segmentation: ``(*S)`` int64 argmax.
+        uncertainty: ``(*S)`` float32, higher = less sure.
+    """
+
+    case: Case
+    probabilities: np.ndarray
+    segmentation: np.ndarray
+    uncertainty: np.ndarray
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A trained run ready for inference (see :func:`load_run`)."""
+
+    run_dir: Path
+    model: SegmentationNet
+    config: TrainConfig
+    info: dict[str, Any]
+    device: torch.device
+
+    @property
+    def num_classes(self) -> int:
+        """K, the classes the network predicts."""
+        return self.model.spec.num_classes
+
+    @property
+    def patch_size(self) -> tuple[int, ...]:
+        """Training patch size, the 3D sliding-window size."""
+        return tuple(self.info["patch_size"])
+
+    def check_case(self, case: Case) -> None:
+        """Raise ValueError if a case cannot go through this network (channels or dimensionality)."""
+        spec = self.model.spec
+        if case.image.ndim - 1 != spec.spatial_dims or case.image.shape[0] != spec.in_channels:
+            raise ValueError(
+                f"Case {case.case_id!r} has an image of shape {tuple(case.image.shape)} but the network of "
+                f"{str(self.run_dir)!r} expects (C={spec.in_channels}, *S) with {spec.spatial_dims} spatial axes."
+            )
+
+    def outputs(
+        self, cases: list[Case] | tuple[Case, ...], *, uncertainty: str = "max_softmax"
+    ) -> Iterator[CaseOutput]:
+        """Run the network on each case in turn (one case in memory at a time).
+
+        Raises:
+            ValueError: on an unknown uncertainty score or a case the network cannot take.
+        """
+        if uncertainty not in list_scores():
+            get_score(uncertainty)  # raises with the choices and a near match
+        score = get_score(uncertainty)
+        for case in cases:
+            self.check_case(case)
+        for case in cases:
+            image = normalize_image(case.image, self.config.data.normalize).to(self.device)
+            probs = predict_probabilities(
+                self.model,
+                image,
+                size_divisor=self.model.spec.size_divisor,
+                roi_size=self.patch_size,
+                sw_batch_size=self.config.inference.sw_batch_size,
+                overlap=self.config.inference.overlap,
+            )
+            unc = score(probs.unsqueeze(0))[0]
+            yield CaseOutput(
+                case=case,
+                probabilities=probs.cpu().numpy(),
+                segmentation=probs.max(0).indices.cpu().numpy().astype(np.int64),
+                uncertainty=unc.float().cpu().numpy(),
+            )
+
+
+def load_run(run_dir: str | Path, *, device: str = "auto") -> LoadedRun:
+    """Load a training run folder written by :func:`selectseg.training.train`.
+
+    Raises:
+        ValueError: if the folder is not a finished run (no ``model.pt``, ``config.yaml`` or ``run.json``) or its
+            checkpoint does not fit its architecture.
+    """
+    run_dir = Path(run_dir)
+    for name in ("model.pt", "config.yaml", "run.json"):
+        if not (run_dir / name).is_file():
+            hint = " (training may not have finished: resume it)" if name == "model.pt" else ""
+            raise ValueError(f"{str(run_dir)!r} is not a finished selectseg run: {name} is missing{hint}.")
+    config: TrainConfig = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    info = json.loads((run_dir / "run.json").read_text())
+    resolved = resolve_device(device)
+    model = load_model(run_dir / "model.pt", device=resolved)
+    return LoadedRun(run_dir=run_dir, model=model, config=config, info=info, device=resolved)

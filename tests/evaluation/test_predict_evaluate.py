@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from selectseg.data import make_synthetic_dataset, write_msd_dataset
+from selectseg.evaluation import coverage_threshold, evaluate_cases, load_run, predict_cases, referral_mask
+from selectseg.metrics import selective_dice_curve
+from selectseg.training import load_config, train
+from selectseg.training.data import load_cases
+
+from ..reference.dice_curve import image_dice
+from ..training.test_loop import TINY
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    train(load_config(overrides=[*TINY, "optim.epochs=2", "loss.ranking=exact"]), out)
+    return out
+
+
+def test_coverage_threshold_ties_and_bounds() -> None:
+    u = np.array([0.1, 0.2, 0.2, 0.9])
+    assert coverage_threshold(u, 1.0) == 0.9
+    assert coverage_threshold(u, 0.75) == 0.2
+    assert coverage_threshold(u, 0.5) == 0.1  # the tie at 0.2 is kept or referred as one
+    assert coverage_threshold(u, 0.2) == -math.inf
+    assert referral_mask(u, 0.2).tolist() == [False, False, False, True]
+    with pytest.raises(ValueError, match="coverage"):
+        coverage_threshold(u, 1.5)
+
+
+def test_coverage_threshold_is_largest_achievable(rng: np.random.Generator) -> None:
+    u = rng.integers(0, 20, size=200).astype(np.float32)
+    for target in np.linspace(0, 1, 23):
+        t = coverage_threshold(u, float(target))
+        achieved = np.mean(u <= t)
+        assert achieved <= target + 1e-12
+        higher = np.unique(u[u > t])
+        if higher.size:  # the next distinct threshold would exceed the target
+            assert np.mean(u <= higher[0]) > target
+
+
+def test_evaluate_writes_table_curve_and_per_image(run_dir: Path, tmp_path: Path) -> None:
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases
+    result = evaluate_cases(run, cases, tmp_path / "ev")
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert saved["num_cases"] == len(cases) == 2
+    assert [row["target_coverage"] for row in saved["table"]] == [1.0, 0.95, 0.9, 0.8, 0.7]
+    # Same numbers as the library curve on the same outputs.
+    outputs = list(run.outputs(cases))
+    from selectseg.training.data import reference_labels
+
+    refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
+    curve = selective_dice_curve(
+        [o.segmentation for o in outputs], refs, [o.uncertainty for o in outputs], num_classes=2
+    )
+    assert saved["aurc"] == pytest.approx(curve.aurc, abs=1e-12)
+    point = curve.at_coverage(0.9)
+    row = next(r for r in result["table"] if r["target_coverage"] == 0.9)
+    assert row["dice_mean"] == pytest.approx(point.dice_mean) and row["dice_p5"] == pytest.approx(point.dice_p5)
+    assert row["coverage"] <= 0.9
+    curve_rows = list(csv.DictReader((tmp_path / "ev" / "curve.csv").open()))
+    assert float(curve_rows[0]["coverage"]) == 0.0 and float(curve_rows[-1]["coverage"]) == 1.0
+    per_image = list(csv.DictReader((tmp_path / "ev" / "per_image.csv").open()))
+    assert [r["case_id"] for r in per_image] == [c.case_id for c in cases]
+    assert float(per_image[0]["dice@1.0"]) == pytest.approx(row_1 := result["table"][0]["image_dice"][cases[0].case_id])
+    assert 0 <= row_1 <= 1
+
+
+def test_predict_nifti_keeps_geometry_and_referral_matches_coverage(run_dir: Path, tmp_path: Path) -> None:
+    run = load_run(run_dir, device="cpu")
+    train_set = make_synthetic_dataset(split="train", num_cases=2, size=16, seed=5)
+    test_set = make_synthetic_dataset(split="test", num_cases=2, size=16, seed=5)
+    root = write_msd_dataset(tmp_path / "ds", train_set, test=test_set)
+    cases = load_cases(run.config.data.__class__(path=str(root)), split="test").cases
+    summary = predict_cases(run, cases, tmp_path / "pred", coverage=0.8)
+    record = summary["cases"][0]
+    seg = nib.load(tmp_path / "pred" / record["files"]["segmentation"])
+    source = nib.load(cases[0].source)
+    assert np.allclose(seg.affine, source.affine)
+    assert seg.shape == source.shape
+    unc = np.asarray(nib.load(tmp_path / "pred" / record["files"]["uncertainty"]).dataobj)
+    ref = np.asarray(nib.load(tmp_path / "pred" / record["files"]["referral"]).dataobj)
+    assert record["coverage"] <= 0.8
+    assert np.array_equal(ref.astype(bool), unc.reshape(ref.shape) > record["threshold"])
+    assert record["dice_after_referral"] >= record["dice"]
+    from selectseg.training.data import reference_labels
+
+    truth = reference_labels(cases[0], run.config.data.annotator, 2)
+    predicted = np.asarray(seg.dataobj).reshape(truth.shape).astype(np.int64)
+    assert record["dice"] == pytest.approx(image_dice(predicted, truth, 2))
+    corrected = np.where(ref.reshape(truth.shape).astype(bool), truth, predicted)
+    assert record["dice_after_referral"] == pytest.approx(image_dice(corrected, truth, 2))
+    assert json.loads((tmp_path / "pred" / "predictions.json").read_text())["coverage"] == 0.8
+
+
+def test_predict_threshold_and_errors(run_dir: Path, tmp_path: Path) -> None:
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases
+    summary = predict_cases(run, cases, tmp_path / "p", threshold=0.0)
+    assert all(r["threshold"] == 0.0 for r in summary["cases"])
+    with pytest.raises(ValueError, match="either `threshold` or `coverage`"):
+        predict_cases(run, cases, tmp_path / "p2", threshold=0.1, coverage=0.9)
+    with pytest.raises(ValueError, match="coverage"):
+        predict_cases(run, cases, tmp_path / "p3", coverage=2.0)
+    with pytest.raises(ValueError, match="Did you mean 'entropy'"):
+        predict_cases(run, cases, tmp_path / "p4", uncertainty="entropi")
+
+
+def test_load_run_and_case_errors(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"model\.pt is missing"):
+        load_run(tmp_path)
+    run = load_run(run_dir, device="cpu")
+    three_d = make_synthetic_dataset(split="test", num_cases=1, spatial_dims=3, size=16).cases
+    with pytest.raises(ValueError, match="expects \\(C=1, \\*S\\) with 2 spatial axes"):
+        evaluate_cases(run, three_d, tmp_path / "e")
+    with pytest.raises(ValueError, match="at least one labelled case"):
+        evaluate_cases(run, [], tmp_path / "e")
+    with pytest.raises(ValueError, match=r"coverage in \[0, 1\]"):
+        evaluate_cases(run, load_cases(run.config.data, split="test").cases, tmp_path / "e", coverages=[1.2])

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from selectseg.cli import app
+
+from .training.test_loop import TINY
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("cli") / "run"
+    result = invoke("train", "--out", run, *(f"--set={o}" for o in TINY), "--epochs", "1", "--ranking", "sampled")
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_train_predict_evaluate_from_the_command_line(trained: Path, tmp_path: Path) -> None:
+    assert (trained / "model.pt").is_file()
+    result = invoke("predict", trained, "--out", tmp_path / "pred", "--coverage", "0.9", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    cases = json.loads((tmp_path / "pred" / "predictions.json").read_text())["cases"]
+    assert len(cases) == 2 and all(c["coverage"] <= 0.9 for c in cases)
+    result = invoke("evaluate", trained, "--out", tmp_path / "ev", "--coverages", "1,0.9", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "AURC" in result.output
+    assert len(json.loads((tmp_path / "ev" / "evaluation.json").read_text())["table"]) == 2
+
+
+def test_synth_writes_a_dataset_train_reads(tmp_path: Path) -> None:
+    result = invoke("synth", tmp_path / "ds", "--cases", "4", "--test-cases", "2", "--size", "16")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ds" / "dataset.json").is_file()
+    run = tmp_path / "run"
+    options = [f"--set={o}" for o in TINY if not o.startswith("data.synthetic")]
+    result = invoke("train", "--out", run, *options, "--data", tmp_path / "ds", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", run, "--device", "cpu")  # the run's own data folder, test split (labelsTs)
+    assert result.exit_code == 0, result.output
+    assert (run / "evaluation" / "evaluation.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--set", "loss.rankng=exact"], "Did you mean 'loss.ranking'"),
+        (["train", "--ranking", "exat"], "Did you mean 'exact'"),
+        (["train", "--data", "/nonexistent/folder"], "/nonexistent/folder"),
+        (["train", "--resume"], "Cannot resume"),
+        (["predict", "/nonexistent/run", "--out", "x"], "not a finished selectseg run"),
+        (["evaluate", "/nonexistent/run"], "not a finished selectseg run"),
+        (["evaluate", "RUN", "--coverages", "1,abc"], "comma-separated numbers"),
+        (["predict", "RUN", "--out", "OUT", "--coverage", "0.9", "--threshold", "0.1"], "either `threshold`"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(
+    args: list[str], message: str, trained: Path, tmp_path: Path
+) -> None:
+    args = [str(trained) if a == "RUN" else str(tmp_path / "o") if a == "OUT" else a for a in args]
+    if args[0] == "train":
+        args += ["--out", str(tmp_path / "new")]
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert "Error:" in result.output and message in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+
+
+def test_unknown_option_is_refused() -> None:
+    result = runner.invoke(app, ["train", "--epoch", "3"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
