@@ -34,7 +34,7 @@ bench: install
 	$(PY) benchmarks/bench_ranking_loss.py
 	$(PY) benchmarks/bench_dice_curve.py
 	$(PY) benchmarks/bench_train_step.py --regime untrained
-	$(PY) benchmarks/bench_train_step.py --regime trained-like
+	$(PY) benchmarks/bench_train_step.py --regime trained
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache

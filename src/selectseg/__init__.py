@@ -1,7 +1,9 @@
 """selectseg: uncertainty-aware selective medical image segmentation.
 
 Subpackages: :mod:`selectseg.losses` (ranking and selective losses), :mod:`selectseg.metrics` (risk-coverage,
-Dice-coverage, pixel-level selection), :mod:`selectseg.uncertainty` (uncertainty scores).
+Dice-coverage, pixel-level selection), :mod:`selectseg.uncertainty` (uncertainty scores); and, imported on demand
+because they load MONAI: :mod:`selectseg.data` (datasets), :mod:`selectseg.models` (networks),
+:mod:`selectseg.training` (config, loop, checkpoints), :mod:`selectseg.evaluation` (predict, evaluate).
 """
 
 from . import losses, metrics, uncertainty
