@@ -38,7 +38,11 @@ class Case:
         source: path of the (first) image file; ``None`` for synthetic cases.
         header: the nibabel header of the source image (``None`` for PNG and synthetic cases); used to write outputs
             with the same geometry.
-        file_kind: ``"nifti"``, ``"png"`` or ``"synthetic"``: how outputs for this case are written.
+        file_kind: ``"nifti"``, ``"png"`` or ``"synthetic"``: how outputs for this case are written (``"png"`` for
+            any 2-D raster source: PNG, BMP, JPEG, TIFF).
+        subject: the patient (or subject) the case belongs to, where the format records it (e.g. GlaS
+            ``Grade.csv``); cross-validation splits keep a subject's cases together. ``None`` = the case is its own
+            subject.
 
     Shape:
         image: ``(C, *S)`` float32. labels: ``(A, *S)`` int64. affine: ``(4, 4)`` float64.
@@ -62,8 +66,11 @@ class Case:
     source: Path | None
     header: Any = field(default=None, repr=False)
     file_kind: str = "nifti"
+    subject: str | None = None
 
     def __post_init__(self) -> None:
+        if self.subject is not None and (not isinstance(self.subject, str) or not self.subject):
+            raise ValueError(f"Expected `subject` to be a non-empty string or None, but got {self.subject!r}.")
         if not isinstance(self.case_id, str) or not self.case_id:
             raise ValueError(f"Expected `case_id` to be a non-empty string, but got {self.case_id!r}.")
         if self.file_kind not in FILE_KINDS:
