@@ -1,0 +1,62 @@
+"""Agreement between annotators (higher is more agreement); numpy."""
+
+from __future__ import annotations
+
+import warnings
+from itertools import combinations
+
+import numpy as np
+
+from .._types import ImageArray
+from .._validation import UndefinedMetricWarning, check_integer_dtype, check_label_range, check_num_classes, to_numpy
+
+__all__ = ["pairwise_dice"]
+
+
+def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
+    """Mean pairwise inter-annotator Dice per foreground class (higher = annotators agree more).
+
+    For every pair of annotators ``(a, b)`` and class ``c >= 1``: ``2 |A_c ∩ B_c| / (|A_c| + |B_c|)``, with 1 when
+    both are empty (empty vs empty = 1); averaged over the ``A (A - 1) / 2`` pairs.
+
+    Args:
+        labels: one label map per annotator.
+        num_classes: K >= 2; class 0 is background and not reported.
+
+    Shape:
+        labels ``(A, *S)`` integer in [0, K) -> ``(K - 1,)`` float64.
+
+    Returns:
+        Per foreground class, the mean Dice over annotator pairs; NaN (with an :class:`UndefinedMetricWarning`) when
+        there is a single annotator.
+
+    Raises:
+        TypeError: if ``labels`` is not an integer array.
+        ValueError: if ``labels`` has fewer than 2 axes, ``num_classes < 2`` or labels lie outside [0, K).
+
+    Example:
+        >>> pairwise_dice(np.array([[0, 1, 1, 0], [0, 1, 0, 0], [0, 1, 1, 0]]), num_classes=2).round(4)
+        array([0.7778])
+    """
+    array = to_numpy("labels", labels)
+    check_integer_dtype("labels", array)
+    k = check_num_classes(num_classes)
+    if array.ndim < 2:
+        raise ValueError(f"Expected `labels` of shape (A, *S), but got shape {array.shape}.")
+    check_label_range("labels", array, k)
+    a = array.shape[0]
+    if a < 2:
+        warnings.warn(
+            "Inter-annotator Dice is undefined with a single annotator; returning NaN.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+        return np.full(k - 1, np.nan)
+    flat = array.reshape(a, -1)
+    sizes = np.stack([np.count_nonzero(flat == c, axis=1) for c in range(1, k)], axis=1)  # (A, K-1)
+    total = np.zeros(k - 1)
+    for i, j in combinations(range(a), 2):
+        both = np.bincount(flat[i][flat[i] == flat[j]], minlength=k)[1:]
+        denom = sizes[i] + sizes[j]
+        total += np.where(denom > 0, 2.0 * both / np.maximum(denom, 1), 1.0)
+    return total / (a * (a - 1) / 2)
