@@ -50,11 +50,10 @@ def read_all(items: Iterable[T], read: Callable[[T], R], *, name: Callable[[T], 
     for item in listed:
         try:
             results.append(read(item))
-        except ValueError as error:
-            errors.append((item, error))
+        except ValueError as failure:
+            errors.append((item, failure))
     if not results:
-        first, error = errors[0]
-        raise ValueError(f"None of the {len(listed)} cases could be read; the first: {error}") from None
-    for item, error in errors:
-        warnings.warn(f"Skipped {name(item)}: {error}", DatasetWarning, stacklevel=2)
+        raise ValueError(f"None of the {len(listed)} cases could be read; the first: {errors[0][1]}") from None
+    for item, reason in errors:
+        warnings.warn(f"Skipped {name(item)}: {reason}", DatasetWarning, stacklevel=2)
     return results
