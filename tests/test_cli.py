@@ -79,3 +79,14 @@ def test_unknown_option_is_refused() -> None:
     result = runner.invoke(app, ["train", "--epoch", "3"])
     assert result.exit_code == 2
     assert "No such option" in result.output
+
+
+def test_inspect_prints_and_writes_json(tmp_path: Path) -> None:
+    assert invoke("synth", tmp_path / "ds", "--cases", "3", "--test-cases", "1", "--size", "16").exit_code == 0
+    result = invoke("inspect", tmp_path / "ds", "--json", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    assert "format msd" in result.output and "inter-annotator Dice" in result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["num_cases"] == 4 and summary["annotators"] == {"min": 3, "max": 3}
+    bad = invoke("inspect", tmp_path / "ds", "--format", "msdd")
+    assert bad.exit_code == 2 and "Did you mean 'msd'" in bad.output

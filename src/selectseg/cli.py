@@ -229,6 +229,49 @@ def synth_command(
     console.print(f"Wrote {len(train)} training and {len(test)} test cases to {path}")
 
 
+@app.command("inspect")
+@_user_errors
+def inspect_command(
+    path: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
+    split: Annotated[str, typer.Option(help="train | test | all.")] = "all",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON here.")] = None,
+) -> None:
+    """Summarise a dataset: format, cases, shapes, spacings, class shares, annotators and their agreement."""
+    import json
+
+    from .data import load_dataset
+    from .data.summary import summarize_dataset
+    from .training.checkpoint import atomic_write_text
+
+    dataset = load_dataset(path, split=split, format=format_)
+    s = summarize_dataset(dataset)
+    out = Console()
+    out.print(
+        f"[bold]{path}[/]: format [bold]{s['format']}[/], {s['num_cases']} cases ({s['num_labelled']} labelled, "
+        f"{s['num_subjects']} subjects), {s['spatial_dims']}-D, channels {', '.join(s['channels'])}"
+    )
+    shape_min, shape_max = s["shape"]["min"], s["shape"]["max"]
+    shape = " x ".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(shape_min, shape_max))
+    spacing = " x ".join(
+        f"{a:.3g}" if a == b else f"{a:.3g}-{b:.3g}" for a, b in zip(s["spacing"]["min"], s["spacing"]["max"])
+    )
+    out.print(f"image shape {shape} ({s['shape']['distinct']} distinct); spacing {spacing}")
+    out.print(f"annotators per labelled case: {s['annotators']['min']}-{s['annotators']['max']}")
+    table = Table()
+    for column in ("class", "name", "voxel share", "inter-annotator Dice"):
+        table.add_column(column, justify="right" if column != "name" else "left")
+    for c in s["classes"]:
+        dice = s["inter_annotator_dice"]
+        agreement = "" if c["index"] == 0 or dice is None else f"{dice[c['index'] - 1]:.4f}"
+        share = "" if c["share"] is None else f"{100 * c['share']:.2f}%"
+        table.add_row(str(c["index"]), c["name"], share, agreement)
+    out.print(table)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps({"path": str(path), **s}, indent=2))
+        console.print(f"Wrote {json_out}")
+
+
 @app.command()
 @_user_errors
 def demo(

@@ -54,6 +54,16 @@ def test_train_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert not list(run.rglob("*.tmp"))
 
 
+def test_kfold_validation_holds_out_one_fold(tmp_path: Path) -> None:
+    train(tiny("optim.epochs=1", "data.folds=3", "data.fold=1"), tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert len(info["val_cases"]) == 2 and len(info["train_cases"]) == 4
+    with pytest.raises(ValueError, match=r"`data.fold` in \[0, 3\)"):
+        tiny("data.folds=3", "data.fold=3")
+    with pytest.raises(ValueError, match="number of subjects"):
+        train(tiny("data.folds=9"), tmp_path / "run2")
+
+
 def test_baseline_logs_zero_ranking(tmp_path: Path) -> None:
     result = train(tiny("optim.epochs=1"), tmp_path / "run")
     assert result.history[0]["ranking"] == 0.0

@@ -67,6 +67,9 @@ class DataConfig:
         path: a dataset folder (nnU-Net / MSD layout or a registered format) or ``"synthetic"``.
         format: a registered dataset format, or ``"auto"``.
         val_fraction: fraction of the training cases held out for per-epoch validation (seeded split; 0 = none).
+        folds: when >= 2, validate on fold ``fold`` of a subject-level k-fold split instead (patients kept
+            together where the format records them; see :func:`selectseg.data.splits.kfold_split`).
+        fold: which fold is held out, in ``[0, folds)``.
         annotator: the training target when a case has several annotators: ``"majority"`` (per-voxel vote; a tie
             goes to the higher class), ``"first"``, or ``"random"`` (one annotator drawn per sample and iteration).
         patch_size: training patch size; empty = whole images (2D) or up to 96 per axis (3D), rounded up to the
@@ -80,6 +83,8 @@ class DataConfig:
     path: str = "synthetic"
     format: str = "auto"
     val_fraction: float = 0.2
+    folds: int = 0
+    fold: int = 0
     annotator: str = "majority"
     patch_size: tuple[int, ...] = ()
     augment: bool = True
@@ -201,6 +206,10 @@ def validate_config(config: TrainConfig) -> None:
     ):
         if value < low:
             raise ValueError(f"Expected `{key}` >= {low}, but got {value}.")
+    if config.data.folds == 1 or config.data.folds < 0:
+        raise ValueError(f"Expected `data.folds` to be 0 (off) or >= 2, but got {config.data.folds}.")
+    if config.data.folds and not 0 <= config.data.fold < config.data.folds:
+        raise ValueError(f"Expected `data.fold` in [0, {config.data.folds}), but got {config.data.fold}.")
     if config.data.synthetic.spatial_dims not in (2, 3):
         raise ValueError(
             f"Expected `data.synthetic.spatial_dims` to be 2 or 3, but got {config.data.synthetic.spatial_dims}."

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..data.splits import kfold_split
 from ..losses import UncertaintyRankingLoss, segmentation_loss
 from ..losses.selective import SelectiveSegmentationLoss
 from ..metrics import selective_dice_curve
@@ -187,7 +188,10 @@ def _train(
     if len(dataset) == 0:
         raise ValueError(f"The training set {config.data.path!r} has no cases.")
     info = dataset.info
-    train_cases, val_cases = split_cases(list(dataset.cases), config.data.val_fraction, config.seed)
+    if config.data.folds:
+        train_cases, val_cases = kfold_split(list(dataset.cases), config.data.folds, config.data.fold, seed=config.seed)
+    else:
+        train_cases, val_cases = split_cases(list(dataset.cases), config.data.val_fraction, config.seed)
     spec = ModelSpec(
         name=config.model.name,
         spatial_dims=info.spatial_dims,
