@@ -7,6 +7,7 @@ before any training time is spent.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -111,7 +112,8 @@ def train_command(
     resolved = load_config(config, overrides) if given or not resume else None
     with _progress() as progress:
         result = train(resolved, out, resume=resume, progress=_TrainDisplay(progress))
-    console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
 
 
 def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:

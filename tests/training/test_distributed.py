@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -55,3 +56,36 @@ def test_single_process_context_without_torchrun_variables(monkeypatch) -> None:
     ctx = init_distributed("cpu")
     assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.distributed) == (0, 1, True, False)
     assert ctx.mean([1.0, 2.0]) == [1.0, 2.0]
+
+
+def test_torchrun_command_line(tmp_path: Path) -> None:
+    """The documented launch: torchrun -m selectseg train (2 CPU processes, gloo)."""
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    options = [f"--set={o}" for o in TINY]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "selectseg",
+            "train",
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            *options,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["world_size"] == 2
+    assert result.stderr.count("Trained 1 epochs") == 1
