@@ -116,6 +116,13 @@ def train_command(
         console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
 
 
+def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], Any]) -> Any:
+    """Run ``call(on_case)`` under a progress bar that advances by one case per ``on_case(case_id)``."""
+    with _progress() as progress:
+        task = progress.add_task(label, total=len(cases), info="")
+        return call(lambda case_id: progress.update(task, advance=1, info=case_id))
+
+
 def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:
     import dataclasses
 
@@ -147,17 +154,13 @@ def predict_command(
 
     run = load_run(run_dir, device=device)
     cases = _cases(run, data, split, format_)
-    with _progress() as progress:
-        task = progress.add_task("predict", total=len(cases), info="")
-        summary = predict_cases(
-            run,
-            cases,
-            out,
-            threshold=threshold,
-            coverage=coverage,
-            uncertainty=uncertainty,
-            on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
-        )
+    summary = _over_cases(
+        "predict",
+        cases,
+        lambda on_case: predict_cases(
+            run, cases, out, threshold=threshold, coverage=coverage, uncertainty=uncertainty, on_case=on_case
+        ),
+    )
     console.print(f"Wrote {len(summary['cases'])} cases to {out}/ (predictions.json)")
 
 
@@ -183,16 +186,14 @@ def evaluate_command(
     run = load_run(run_dir, device=device)
     cases = _cases(run, data, split, format_)
     out = out or run_dir / "evaluation"
-    with _progress() as progress:
-        task = progress.add_task("evaluate", total=len(cases), info="")
-        result = evaluate_cases(
-            run,
-            cases,
-            out,
-            coverages=targets,
-            uncertainty=uncertainty,
-            on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
-        )
+    destination = out
+    result = _over_cases(
+        "evaluate",
+        cases,
+        lambda on_case: evaluate_cases(
+            run, cases, destination, coverages=targets, uncertainty=uncertainty, on_case=on_case
+        ),
+    )
     table = Table(title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%")
     for column in ("target", "coverage", "Dice mean ± std", "Dice p5", "gamma", "psi_c"):
         table.add_column(column, justify="right")
