@@ -11,6 +11,7 @@
 See ``docs/data.md``.
 """
 
+from . import brats, hecktor, mmwhs, qubiq  # noqa: F401  (register their formats)
 from .case import Case, DatasetInfo, SegmentationDataset
 from .io import read_image, save_like
 from .msd import write_msd_dataset

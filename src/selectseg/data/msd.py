@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import look_up_option
+from ._nifti import integer_labels
 from .case import Case, DatasetInfo, SegmentationDataset
 from .io import NIFTI_SUFFIXES, PILLOW_SUFFIXES, atomic_write, file_suffix, read_image, write_nifti, write_png
 from .registry import register_format
@@ -399,28 +400,14 @@ def _channels_first(raw: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _label_values(raw: np.ndarray, path: Path, num_classes: int, json_path: Path) -> np.ndarray:
-    if raw.dtype == np.bool_:
-        raw = raw.astype(np.uint8)
-    if np.issubdtype(raw.dtype, np.floating):
-        if not np.isfinite(raw).all():
-            raise ValueError(f"Expected label file {path} to hold integer values, but it holds NaN or infinity.")
-        rounded = np.round(raw)
-        wrong = raw != rounded
-        if wrong.any():
-            raise ValueError(
-                f"Expected label file {path} to hold integer values, but found non-integer values such as "
-                f"{float(raw[wrong].flat[0]):g}."
-            )
-        raw = rounded
-    elif not np.issubdtype(raw.dtype, np.integer):
-        raise ValueError(f"Expected label file {path} to hold integer values, but it holds dtype {raw.dtype}.")
+    raw = integer_labels(raw, path)
     low, high = int(raw.min()), int(raw.max())
     if low < 0 or high >= num_classes:
         raise ValueError(
             f"Expected label file {path} to hold values in [0, {num_classes}) ({num_classes} labels in "
             f"{json_path.name}), but found values in [{low}, {high}]."
         )
-    return raw.astype(np.int64)
+    return raw
 
 
 # ----------------------------------------------------------------------------------------------------------- writing
