@@ -11,13 +11,17 @@
 See ``docs/data.md``.
 """
 
-from . import brats, hecktor, mmwhs, qubiq  # noqa: F401  (register their formats)
 from .case import Case, DatasetInfo, SegmentationDataset
 from .io import read_image, save_like
 from .msd import write_msd_dataset
 from .registry import DatasetFormat, get_format, list_formats, load_dataset, register_format
 from .synthetic import make_synthetic_dataset
 from .transforms import eval_transforms, train_transforms
+
+# isort: off
+# Registration order is the order format="auto" tries: "msd" (above) first, then these.
+from . import qubiq, brats, mmwhs, hecktor  # noqa: F401
+# isort: on
 
 __all__ = [
     "Case",
