@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from selectseg.data.brats import load_brats
 from selectseg.data.tolerant import DatasetWarning
 from tests.data._files import AFFINE, save_nifti, snapshot
 
-DATA = Path(os.environ.get("SELECTSEG_DATA", "/work/shared/data"))
-BRATS = DATA / "brats"
+from .._shared_data import shared
+
+BRATS = shared("brats")
 SHAPE = (6, 5, 4)
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -16,8 +15,9 @@ from selectseg.data.tolerant import DatasetWarning
 from selectseg.metrics.agreement import pairwise_dice
 from tests.data._files import AFFINE, save_nifti, snapshot
 
-DATA = Path(os.environ.get("SELECTSEG_DATA", "/work/shared/data"))
-KIDNEY = DATA / "qubiq_kidney"
+from .._shared_data import shared
+
+KIDNEY = shared("qubiq_kidney")
 
 
 def write_qubiq_case(folder: Path, shape=(8, 6), annotators=3, tasks=(1,), seed=0, image_shape=None) -> Path:
