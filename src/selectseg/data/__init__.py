@@ -20,7 +20,7 @@ from .transforms import eval_transforms, train_transforms
 
 # isort: off
 # Registration order is the order format="auto" tries: "msd" (above) first, then these.
-from . import qubiq, brats, mmwhs, hecktor  # noqa: F401
+from . import glas, riga, qubiq, brats, mmwhs, hecktor  # noqa: F401
 # isort: on
 
 __all__ = [
