@@ -90,3 +90,17 @@ def test_inspect_prints_and_writes_json(tmp_path: Path) -> None:
     assert summary["num_cases"] == 4 and summary["annotators"] == {"min": 3, "max": 3}
     bad = invoke("inspect", tmp_path / "ds", "--format", "msdd")
     assert bad.exit_code == 2 and "Did you mean 'msd'" in bad.output
+
+
+def test_inspect_shared_qubiq_reports_annotator_agreement(tmp_path: Path) -> None:
+    from ._shared_data import shared
+
+    kidney = shared("qubiq_kidney")
+    if not kidney.is_dir():
+        pytest.skip(f"shared QUBIQ kidney data not found at {kidney} (set SELECTSEG_DATA)")
+    result = invoke("inspect", kidney, "--json", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["format"] == "qubiq" and summary["num_cases"] == 20
+    assert summary["annotators"] == {"min": 3, "max": 3}
+    assert summary["inter_annotator_dice"] == pytest.approx([0.94957], abs=1e-4)  # the README's 0.91-0.97 per case

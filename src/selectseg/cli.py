@@ -236,7 +236,9 @@ def synth_command(
 @_user_errors
 def inspect_command(
     path: Annotated[Path, typer.Argument(help="Dataset folder.")],
-    format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
+    format_: Annotated[
+        str, typer.Option("--format", help="auto | msd | glas | riga | qubiq | brats | mmwhs | hecktor.")
+    ] = "auto",
     split: Annotated[str, typer.Option(help="train | test | all.")] = "all",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON here.")] = None,
 ) -> None:
