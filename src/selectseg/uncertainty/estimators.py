@@ -1,0 +1,266 @@
+"""Uncertainty estimators behind one registry: one interface for single models, MC dropout, deep ensembles and
+test-time augmentation, in 2D and 3D, with any predictor (whole image or MONAI sliding windows).
+
+An estimator is built from a list of models and options and maps an image batch ``(B, C, *S)`` to an
+:class:`Estimate`: mean probabilities ``(B, K, *S)``, the member outputs ``(M, B, K, *S)`` where there are members,
+and named voxel uncertainty maps ``(B, *S)``. A new estimator is one decorated factory::
+
+    @register_estimator("my_method")
+    def my_method(models: Sequence[nn.Module], *, predictor: Predictor = whole_image) -> Estimator: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import product
+
+import torch
+from torch import nn
+
+from .._validation import check_positive_int, look_up_option
+from .members import member_variance, mutual_information
+from .scores import entropy, max_softmax_uncertainty
+
+__all__ = [
+    "Estimate",
+    "Estimator",
+    "Predictor",
+    "build_estimator",
+    "list_estimators",
+    "register_estimator",
+    "sliding_window_predictor",
+    "whole_image",
+]
+
+Predictor = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+"""``predictor(model, image (B, C, *S)) -> logits (B, K, *S)``."""
+Estimator = Callable[[torch.Tensor], "Estimate"]
+EstimatorFactory = Callable[..., Estimator]
+_ESTIMATORS: dict[str, EstimatorFactory] = {}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What an estimator returns for an image batch.
+
+    Attributes:
+        probabilities: ``(B, K, *S)`` mean softmax probabilities.
+        members: ``(M, B, K, *S)`` the members' probabilities (None for a single deterministic model).
+        maps: voxel uncertainty maps ``(B, *S)`` by name: always ``max_softmax`` and ``entropy`` (of the mean); with
+            members also ``mutual_information`` and ``variance``.
+    """
+
+    probabilities: torch.Tensor
+    members: torch.Tensor | None = None
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _estimate(members: torch.Tensor) -> Estimate:
+    mean = members.mean(dim=0)
+    maps = {"max_softmax": max_softmax_uncertainty(mean), "entropy": entropy(mean)}
+    if members.shape[0] > 1:
+        maps["mutual_information"] = mutual_information(members)
+        maps["variance"] = member_variance(members)
+        return Estimate(mean, members, maps)
+    return Estimate(mean, None, maps)
+
+
+def whole_image(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """The default predictor: one forward pass over the whole batch."""
+    out: torch.Tensor = model(image)
+    return out
+
+
+def sliding_window_predictor(roi_size: Sequence[int], *, sw_batch_size: int = 4, overlap: float = 0.25) -> Predictor:
+    """A predictor running MONAI's ``sliding_window_inference`` (Gaussian blending) with windows of ``roi_size``."""
+    from monai.inferers import sliding_window_inference
+
+    def predict(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+        out = sliding_window_inference(
+            image,
+            roi_size=tuple(roi_size),
+            sw_batch_size=sw_batch_size,
+            predictor=model,
+            overlap=overlap,
+            mode="gaussian",
+        )
+        return out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
+
+    return predict
+
+
+def register_estimator(name: str) -> Callable[[EstimatorFactory], EstimatorFactory]:
+    """Register ``factory(models, **options) -> estimator`` under ``name``.
+
+    Raises:
+        ValueError: if ``name`` is already registered.
+    """
+
+    def decorator(factory: EstimatorFactory) -> EstimatorFactory:
+        if name in _ESTIMATORS:
+            raise ValueError(f"An estimator named {name!r} is already registered.")
+        _ESTIMATORS[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_estimators() -> list[str]:
+    """Names of the registered estimators, sorted."""
+    return sorted(_ESTIMATORS)
+
+
+def build_estimator(name: str, models: nn.Module | Sequence[nn.Module], **options: object) -> Estimator:
+    """The estimator called ``name`` over ``models`` (one model, or a list for ensembles).
+
+    Raises:
+        TypeError: if ``models`` holds something other than ``nn.Module``.
+        ValueError: on an unknown name (with a near match) or options/models the estimator cannot use.
+
+    Example:
+        >>> net = nn.Conv2d(1, 2, 1)
+        >>> est = build_estimator("tta", net)(torch.randn(1, 1, 4, 4))
+        >>> tuple(est.probabilities.shape), tuple(est.members.shape), sorted(est.maps)
+        ((1, 2, 4, 4), (4, 1, 2, 4, 4), ['entropy', 'max_softmax', 'mutual_information', 'variance'])
+    """
+    factory = _ESTIMATORS[look_up_option("estimator", name, _ESTIMATORS)]
+    listed = [models] if isinstance(models, nn.Module) else list(models)
+    for m in listed:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"Expected `models` to be nn.Module(s), but got {type(m).__name__}.")
+    if not listed:
+        raise ValueError("Expected at least one model, but got none.")
+    return factory(listed, **options)
+
+
+def _one(models: Sequence[nn.Module], name: str) -> nn.Module:
+    if len(models) != 1:
+        raise ValueError(f"Expected one model for the {name!r} estimator, but got {len(models)}.")
+    return models[0]
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    probs = logits.float().softmax(dim=1)
+    if not torch.isfinite(probs).all():
+        raise ValueError("The model produced NaN or infinite probabilities (check the input and the weights).")
+    return probs
+
+
+@register_estimator("softmax")
+def softmax_estimator(models: Sequence[nn.Module], *, predictor: Predictor = whole_image) -> Estimator:
+    """A single model's softmax in eval mode (Ding et al.: uncertainty = 1 - max softmax, or entropy)."""
+    model = _one(models, "softmax")
+
+    @torch.no_grad()
+    def estimate(image: torch.Tensor) -> Estimate:
+        model.eval()
+        return _estimate(_softmax(predictor(model, image)).unsqueeze(0))
+
+    return estimate
+
+
+@contextmanager
+def _dropout_on(model: nn.Module) -> Iterator[None]:
+    """Eval mode everywhere (normalisation uses its eval behaviour) except dropout layers, which sample."""
+    was = model.training
+    model.eval()
+    dropouts = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    for m in dropouts:
+        m.train()
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+@register_estimator("mc_dropout")
+def mc_dropout(
+    models: Sequence[nn.Module], *, n_samples: int = 10, seed: int = 0, predictor: Predictor = whole_image
+) -> Estimator:
+    """Monte Carlo dropout (Gal & Ghahramani 2016): N stochastic passes with dropout on, normalisation in eval mode.
+
+    The passes draw from a generator seeded with ``seed`` (the global torch RNG state is saved and restored), so
+    the estimate is reproducible.
+
+    Raises:
+        ValueError: if the model has no dropout layer with p > 0, or ``n_samples < 2``.
+    """
+    model = _one(models, "mc_dropout")
+    check_positive_int("n_samples", n_samples, minimum=2)
+    if not any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        raise ValueError(
+            "MC dropout needs a model with dropout (p > 0), but this one has none; train with model.dropout > 0."
+        )
+
+    @torch.no_grad()
+    def estimate(image: torch.Tensor) -> Estimate:
+        with torch.random.fork_rng(devices=[image.device] if image.is_cuda else []), _dropout_on(model):
+            torch.manual_seed(seed)
+            members = torch.stack([_softmax(predictor(model, image)) for _ in range(n_samples)])
+        return _estimate(members)
+
+    return estimate
+
+
+def _architecture(model: nn.Module) -> object:
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        return spec
+    return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
+
+
+@register_estimator("ensemble")
+def deep_ensemble(models: Sequence[nn.Module], *, predictor: Predictor = whole_image) -> Estimator:
+    """Deep ensemble (Lakshminarayanan et al. 2017): the members' softmax outputs, each model in eval mode.
+
+    Raises:
+        ValueError: with fewer than 2 members, or members of different architectures.
+    """
+    if len(models) < 2:
+        raise ValueError(f"Expected at least 2 ensemble members, but got {len(models)}.")
+    first = _architecture(models[0])
+    for i, m in enumerate(models[1:], start=1):
+        if _architecture(m) != first:
+            raise ValueError(f"Expected ensemble members of one architecture, but member {i} differs from member 0.")
+
+    @torch.no_grad()
+    def estimate(image: torch.Tensor) -> Estimate:
+        outputs = []
+        for m in models:
+            m.eval()
+            outputs.append(_softmax(predictor(m, image)))
+        return _estimate(torch.stack(outputs))
+
+    return estimate
+
+
+@register_estimator("tta")
+def test_time_augmentation(
+    models: Sequence[nn.Module], *, axes: Sequence[int] | None = None, predictor: Predictor = whole_image
+) -> Estimator:
+    """Test-time augmentation by flips: every combination of flips along ``axes`` (spatial axes, 0-based; default
+    all), each output flipped back before averaging; the unflipped view is one member.
+
+    Raises:
+        ValueError: if an axis is not a spatial axis of the image.
+    """
+    model = _one(models, "tta")
+
+    @torch.no_grad()
+    def estimate(image: torch.Tensor) -> Estimate:
+        spatial = image.ndim - 2
+        chosen = list(range(spatial)) if axes is None else list(axes)
+        if any(not 0 <= a < spatial for a in chosen):
+            raise ValueError(f"Expected TTA `axes` among the {spatial} spatial axes [0, {spatial}), but got {chosen}.")
+        model.eval()
+        outputs = []
+        for flags in product((False, True), repeat=len(chosen)):
+            dims = [2 + a for a, f in zip(chosen, flags) if f]
+            view = image.flip(dims) if dims else image
+            probs = _softmax(predictor(model, view))
+            outputs.append(probs.flip(dims) if dims else probs)
+        return _estimate(torch.stack(outputs))
+
+    return estimate

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from selectseg.models import ModelSpec, build_model
+from selectseg.uncertainty import (
+    build_estimator,
+    list_estimators,
+    member_variance,
+    mutual_information,
+    register_estimator,
+    sliding_window_predictor,
+)
+
+
+def _net(spatial_dims: int, dropout: float = 0.0, channels: tuple[int, ...] = (4, 8)) -> nn.Module:
+    return build_model(ModelSpec(spatial_dims=spatial_dims, num_classes=3, channels=channels, dropout=dropout))
+
+
+# How to build the models each registered estimator takes; a new estimator must add an entry (contract below).
+MODELS: dict[str, Callable[[int], list[nn.Module]]] = {
+    "softmax": lambda d: [_net(d)],
+    "mc_dropout": lambda d: [_net(d, dropout=0.3)],
+    "ensemble": lambda d: [_net(d) for _ in range(3)],
+    "tta": lambda d: [_net(d)],
+}
+
+
+def test_every_registered_estimator_has_a_contract_entry() -> None:
+    assert sorted(MODELS) == list_estimators()
+
+
+@pytest.mark.parametrize("name", list_estimators())
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_estimator_contract(name: str, spatial_dims: int) -> None:
+    image = torch.randn(2, 1, *(8,) * spatial_dims)
+    estimate = build_estimator(name, MODELS[name](spatial_dims))(image)
+    assert tuple(estimate.probabilities.shape) == (2, 3, *(8,) * spatial_dims)
+    assert torch.allclose(estimate.probabilities.sum(1), torch.ones(2, *(8,) * spatial_dims), atol=1e-5)
+    if estimate.members is not None:
+        assert estimate.members.shape[1:] == estimate.probabilities.shape and estimate.members.shape[0] >= 2
+        assert torch.allclose(estimate.members.mean(0), estimate.probabilities)
+        assert {"mutual_information", "variance"} <= set(estimate.maps)
+    for key, value in estimate.maps.items():
+        assert tuple(value.shape) == (2, *(8,) * spatial_dims), key
+        assert torch.isfinite(value).all() and (value >= 0).all(), key
+
+
+def test_member_maps_match_numpy_definitions(rng: np.random.Generator) -> None:
+    logits = rng.normal(size=(5, 2, 3, 4, 4))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    members = torch.from_numpy(probs)
+    mean = probs.mean(0)
+    h_mean = -(mean * np.log(mean)).sum(1)
+    h_members = -(probs * np.log(probs)).sum(2).mean(0)
+    assert np.allclose(mutual_information(members).numpy(), h_mean - h_members)
+    assert np.allclose(member_variance(members).numpy(), probs.var(axis=0).mean(axis=1))
+
+
+def test_mc_dropout_is_seeded_keeps_norm_in_eval_and_needs_dropout() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Dropout2d(0.5), nn.Conv2d(4, 2, 1))
+    model.train()
+    image = torch.randn(2, 1, 8, 8)
+    running = model[1].running_mean.clone()
+    before = torch.get_rng_state()
+    a = build_estimator("mc_dropout", model, n_samples=4, seed=1)(image)
+    assert torch.equal(torch.get_rng_state(), before)  # the global RNG is untouched
+    b = build_estimator("mc_dropout", model, n_samples=4, seed=1)(image)
+    c = build_estimator("mc_dropout", model, n_samples=4, seed=2)(image)
+    assert torch.equal(a.members, b.members) and not torch.equal(a.members, c.members)
+    assert not torch.equal(a.members[0], a.members[1])  # dropout sampled
+    assert torch.equal(model[1].running_mean, running)  # batch norm in eval mode: statistics untouched
+    assert model.training  # mode restored
+    with pytest.raises(ValueError, match="needs a model with dropout"):
+        build_estimator("mc_dropout", _net(2))
+    with pytest.raises(ValueError, match="n_samples"):
+        build_estimator("mc_dropout", _net(2, dropout=0.2), n_samples=1)
+
+
+def test_ensemble_mean_and_errors() -> None:
+    members = [_net(2) for _ in range(3)]
+    image = torch.randn(1, 1, 8, 8)
+    estimate = build_estimator("ensemble", members)(image)
+    manual = torch.stack([m.eval()(image).softmax(1) for m in members]).mean(0)
+    assert torch.allclose(estimate.probabilities, manual, atol=1e-6)
+    with pytest.raises(ValueError, match="at least 2 ensemble members"):
+        build_estimator("ensemble", members[:1])
+    with pytest.raises(ValueError, match="member 1 differs"):
+        build_estimator("ensemble", [_net(2), _net(2, channels=(8, 16))])
+
+
+def test_tta_flips_back_and_checks_axes() -> None:
+    pointwise = nn.Conv2d(1, 2, 1)  # flip-equivariant: every view agrees after flipping back
+    estimate = build_estimator("tta", pointwise)(torch.randn(1, 1, 5, 6))
+    assert estimate.members.shape[0] == 4
+    assert torch.allclose(estimate.maps["mutual_information"], torch.zeros(1, 5, 6), atol=1e-6)
+    model = _net(2)
+    image = torch.randn(1, 1, 8, 8)
+    one_axis = build_estimator("tta", model, axes=[1])(image)
+    manual = (model.eval()(image).softmax(1) + model(image.flip(3)).softmax(1).flip(3)) / 2
+    assert torch.allclose(one_axis.probabilities, manual, atol=1e-6)
+    with pytest.raises(ValueError, match="spatial axes"):
+        build_estimator("tta", model, axes=[2])(image)
+
+
+def test_sliding_window_predictor_matches_whole_image_when_one_window_covers_it() -> None:
+    model = _net(3)
+    image = torch.randn(1, 1, 8, 8, 8)
+    whole = build_estimator("softmax", model)(image).probabilities
+    windowed = build_estimator("softmax", model, predictor=sliding_window_predictor((8, 8, 8)))(image).probabilities
+    assert torch.allclose(whole, windowed, atol=1e-5)
+
+
+def test_bad_inputs_are_named_errors() -> None:
+    with pytest.raises(ValueError, match="Did you mean 'ensemble'"):
+        build_estimator("ensembel", _net(2))
+    with pytest.raises(TypeError, match=r"nn\.Module"):
+        build_estimator("softmax", ["not a model"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="at least one model"):
+        build_estimator("ensemble", [])
+    with pytest.raises(ValueError, match="one model"):
+        build_estimator("softmax", [_net(2), _net(2)])
+    nan_model = nn.Conv2d(1, 2, 1)
+    with torch.no_grad():
+        nan_model.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite probabilities"):
+        build_estimator("softmax", nan_model)(torch.randn(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="already registered"):
+        register_estimator("softmax")(lambda models: None)
