@@ -104,3 +104,36 @@ def test_inspect_shared_qubiq_reports_annotator_agreement(tmp_path: Path) -> Non
     assert summary["format"] == "qubiq" and summary["num_cases"] == 20
     assert summary["annotators"] == {"min": 3, "max": 3}
     assert summary["inter_annotator_dice"] == pytest.approx([0.94957], abs=1e-4)  # the README's 0.91-0.97 per case
+
+
+def test_evaluate_with_mc_dropout_and_mutual_information(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    options = [f"--set={o}" for o in TINY]
+    assert invoke("train", "--out", run, *options, "--set", "model.dropout=0.3", "--epochs", "1").exit_code == 0
+    result = invoke(
+        "evaluate",
+        run,
+        "--out",
+        tmp_path / "ev",
+        "--estimator",
+        "mc_dropout",
+        "--mc-samples",
+        "3",
+        "--uncertainty",
+        "mutual_information",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert saved["estimator"] == "mc_dropout" and saved["estimator_options"] == {"n_samples": 3}
+    assert saved["uncertainty"] == "mutual_information"
+    single = invoke("evaluate", run, "--out", tmp_path / "ev2", "--uncertainty", "variance", "--device", "cpu")
+    assert single.exit_code == 2 and "needs several members" in single.output
+    no_dropout = invoke("evaluate", run.parent / "nodrop", "--estimator", "mc_dropout")
+    assert no_dropout.exit_code == 2
+
+
+def test_mc_dropout_on_a_run_without_dropout_is_a_named_error(trained: Path, tmp_path: Path) -> None:
+    result = invoke("evaluate", trained, "--out", tmp_path / "e", "--estimator", "mc_dropout", "--device", "cpu")
+    assert result.exit_code == 2 and "needs a model with dropout" in result.output

@@ -116,6 +116,10 @@ def train_command(
         console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
 
 
+def _estimator_options(estimator: str, mc_samples: int) -> dict[str, Any]:
+    return {"n_samples": mc_samples} if estimator == "mc_dropout" else {}
+
+
 def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], Any]) -> Any:
     """Run ``call(on_case)`` under a progress bar that advances by one case per ``on_case(case_id)``."""
     with _progress() as progress:
@@ -146,7 +150,11 @@ def predict_command(
     coverage: Annotated[
         float | None, typer.Option(help="Keep this fraction of each case (largest achievable <=).")
     ] = None,
-    uncertainty: Annotated[str, typer.Option(help="Uncertainty score.")] = "max_softmax",
+    uncertainty: Annotated[
+        str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
+    ] = "max_softmax",
+    estimator: Annotated[str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta.")] = "softmax",
+    mc_samples: Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")] = 10,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
 ) -> None:
     """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
@@ -158,7 +166,15 @@ def predict_command(
         "predict",
         cases,
         lambda on_case: predict_cases(
-            run, cases, out, threshold=threshold, coverage=coverage, uncertainty=uncertainty, on_case=on_case
+            run,
+            cases,
+            out,
+            threshold=threshold,
+            coverage=coverage,
+            uncertainty=uncertainty,
+            estimator=estimator,
+            estimator_options=_estimator_options(estimator, mc_samples),
+            on_case=on_case,
         ),
     )
     console.print(f"Wrote {len(summary['cases'])} cases to {out}/ (predictions.json)")
@@ -173,7 +189,11 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="train | test | all.")] = "test",
     format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
     coverages: Annotated[str, typer.Option(help="Comma-separated target coverages.")] = "1.0,0.95,0.9,0.8,0.7",
-    uncertainty: Annotated[str, typer.Option(help="Uncertainty score.")] = "max_softmax",
+    uncertainty: Annotated[
+        str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
+    ] = "max_softmax",
+    estimator: Annotated[str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta.")] = "softmax",
+    mc_samples: Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")] = 10,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
 ) -> None:
     """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV)."""
@@ -191,7 +211,14 @@ def evaluate_command(
         "evaluate",
         cases,
         lambda on_case: evaluate_cases(
-            run, cases, destination, coverages=targets, uncertainty=uncertainty, on_case=on_case
+            run,
+            cases,
+            destination,
+            coverages=targets,
+            uncertainty=uncertainty,
+            estimator=estimator,
+            estimator_options=_estimator_options(estimator, mc_samples),
+            on_case=on_case,
         ),
     )
     table = Table(title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%")

@@ -33,6 +33,8 @@ def evaluate_cases(
     *,
     coverages: Sequence[float] = DEFAULT_COVERAGES,
     uncertainty: str = "max_softmax",
+    estimator: str = "softmax",
+    estimator_options: dict[str, Any] | None = None,
     on_case: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``curve.csv`` and ``per_image.csv``.
@@ -47,7 +49,8 @@ def evaluate_cases(
         cases: labelled cases (with several annotators, the run's annotator policy gives the reference).
         out_dir: output folder (created).
         coverages: target coverages, each in [0, 1].
-        uncertainty: registered uncertainty score.
+        uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`).
+        estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``); estimator_options: its options.
         on_case: called with each case id after inference (progress).
 
     Returns:
@@ -64,7 +67,10 @@ def evaluate_cases(
             raise ValueError(f"Expected every coverage in [0, 1], but got {c!r}.")
     references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
     predictions, uncertainties = [], []
-    for output in run.outputs(list(cases), uncertainty=uncertainty):
+    outputs = run.outputs(
+        list(cases), uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options
+    )
+    for output in outputs:
         predictions.append(output.segmentation.astype(np.int64))
         uncertainties.append(output.uncertainty)
         if on_case is not None:
@@ -98,6 +104,8 @@ def evaluate_cases(
     result = {
         "run": str(run.run_dir),
         "uncertainty": uncertainty,
+        "estimator": estimator,
+        "estimator_options": estimator_options or {},
         "num_cases": len(cases),
         "num_classes": run.num_classes,
         "class_names": run.info.get("class_names"),

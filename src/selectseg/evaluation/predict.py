@@ -67,6 +67,8 @@ def predict_cases(
     threshold: float | None = None,
     coverage: float | None = None,
     uncertainty: str = "max_softmax",
+    estimator: str = "softmax",
+    estimator_options: dict[str, Any] | None = None,
     on_case: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Predict every case and write ``<case>_seg``, ``<case>_uncertainty`` and ``<case>_referral`` maps.
@@ -83,7 +85,8 @@ def predict_cases(
         threshold: refer voxels with uncertainty above this global threshold; or
         coverage: keep (per case) the largest achievable fraction <= ``coverage`` of least uncertain voxels.
             Neither: coverage 1 (nothing referred).
-        uncertainty: registered uncertainty score of the mean softmax.
+        uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`).
+        estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``); estimator_options: its options.
         on_case: called with each case id after it is written (progress).
 
     Returns:
@@ -104,7 +107,8 @@ def predict_cases(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
-    for output in run.outputs(cases, uncertainty=uncertainty):
+    outputs = run.outputs(cases, uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options)
+    for output in outputs:
         case = output.case
         if threshold is not None:
             used = threshold
@@ -143,6 +147,8 @@ def predict_cases(
     summary = {
         "run": str(run.run_dir),
         "uncertainty": uncertainty,
+        "estimator": estimator,
+        "estimator_options": estimator_options or {},
         "threshold": threshold,
         "coverage": coverage,
         "cases": records,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,11 +15,11 @@ import yaml
 
 from ..data import Case
 from ..models import SegmentationNet
-from ..models.inference import normalize_image, predict_probabilities
+from ..models.inference import case_logits, normalize_image
 from ..training.checkpoint import load_model
 from ..training.config import TrainConfig, config_from_dict
 from ..training.distributed import resolve_device
-from ..uncertainty import get_score, list_scores
+from ..uncertainty import build_estimator, get_score
 
 __all__ = ["CaseOutput", "LoadedRun", "load_run"]
 
@@ -70,29 +71,54 @@ class LoadedRun:
             )
 
     def outputs(
-        self, cases: list[Case] | tuple[Case, ...], *, uncertainty: str = "max_softmax"
+        self,
+        cases: list[Case] | tuple[Case, ...],
+        *,
+        uncertainty: str = "max_softmax",
+        estimator: str = "softmax",
+        estimator_options: dict[str, Any] | None = None,
     ) -> Iterator[CaseOutput]:
         """Run the network on each case in turn (one case in memory at a time).
 
+        Args:
+            cases: cases to predict.
+            uncertainty: the voxel map to report: one the estimator produces (``max_softmax``, ``entropy``; with
+                members also ``mutual_information``, ``variance``) or any registered score of the mean
+                probabilities (e.g. ``normalized_entropy``).
+            estimator: a registered estimator (``softmax``, ``mc_dropout``, ``tta``; see
+                :func:`selectseg.uncertainty.list_estimators`). Ensembles need several runs: not from one run.
+            estimator_options: keyword options of the estimator (e.g. ``{"n_samples": 20}``).
+
         Raises:
-            ValueError: on an unknown uncertainty score or a case the network cannot take.
+            ValueError: on an unknown estimator or uncertainty name, an estimator this run's model cannot serve
+                (e.g. MC dropout without dropout), or a case the network cannot take.
         """
-        if uncertainty not in list_scores():
+        member_maps = ("max_softmax", "entropy", "mutual_information", "variance")
+        if uncertainty not in member_maps:
             get_score(uncertainty)  # raises with the choices and a near match
-        score = get_score(uncertainty)
+        predictor = functools.partial(
+            case_logits,
+            size_divisor=self.model.spec.size_divisor,
+            roi_size=self.patch_size,
+            sw_batch_size=self.config.inference.sw_batch_size,
+            overlap=self.config.inference.overlap,
+        )
+        estimate_fn = build_estimator(estimator, self.model, predictor=predictor, **(estimator_options or {}))
         for case in cases:
             self.check_case(case)
         for case in cases:
             image = normalize_image(case.image, self.config.data.normalize).to(self.device)
-            probs = predict_probabilities(
-                self.model,
-                image,
-                size_divisor=self.model.spec.size_divisor,
-                roi_size=self.patch_size,
-                sw_batch_size=self.config.inference.sw_batch_size,
-                overlap=self.config.inference.overlap,
-            )
-            unc = score(probs.unsqueeze(0))[0]
+            estimate = estimate_fn(image.unsqueeze(0))
+            probs = estimate.probabilities[0]
+            if uncertainty in estimate.maps:
+                unc = estimate.maps[uncertainty][0]
+            elif uncertainty in member_maps:
+                raise ValueError(
+                    f"The {estimator!r} estimator has no {uncertainty!r} map (it needs several members); "
+                    f"use one of {sorted(estimate.maps)} or another estimator."
+                )
+            else:
+                unc = get_score(uncertainty)(estimate.probabilities)[0]
             yield CaseOutput(
                 case=case,
                 probabilities=probs.cpu().numpy(),

@@ -11,7 +11,7 @@ from torch import nn
 
 from .._validation import look_up_option
 
-__all__ = ["normalize_image", "predict_probabilities"]
+__all__ = ["case_logits", "normalize_image", "predict_probabilities"]
 
 
 def normalize_image(image: np.ndarray | torch.Tensor, mode: str = "zscore") -> torch.Tensor:
@@ -43,35 +43,24 @@ def normalize_image(image: np.ndarray | torch.Tensor, mode: str = "zscore") -> t
     return ((x.double() - mean.reshape(shape)) / std.reshape(shape)).float()
 
 
-@torch.no_grad()
-def predict_probabilities(
+def case_logits(
     model: nn.Module,
-    image: torch.Tensor,
+    x: torch.Tensor,
     *,
     size_divisor: int,
     roi_size: tuple[int, ...] | None = None,
     sw_batch_size: int = 4,
     overlap: float = 0.25,
 ) -> torch.Tensor:
-    """Softmax probabilities of a whole case.
+    """Logits of whole cases: one pass (zero-padded to ``size_divisor``, cropped back) for 2D and for 3D no larger
+    than ``roi_size``; MONAI ``sliding_window_inference`` (Gaussian blending, ``overlap``) for larger 3D.
 
-    2D cases (and 3D cases no larger than ``roi_size``) go through in one pass, zero-padded up to a multiple of
-    ``size_divisor`` and cropped back. Larger 3D cases use MONAI's ``sliding_window_inference`` with windows of
-    ``roi_size``, Gaussian blending and ``overlap``. The model is put in eval mode.
-
-    Args:
-        model: maps ``(B, C, *S)`` to logits ``(B, K, *S)``.
-        image: ``(C, *S)`` normalised image on the model's device.
-        size_divisor: spatial sizes the model accepts are multiples of this.
-        roi_size: sliding-window size for 3D (multiples of ``size_divisor``); None = always whole image.
-        sw_batch_size: windows per forward pass.
-        overlap: window overlap fraction.
+    The model's mode is left as it is (estimators such as MC dropout set it). With ``functools.partial`` over the
+    keyword options this is an estimator ``Predictor`` (see :mod:`selectseg.uncertainty.estimators`).
 
     Shape:
-        image ``(C, *S)`` -> probabilities ``(K, *S)`` float32.
+        x ``(B, C, *S)`` -> logits ``(B, K, *S)``.
     """
-    model.eval()
-    x = image.unsqueeze(0)
     spatial = tuple(x.shape[2:])
     if roi_size is not None and len(spatial) == 3 and any(s > r for s, r in zip(spatial, roi_size)):
         from monai.inferers import sliding_window_inference
@@ -85,12 +74,45 @@ def predict_probabilities(
             mode="gaussian",
             padding_mode="constant",
         )
-        logits = typing.cast(torch.Tensor, logits)
-    else:
-        pad: list[int] = []
-        for s in reversed(spatial):
-            pad += [0, (-s) % size_divisor]
-        logits = model(F.pad(x, pad)) if any(pad) else model(x)
-        crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
-        logits = logits[crop]
+        return typing.cast(torch.Tensor, logits)
+    pad: list[int] = []
+    for s in reversed(spatial):
+        pad += [0, (-s) % size_divisor]
+    logits = model(F.pad(x, pad)) if any(pad) else model(x)
+    crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
+    return typing.cast(torch.Tensor, logits[crop])
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module,
+    image: torch.Tensor,
+    *,
+    size_divisor: int,
+    roi_size: tuple[int, ...] | None = None,
+    sw_batch_size: int = 4,
+    overlap: float = 0.25,
+) -> torch.Tensor:
+    """Softmax probabilities of a whole case, the model in eval mode (see :func:`case_logits`).
+
+    Args:
+        model: maps ``(B, C, *S)`` to logits ``(B, K, *S)``.
+        image: ``(C, *S)`` normalised image on the model's device.
+        size_divisor: spatial sizes the model accepts are multiples of this.
+        roi_size: sliding-window size for 3D (multiples of ``size_divisor``); None = always whole image.
+        sw_batch_size: windows per forward pass.
+        overlap: window overlap fraction.
+
+    Shape:
+        image ``(C, *S)`` -> probabilities ``(K, *S)`` float32.
+    """
+    model.eval()
+    logits = case_logits(
+        model,
+        image.unsqueeze(0),
+        size_divisor=size_divisor,
+        roi_size=roi_size,
+        sw_batch_size=sw_batch_size,
+        overlap=overlap,
+    )
     return logits.float().softmax(dim=1)[0]
