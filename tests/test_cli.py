@@ -137,3 +137,21 @@ def test_evaluate_with_mc_dropout_and_mutual_information(tmp_path: Path) -> None
 def test_mc_dropout_on_a_run_without_dropout_is_a_named_error(trained: Path, tmp_path: Path) -> None:
     result = invoke("evaluate", trained, "--out", tmp_path / "e", "--estimator", "mc_dropout", "--device", "cpu")
     assert result.exit_code == 2 and "needs a model with dropout" in result.output
+
+
+def test_train_ensemble_then_evaluate_it(tmp_path: Path) -> None:
+    options = [f"--set={o}" for o in TINY]
+    result = invoke("train", "--out", tmp_path / "ens", *options, "--epochs", "1", "--ensemble", "2")
+    assert result.exit_code == 0, result.output
+    result = invoke(
+        "evaluate",
+        tmp_path / "ens",
+        "--estimator",
+        "ensemble",
+        "--uncertainty",
+        "mutual_information",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "ens" / "evaluation" / "evaluation.json").read_text())["estimator"] == "ensemble"

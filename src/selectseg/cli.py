@@ -98,6 +98,7 @@ def train_command(
     seed: Annotated[int | None, typer.Option(help="= seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N] (= device).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    ensemble: Annotated[int, typer.Option(help="Train a deep ensemble of N members (seeds seed..seed+N-1).")] = 1,
 ) -> None:
     """Train a segmentation network, baseline or uncertainty-aware (multi-GPU: launch with torchrun -m selectseg)."""
     from .training import load_config, train
@@ -110,6 +111,17 @@ def train_command(
         overrides.append(f"device={device}")
     given = config is not None or bool(overrides)
     resolved = load_config(config, overrides) if given or not resume else None
+    if ensemble > 1:
+        from .training.ensemble import train_ensemble
+
+        with _progress() as progress:
+            displays = [_TrainDisplay(progress, label=f"member {k}") for k in range(ensemble)]
+            results = train_ensemble(
+                resolved, out, ensemble, resume=resume, progress=lambda k, event: displays[k](event)
+            )
+        if os.environ.get("RANK", "0") == "0":
+            console.print(f"Trained an ensemble of {len(results)} members in {out}")
+        return
     with _progress() as progress:
         result = train(resolved, out, resume=resume, progress=_TrainDisplay(progress))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
@@ -153,7 +165,9 @@ def predict_command(
     uncertainty: Annotated[
         str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
     ] = "max_softmax",
-    estimator: Annotated[str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta.")] = "softmax",
+    estimator: Annotated[
+        str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | ensemble (ensemble runs).")
+    ] = "softmax",
     mc_samples: Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")] = 10,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
 ) -> None:
@@ -192,7 +206,9 @@ def evaluate_command(
     uncertainty: Annotated[
         str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
     ] = "max_softmax",
-    estimator: Annotated[str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta.")] = "softmax",
+    estimator: Annotated[
+        str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | ensemble (ensemble runs).")
+    ] = "softmax",
     mc_samples: Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")] = 10,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from ..models.inference import case_logits, normalize_image
 from ..training.checkpoint import load_model
 from ..training.config import TrainConfig, config_from_dict
 from ..training.distributed import resolve_device
+from ..training.ensemble import ENSEMBLE_FILE
 from ..uncertainty import build_estimator, get_score
 
 __all__ = ["CaseOutput", "LoadedRun", "load_run"]
@@ -50,6 +52,12 @@ class LoadedRun:
     config: TrainConfig
     info: dict[str, Any]
     device: torch.device
+    members: tuple[SegmentationNet, ...] = ()
+
+    @property
+    def is_ensemble(self) -> bool:
+        """True for a deep-ensemble folder (``train --ensemble N``): ``members`` holds every member's network."""
+        return len(self.members) > 1
 
     @property
     def num_classes(self) -> int:
@@ -85,8 +93,9 @@ class LoadedRun:
             uncertainty: the voxel map to report: one the estimator produces (``max_softmax``, ``entropy``; with
                 members also ``mutual_information``, ``variance``) or any registered score of the mean
                 probabilities (e.g. ``normalized_entropy``).
-            estimator: a registered estimator (``softmax``, ``mc_dropout``, ``tta``; see
-                :func:`selectseg.uncertainty.list_estimators`). Ensembles need several runs: not from one run.
+            estimator: a registered estimator (``softmax``, ``mc_dropout``, ``tta``, and ``ensemble`` for an ensemble
+                run; see :func:`selectseg.uncertainty.list_estimators`). The other estimators use member 0 of an
+                ensemble.
             estimator_options: keyword options of the estimator (e.g. ``{"n_samples": 20}``).
 
         Raises:
@@ -103,7 +112,13 @@ class LoadedRun:
             sw_batch_size=self.config.inference.sw_batch_size,
             overlap=self.config.inference.overlap,
         )
-        estimate_fn = build_estimator(estimator, self.model, predictor=predictor, **(estimator_options or {}))
+        models = list(self.members) if estimator == "ensemble" else [self.model]
+        if estimator == "ensemble" and not self.is_ensemble:
+            raise ValueError(
+                f"The 'ensemble' estimator needs an ensemble run (selectseg train --ensemble N); "
+                f"{str(self.run_dir)!r} holds one network."
+            )
+        estimate_fn = build_estimator(estimator, models, predictor=predictor, **(estimator_options or {}))
         for case in cases:
             self.check_case(case)
         for case in cases:
@@ -128,13 +143,20 @@ class LoadedRun:
 
 
 def load_run(run_dir: str | Path, *, device: str = "auto") -> LoadedRun:
-    """Load a training run folder written by :func:`selectseg.training.train`.
+    """Load a training run folder written by :func:`selectseg.training.train`, or an ensemble folder written by
+    :func:`selectseg.training.ensemble.train_ensemble` (every member loaded; ``model`` is member 0).
 
     Raises:
         ValueError: if the folder is not a finished run (no ``model.pt``, ``config.yaml`` or ``run.json``) or its
             checkpoint does not fit its architecture.
     """
     run_dir = Path(run_dir)
+    index = run_dir / ENSEMBLE_FILE
+    if index.is_file():
+        names = json.loads(index.read_text())["members"]
+        loaded = [load_run(run_dir / name, device=device) for name in names]
+        first = loaded[0]
+        return dataclasses.replace(first, run_dir=run_dir, members=tuple(r.model for r in loaded))
     for name in ("model.pt", "config.yaml", "run.json"):
         if not (run_dir / name).is_file():
             hint = " (training may not have finished: resume it)" if name == "model.pt" else ""
