@@ -118,3 +118,27 @@ def test_predict_probabilities_sliding_window_matches_whole_volume_when_one_wind
     assert torch.allclose(windowed.sum(0), torch.ones(12, 10, 8), atol=1e-5)
     # Windows see less context than the whole volume, but the instance-normalised network agrees closely.
     assert (windowed.argmax(0) == whole.argmax(0)).float().mean() > 0.7
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_multihead_unet_heads(spatial_dims: int) -> None:
+    spec = ModelSpec(name="multihead_unet", spatial_dims=spatial_dims, channels=(4, 8, 16, 16), num_classes=3)
+    model = build_model(spec)
+    x = torch.randn(2, 1, *(16,) * spatial_dims)
+    assert model.num_heads == 3
+    model.train()
+    heads_train = model.forward_heads(x)
+    assert tuple(heads_train.shape) == (3, 2, 3, *(16,) * spatial_dims)
+    assert torch.allclose(heads_train[-1], model(x))  # the last head is the full-resolution output
+    model.eval()
+    heads_eval = model.forward_heads(x)
+    assert torch.allclose(heads_eval, heads_train, atol=1e-6)  # instance norm: same in both modes
+    assert not torch.allclose(heads_eval[0], heads_eval[-1])  # the heads are different predictors
+    heads_eval.sum().backward()
+
+
+def test_single_head_model_refuses_forward_heads() -> None:
+    model = build_model(ModelSpec(channels=(4, 8)))
+    assert model.num_heads == 1
+    with pytest.raises(ValueError, match="single output head"):
+        model.forward_heads(torch.randn(1, 1, 8, 8))

@@ -28,6 +28,9 @@ MODELS: dict[str, Callable[[int], list[nn.Module]]] = {
     "mc_dropout": lambda d: [_net(d, dropout=0.3)],
     "ensemble": lambda d: [_net(d) for _ in range(3)],
     "tta": lambda d: [_net(d)],
+    "layer_ensemble": lambda d: [
+        build_model(ModelSpec(name="multihead_unet", spatial_dims=d, num_classes=3, channels=(4, 8, 8)))
+    ],
 }
 
 
@@ -132,3 +135,19 @@ def test_bad_inputs_are_named_errors() -> None:
         build_estimator("softmax", nan_model)(torch.randn(1, 1, 4, 4))
     with pytest.raises(ValueError, match="already registered"):
         register_estimator("softmax")(lambda models: None)
+
+
+def test_layer_ensemble_members_are_the_heads_and_errors() -> None:
+    model = build_model(ModelSpec(name="multihead_unet", num_classes=2, channels=(4, 8, 8, 8)))
+    image = torch.randn(1, 1, 10, 12)  # not a multiple of the divisor 8: padded and cropped back
+    estimate = build_estimator("layer_ensemble", model)(image)
+    assert estimate.members.shape == (3, 1, 2, 10, 12)
+    padded = torch.nn.functional.pad(image, [0, 4, 0, 6])
+    heads = model.eval().forward_heads(padded)[:, :, :, :10, :12].softmax(2)
+    assert torch.allclose(estimate.members, heads, atol=1e-6)
+    skipped = build_estimator("layer_ensemble", model, skip_first=1)(image)
+    assert torch.allclose(skipped.members, heads[1:], atol=1e-6)
+    with pytest.raises(ValueError, match="skip_first"):
+        build_estimator("layer_ensemble", model, skip_first=2)
+    with pytest.raises(ValueError, match="multi-head network"):
+        build_estimator("layer_ensemble", _net(2))

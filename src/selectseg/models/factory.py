@@ -120,6 +120,28 @@ class SegmentationNet(nn.Module):
         out: torch.Tensor = self.net(image)
         return out
 
+    @property
+    def num_heads(self) -> int:
+        """Number of segmentation heads (1 for single-output networks)."""
+        return len(self.spec.channels) - 1 if hasattr(self.net, "forward_heads") else 1
+
+    def forward_heads(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits of every head, deepest first, the full-resolution output last.
+
+        Shape:
+            image ``(B, C, *S)`` -> ``(H, B, K, *S)``.
+
+        Raises:
+            ValueError: if the network has a single output (build it as ``multihead_unet``).
+        """
+        if not hasattr(self.net, "forward_heads"):
+            raise ValueError(
+                f"Model {self.spec.name!r} has a single output head; layer ensembles and EDUE need a multi-head "
+                "network (model.name = 'multihead_unet')."
+            )
+        forward_heads: Callable[[torch.Tensor], torch.Tensor] = self.net.forward_heads  # type: ignore[assignment]
+        return forward_heads(image)
+
 
 def register_model(name: str, *, min_levels: int = 2) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator registering ``factory(spec) -> nn.Module`` under ``name``, for specs with at least ``min_levels``
@@ -227,3 +249,51 @@ def dynunet(spec: ModelSpec) -> nn.Module:
         res_block=spec.num_res_units > 0,
     )
     return _MainOutput(net)
+
+
+class _MultiHead(nn.Module):
+    """DynUNet with deep-supervision heads: ``forward`` gives the full-resolution output in every mode;
+    ``forward_heads`` all heads, each upsampled (nearest) to full resolution by MONAI."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(image)
+        return out[:, 0] if out.ndim == image.ndim + 1 else out
+
+    def forward_heads(self, image: torch.Tensor) -> torch.Tensor:
+        main: torch.Tensor = self.net(image)
+        if main.ndim == image.ndim + 1:  # training mode: (B, 1 + N, K, *S), heads already upsampled
+            stacked = main.transpose(0, 1)
+            return torch.cat([stacked[1:].flip(0), stacked[:1]])
+        size = main.shape[2:]
+        stored: list[torch.Tensor] = self.net.heads  # type: ignore[assignment]  # filled by DynUNet's forward
+        heads = [torch.nn.functional.interpolate(h, size) for h in stored]
+        return torch.stack([*reversed(heads), main])
+
+
+@register_model("multihead_unet", min_levels=3)
+def multihead_unet(spec: ModelSpec) -> nn.Module:
+    """MONAI ``DynUNet`` with a segmentation head (1x1 conv, upsampled to full resolution) at every decoder depth
+    below the top: ``len(channels) - 1`` heads in all, the last one the full-resolution output. The heads are what
+    layer ensembles (Kushibar et al. 2022) and EDUE use as members; ``forward`` returns the full-resolution head."""
+    from monai.networks.nets import DynUNet
+
+    levels = len(spec.channels)
+    net = DynUNet(
+        spatial_dims=spec.spatial_dims,
+        in_channels=spec.in_channels,
+        out_channels=spec.num_classes,
+        kernel_size=[3] * levels,
+        strides=[1] + [2] * (levels - 1),
+        upsample_kernel_size=[2] * (levels - 1),
+        filters=list(spec.channels),
+        norm_name=_norm(spec),
+        dropout=spec.dropout or None,
+        res_block=spec.num_res_units > 0,
+        deep_supervision=True,
+        deep_supr_num=levels - 2,
+    )
+    return _MultiHead(net)

@@ -11,6 +11,7 @@ and named voxel uncertainty maps ``(B, *S)``. A new estimator is one decorated f
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -262,5 +263,48 @@ def test_time_augmentation(
             probs = _softmax(predictor(model, view))
             outputs.append(probs.flip(dims) if dims else probs)
         return _estimate(torch.stack(outputs))
+
+    return estimate
+
+
+@register_estimator("layer_ensemble")
+def layer_ensemble(
+    models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor | None = None
+) -> Estimator:
+    """Layer ensembles (Kushibar et al. 2022): the segmentation heads at several decoder depths of one multi-head
+    network are the members, in one forward pass; ``skip_first`` drops the T deepest (coarsest) heads.
+
+    The model must offer ``forward_heads(image) -> (H, B, K, *S)`` (``model.name = 'multihead_unet'``). A predictor
+    is not used: heads are computed on the whole image, zero-padded to the network's size divisor and cropped back
+    (sliding-window layer ensembles for large 3D volumes are not done yet).
+
+    Raises:
+        ValueError: if the model has fewer than 2 heads, or ``skip_first`` leaves fewer than 2.
+    """
+    model = _one(models, "layer_ensemble")
+    heads = int(getattr(model, "num_heads", 1))
+    if heads < 2 or not hasattr(model, "forward_heads"):
+        raise ValueError(
+            "Layer ensembles need a multi-head network (model.name = 'multihead_unet'), but this model has one head."
+        )
+    if isinstance(skip_first, bool) or not isinstance(skip_first, int) or not 0 <= skip_first <= heads - 2:
+        raise ValueError(
+            f"Expected `skip_first` to be an int in [0, {heads - 2}] for {heads} heads, but got {skip_first!r}."
+        )
+
+    forward_heads = typing.cast(Callable[[torch.Tensor], torch.Tensor], model.forward_heads)
+    spec = getattr(model, "spec", None)
+    divisor = int(getattr(spec, "size_divisor", 1))
+
+    @torch.no_grad()
+    def estimate(image: torch.Tensor) -> Estimate:
+        model.eval()
+        spatial = tuple(image.shape[2:])
+        pad: list[int] = []
+        for s in reversed(spatial):
+            pad += [0, (-s) % divisor]
+        logits = forward_heads(torch.nn.functional.pad(image, pad) if any(pad) else image)[skip_first:]
+        crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
+        return _estimate(torch.stack([_softmax(h[crop]) for h in logits]))
 
     return estimate
