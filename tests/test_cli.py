@@ -155,3 +155,16 @@ def test_train_ensemble_then_evaluate_it(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "ens" / "evaluation" / "evaluation.json").read_text())["estimator"] == "ensemble"
+
+
+def test_train_method_edue_then_layer_ensemble_estimator(tmp_path: Path) -> None:
+    options = [f"--set={o}" for o in TINY]
+    run = tmp_path / "edue"
+    result = invoke(
+        "train", "--out", run, *options, "--method", "edue", "--set", "model.channels=[4,8,8]", "--epochs", "1"
+    )
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", run, "--estimator", "layer_ensemble", "--uncertainty", "variance", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    bad = invoke("train", "--out", tmp_path / "x", "--method", "edu")
+    assert bad.exit_code == 2 and "Did you mean 'edue'" in bad.output

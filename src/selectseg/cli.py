@@ -70,14 +70,16 @@ class _TrainDisplay:
                 self.progress.reset(self.task, total=event.steps, description=description, info="")
         elif event.kind == "step":
             p = event.parts
-            info = f"loss {p['loss']:.4f} (seg {p['seg']:.4f}, rank {p['rank']:.2e})"
+            guide = f", guide {p['guide']:.2e}" if p.get("guide") else ""
+            info = f"loss {p['loss']:.4f} (seg {p['seg']:.4f}, rank {p['rank']:.2e}{guide})"
             self.progress.update(self.task, completed=event.step, info=info)
         elif event.kind == "epoch":
             p = event.parts
             val = f", val Dice {p['val_dice']:.4f}, AURC {p['val_aurc']:.4f}" if p["val_dice"] == p["val_dice"] else ""
             self.progress.console.print(
                 f"{self.label} epoch {event.epoch}/{event.epochs}: loss {p['loss']:.4f} "
-                f"(seg {p['segmentation']:.4f}, rank {p['ranking']:.3e}){val} [{p['seconds']:.1f} s]",
+                f"(seg {p['segmentation']:.4f}, rank {p['ranking']:.3e}, guidance {p.get('guidance', 0.0):.3e})"
+                f"{val} [{p['seconds']:.1f} s]",
                 highlight=False,
             )
 
@@ -99,11 +101,17 @@ def train_command(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N] (= device).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     ensemble: Annotated[int, typer.Option(help="Train a deep ensemble of N members (seeds seed..seed+N-1).")] = 1,
+    method: Annotated[
+        str | None, typer.Option(help="Preset: standard | layer_ensemble | edue (multi-head U-Net, heads' loss...).")
+    ] = None,
 ) -> None:
     """Train a segmentation network, baseline or uncertainty-aware (multi-GPU: launch with torchrun -m selectseg)."""
+    from ._validation import look_up_option
     from .training import load_config, train
+    from .training.config import METHODS
 
-    overrides = list(set_ or [])
+    overrides = list(METHODS[look_up_option("method", method, METHODS)]) if method is not None else []
+    overrides += list(set_ or [])
     for key, value in (("data.path", data), ("loss.ranking", ranking), ("optim.epochs", epochs), ("seed", seed)):
         if value is not None:
             overrides.append(f"{key}={value}")

@@ -149,3 +149,25 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> No
         return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(path.open())]
 
     assert metrics(tmp_path / "whole" / "metrics.csv") == metrics(killed / "metrics.csv")
+
+
+def test_layer_ensemble_and_edue_training(tmp_path: Path) -> None:
+    from selectseg.training.config import METHODS
+
+    heads = ["model.channels=[4,8,8]"]
+    le = train(tiny("optim.epochs=1", *METHODS["layer_ensemble"], *heads), tmp_path / "le")
+    assert le.history[0]["guidance"] == 0.0
+    edue = train(tiny("optim.epochs=1", "loss.ranking=exact", *METHODS["edue"], *heads), tmp_path / "edue")
+    row = edue.history[0]
+    assert row["guidance"] > 0 and row["ranking"] > 0  # EDUE + ranking loss combine
+    assert row["loss"] == pytest.approx(row["segmentation"] + 2000 * row["ranking"] + row["guidance"], rel=1e-5)
+    assert edue.model.num_heads == 2
+    rows = list(csv.DictReader((tmp_path / "edue" / "metrics.csv").open()))
+    assert float(rows[0]["guidance"]) > 0
+
+
+def test_heads_config_errors() -> None:
+    with pytest.raises(ValueError, match="needs a multi-head network"):
+        tiny("loss.heads=all")
+    with pytest.raises(ValueError, match=r"needs `loss\.heads: all`"):
+        tiny("loss.guidance_weight=1.0")

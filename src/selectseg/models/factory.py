@@ -116,7 +116,11 @@ class SegmentationNet(nn.Module):
         self.spec = spec
         self.net = net
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, heads: bool = False) -> torch.Tensor:
+        """Logits ``(B, K, *S)``; with ``heads=True`` every head's, ``(H, B, K, *S)`` (see :meth:`forward_heads`;
+        the keyword form lets DistributedDataParallel see the call)."""
+        if heads:
+            return self.forward_heads(image)
         out: torch.Tensor = self.net(image)
         return out
 

@@ -29,7 +29,15 @@ import yaml
 from .._validation import look_up_option
 from ..losses.segmentation import SEGMENTATION_LOSSES
 
+METHODS: dict[str, list[str]] = {
+    "standard": [],
+    "layer_ensemble": ["model.name=multihead_unet", "loss.heads=all"],
+    "edue": ["model.name=multihead_unet", "loss.heads=all", "data.annotator=random", "loss.guidance_weight=1.0"],
+}
+"""``--method`` presets: the overrides each applies (before the user's own ``--set``)."""
+
 __all__ = [
+    "METHODS",
     "DataConfig",
     "LossConfig",
     "ModelConfig",
@@ -115,6 +123,10 @@ class LossConfig:
         ranking_weight: lambda x scale (2 x 1000 in the released code).
         margin, n_wrong, n_correct, reduction: options of :func:`~selectseg.losses.uncertainty_ranking_loss`.
         uncertainty: the registered uncertainty score the ranking loss orders.
+        heads: ``"main"`` (the full-resolution output only) or ``"all"``: the loss (segmentation and ranking) summed
+            over every head of a multi-head network (layer ensembles, EDUE; needs ``model.name='multihead_unet'``).
+        guidance_weight: lambda_g of EDUE's disagreement guidance loss (MSE between the heads' foreground variance
+            and the annotators' m(1-m)); 0 = off. Needs ``heads='all'``.
     """
 
     segmentation: str = "dice_ce"
@@ -125,6 +137,8 @@ class LossConfig:
     n_correct: int = 6600
     reduction: str = "mean"
     uncertainty: str = "max_softmax"
+    heads: str = "main"
+    guidance_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +196,15 @@ def validate_config(config: TrainConfig) -> None:
     look_up_option("loss.segmentation", config.loss.segmentation, SEGMENTATION_LOSSES)
     look_up_option("loss.ranking", config.loss.ranking, RANKING_MODES)
     look_up_option("loss.reduction", config.loss.reduction, ("mean", "sum"))
+    look_up_option("loss.heads", config.loss.heads, ("main", "all"))
+    _range("loss.guidance_weight", config.loss.guidance_weight, 0.0, None)
+    if config.loss.guidance_weight > 0 and config.loss.heads != "all":
+        raise ValueError("`loss.guidance_weight` > 0 (EDUE) needs `loss.heads: all` (a multi-head network).")
+    if config.loss.heads == "all" and config.model.name != "multihead_unet":
+        raise ValueError(
+            "`loss.heads: all` needs a multi-head network (`model.name: multihead_unet`), "
+            f"but got {config.model.name!r}."
+        )
     look_up_option("data.annotator", config.data.annotator, ANNOTATOR_POLICIES)
     look_up_option("data.normalize", config.data.normalize, ("zscore", "none"))
     _range("data.val_fraction", config.data.val_fraction, 0.0, 0.9)

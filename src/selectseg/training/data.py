@@ -80,7 +80,8 @@ def reference_labels(case: Case, policy: str, num_classes: int) -> np.ndarray:
 
 
 class SelectAnnotatord(Randomizable, MapTransform):
-    """Replace ``label`` ``(A, *S)`` by one annotator's map ``(*S)``: random per call, or a fixed policy."""
+    """Replace ``label`` ``(A, *S)`` by one annotator's map ``(*S)``: random per call, or a fixed policy; add
+    ``annotator_mean`` ``(*S)``, the fraction of annotators marking each voxel as foreground."""
 
     def __init__(self, policy: str, num_classes: int) -> None:
         MapTransform.__init__(self, keys=["label"])
@@ -94,6 +95,7 @@ class SelectAnnotatord(Randomizable, MapTransform):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         out = dict(data)
         labels = torch.as_tensor(out["label"])
+        out["annotator_mean"] = (labels > 0).float().mean(dim=0)  # for EDUE's guidance loss
         if self.policy == "random":
             self.randomize(labels.shape[0])
             out["label"] = labels[self._index].long()

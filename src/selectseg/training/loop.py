@@ -35,6 +35,7 @@ from torch import nn
 from .. import __version__
 from ..data.splits import kfold_split
 from ..losses import UncertaintyRankingLoss, segmentation_loss
+from ..losses.guidance import disagreement_guidance_loss
 from ..losses.selective import SelectiveSegmentationLoss
 from ..metrics import selective_dice_curve
 from ..models import ModelSpec, SegmentationNet, build_model
@@ -53,7 +54,7 @@ from .distributed import DistributedContext, init_distributed
 
 __all__ = ["ProgressEvent", "TrainResult", "train"]
 
-METRIC_COLUMNS = ("epoch", "loss", "segmentation", "ranking", "val_dice", "val_aurc", "seconds")
+METRIC_COLUMNS = ("epoch", "loss", "segmentation", "ranking", "guidance", "val_dice", "val_aurc", "seconds")
 
 
 @dataclass(frozen=True)
@@ -266,28 +267,26 @@ def _train(
         if progress and ctx.is_main:
             progress(ProgressEvent("start", epoch + 1, epochs, 0, steps))
         net.train()
-        sums = np.zeros(3)
+        sums = np.zeros(4)
         for step, batch in enumerate(loader, start=1):
             image = _plain(batch["image"]).to(ctx.device, dtype=torch.float32)
             label = _plain(batch["label"]).to(ctx.device, dtype=torch.long)
             optimizer.zero_grad(set_to_none=True)
-            logits = net(image)
-            total, seg, rank_part = loss_fn(logits, label)
-            total.backward()
-            total, seg, rank_part = total.detach(), seg.detach(), rank_part.detach()
+            parts = _step_loss(net, image, label, batch, loss_fn, config, ctx.device)
+            parts[0].backward()
             optimizer.step()
-            values = [total.item(), seg.item(), rank_part.item()]
+            values = [p.detach().item() for p in parts]
             sums += values
             if progress and ctx.is_main:
-                progress(
-                    ProgressEvent("step", epoch + 1, epochs, step, steps, dict(zip(("loss", "seg", "rank"), values)))
-                )
+                named = dict(zip(("loss", "seg", "rank", "guide"), values))
+                progress(ProgressEvent("step", epoch + 1, epochs, step, steps, named))
         means = ctx.mean((sums / max(steps, 1)).tolist())
         row: dict[str, float] = {
             "epoch": float(epoch + 1),
             "loss": means[0],
             "segmentation": means[1],
             "ranking": means[2],
+            "guidance": means[3],
             "val_dice": float("nan"),
             "val_aurc": float("nan"),
         }
@@ -340,6 +339,32 @@ def _train(
             writer.close()
     ctx.barrier()
     return TrainResult(run_dir=run_dir, model_path=model_path, history=history, model=model.eval())
+
+
+def _step_loss(
+    net: nn.Module,
+    image: torch.Tensor,
+    label: torch.Tensor,
+    batch: dict[str, Any],
+    loss_fn: LossFn,
+    config: TrainConfig,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, segmentation, ranking, weighted guidance) of one batch; with ``loss.heads: all`` the segmentation
+    and ranking parts are summed over the heads (layer ensembles, EDUE) and the guidance term is added."""
+    if config.loss.heads == "main":
+        total, seg, ranking = loss_fn(net(image), label)
+        return total, seg, ranking, torch.zeros((), device=total.device)
+    head_logits = net(image, heads=True)
+    per_head = [loss_fn(logits, label) for logits in head_logits]
+    total = torch.stack([p[0] for p in per_head]).sum()
+    seg = torch.stack([p[1] for p in per_head]).sum()
+    ranking = torch.stack([p[2].to(total.device) for p in per_head]).sum()
+    guidance = torch.zeros((), device=total.device)
+    if config.loss.guidance_weight > 0:
+        mean = _plain(batch["annotator_mean"]).to(device, dtype=torch.float32)
+        guidance = config.loss.guidance_weight * disagreement_guidance_loss(head_logits, mean)
+    return total + guidance, seg, ranking, guidance
 
 
 def _plain(value: Any) -> torch.Tensor:
