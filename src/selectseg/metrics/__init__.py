@@ -5,7 +5,7 @@ Pure library layer: imports neither models, training nor plotting.
 """
 
 from .._validation import UndefinedMetricWarning
-from .agreement import pairwise_dice
+from .agreement import aula, layer_agreement_curve, pairwise_dice
 from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, selective_dice_curve
 from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
@@ -16,8 +16,10 @@ __all__ = [
     "RiskCoverageCurve",
     "SelectiveDiceCurve",
     "UndefinedMetricWarning",
+    "aula",
     "aurc",
     "eaurc",
+    "layer_agreement_curve",
     "pairwise_dice",
     "risk_coverage_curve",
     "selective_dice_curve",

@@ -10,7 +10,7 @@ import numpy as np
 from .._types import ImageArray
 from .._validation import UndefinedMetricWarning, check_integer_dtype, check_label_range, check_num_classes, to_numpy
 
-__all__ = ["pairwise_dice"]
+__all__ = ["aula", "layer_agreement_curve", "pairwise_dice"]
 
 
 def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
@@ -60,3 +60,67 @@ def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
         denom = sizes[i] + sizes[j]
         total += np.where(denom > 0, 2.0 * both / np.maximum(denom, 1), 1.0)
     return total / (a * (a - 1) / 2)
+
+
+def layer_agreement_curve(head_labels: ImageArray, *, num_classes: int) -> np.ndarray:
+    """Dice agreement of consecutive heads (layer ensembles), mean over foreground classes, empty vs empty = 1.
+
+    Args:
+        head_labels: each head's binarised (argmax) label map, heads ordered by depth.
+        num_classes: K >= 2.
+
+    Shape:
+        head_labels ``(H, *S)`` integer, H >= 2 -> ``(H - 1,)``: entry i is Dice(head i, head i + 1).
+
+    Raises:
+        TypeError: if ``head_labels`` is not an integer array.
+        ValueError: with fewer than 2 heads or labels outside [0, K).
+
+    Example:
+        >>> layer_agreement_curve(np.array([[0, 1, 1], [0, 1, 0], [0, 1, 0]]), num_classes=2).round(4)
+        array([0.6667, 1.    ])
+    """
+    array = to_numpy("head_labels", head_labels)
+    check_integer_dtype("head_labels", array)
+    k = check_num_classes(num_classes)
+    if array.ndim < 2 or array.shape[0] < 2:
+        raise ValueError(f"Expected `head_labels` of shape (H, *S) with H >= 2, but got shape {array.shape}.")
+    check_label_range("head_labels", array, k)
+    flat = array.reshape(array.shape[0], -1)
+    out = np.empty(flat.shape[0] - 1)
+    for i in range(flat.shape[0] - 1):
+        a, b = flat[i], flat[i + 1]
+        dice = []
+        for c in range(1, k):
+            size = np.count_nonzero(a == c) + np.count_nonzero(b == c)
+            dice.append(1.0 if size == 0 else 2.0 * np.count_nonzero((a == c) & (b == c)) / size)
+        out[i] = np.mean(dice)
+    return out
+
+
+def aula(head_labels: ImageArray, *, num_classes: int) -> float:
+    """Area Under the Layer Agreement curve (Kushibar et al. 2022), normalised to [0, 1] (higher = heads agree).
+
+    The trapezoid area under :func:`layer_agreement_curve` over x = 0 .. H - 2, divided by H - 2 (ours: so that
+    networks with different head counts compare; with 2 heads it is the one agreement value). As an image-level
+    uncertainty use ``1 - aula``.
+
+    Shape:
+        head_labels ``(H, *S)``, H >= 2 -> float.
+
+    Raises:
+        TypeError: if ``head_labels`` is not an integer array.
+        ValueError: with fewer than 2 heads or labels outside [0, K).
+
+    Example:
+        >>> round(aula(np.array([[0, 1, 1], [0, 1, 0], [0, 1, 0]]), num_classes=2), 4)  # (2/3 + 1) / 2
+        0.8333
+
+    References:
+        Kushibar et al., Layer Ensembles: A Single-Pass Uncertainty Estimation in Deep Learning for Segmentation,
+        MICCAI 2022.
+    """
+    curve = layer_agreement_curve(head_labels, num_classes=num_classes)
+    if curve.size == 1:
+        return float(curve[0])
+    return float(np.trapezoid(curve) / (curve.size - 1))
