@@ -7,21 +7,47 @@ Pure library layer: imports neither models, training nor plotting.
 from .._validation import UndefinedMetricWarning
 from .agreement import aula, layer_agreement_curve, pairwise_dice
 from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, selective_dice_curve
+from .disagreement import (
+    Correlation,
+    ThresholdDice,
+    annotator_variance,
+    generalized_energy_distance,
+    hungarian_matched_iou,
+    image_level_correlation,
+    pixel_level_correlation,
+    prediction_variance,
+    soft_dice_at_thresholds,
+    sum_of_variances,
+)
 from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
+from .quality import QCCurve, ood_auroc, quality_control_curve
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
 
 __all__ = [
+    "Correlation",
     "DiceOperatingPoint",
     "PixelSelectiveMetrics",
+    "QCCurve",
     "RiskCoverageCurve",
     "SelectiveDiceCurve",
+    "ThresholdDice",
     "UndefinedMetricWarning",
+    "annotator_variance",
     "aula",
     "aurc",
     "eaurc",
+    "generalized_energy_distance",
+    "hungarian_matched_iou",
+    "image_level_correlation",
     "layer_agreement_curve",
+    "ood_auroc",
     "pairwise_dice",
+    "pixel_level_correlation",
+    "prediction_variance",
+    "quality_control_curve",
     "risk_coverage_curve",
     "selective_dice_curve",
     "selective_pixel_metrics",
+    "soft_dice_at_thresholds",
+    "sum_of_variances",
 ]

@@ -1,0 +1,564 @@
+"""Correlation with annotator disagreement and comparison of two sets of segmentations (numpy float64).
+
+Conventions: the annotators' masks ``(A, *S)`` are binary (bool or 0/1; the foreground of one class), or integer
+label maps with a ``foreground`` class argument; a model's member/head foreground probabilities are ``(M, *S)``.
+
+- Variance maps (:func:`annotator_variance`, :func:`prediction_variance`), their image-level sum
+  (:func:`sum_of_variances`, SV) and the correlation of model and annotator disagreement at image level
+  (:func:`image_level_correlation`) and pixel level (:func:`pixel_level_correlation`), as in EDUE.
+- Distances between a set of samples and a set of annotations: the generalized energy distance
+  (:func:`generalized_energy_distance`, Kohl et al. 2018), the Hungarian-matched IoU
+  (:func:`hungarian_matched_iou`, Kohl et al. 2019) and the QUBIQ-style Dice at thresholds
+  (:func:`soft_dice_at_thresholds`).
+
+See ``docs/metrics.md``.
+
+References:
+    Abutalip et al. EDUE: Expert Disagreement-Guided One-Pass Uncertainty Estimation for Medical Image
+    Segmentation. 2024.
+    Kohl, Romera-Paredes, Meyer, De Fauw, Ledsam, Maier-Hein, Eslami, Rezende, Ronneberger. A Probabilistic U-Net
+    for Segmentation of Ambiguous Images. NeurIPS 2018.
+    Kohl, Romera-Paredes, Maier-Hein, Rezende, Eslami, Kohli, Zisserman, Ronneberger. A Hierarchical Probabilistic
+    U-Net for Modeling Multi-Scale Ambiguities. arXiv:1905.13077, 2019.
+    QUBIQ: Quantification of Uncertainties in Biomedical Image Quantification Challenge. MICCAI 2020/2021.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import rankdata
+
+from .._types import ArrayLike, ImageArray
+from .._validation import (
+    UndefinedMetricWarning,
+    check_finite,
+    check_integer_dtype,
+    look_up_option,
+    to_numpy,
+)
+
+__all__ = [
+    "Correlation",
+    "ThresholdDice",
+    "annotator_variance",
+    "generalized_energy_distance",
+    "hungarian_matched_iou",
+    "image_level_correlation",
+    "pixel_level_correlation",
+    "prediction_variance",
+    "soft_dice_at_thresholds",
+    "sum_of_variances",
+]
+
+CONSTANT_POLICIES = ("skip", "zero", "one_if_both_constant")
+UNEQUAL_POLICIES = ("replicate", "min")
+DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+class Correlation(NamedTuple):
+    """Pearson and Spearman correlation coefficients (higher = more alike), each in [-1, 1] or NaN."""
+
+    pearson: float
+    spearman: float
+
+
+class ThresholdDice(NamedTuple):
+    """Dice at each threshold and its mean (higher is better).
+
+    Attributes:
+        thresholds: ``(T,)`` the thresholds, as given.
+        dice: ``(T,)`` Dice between the binarized prediction and the binarized annotator mean at each threshold.
+        mean: the mean of ``dice``.
+    """
+
+    thresholds: np.ndarray
+    dice: np.ndarray
+    mean: float
+
+
+# --------------------------------------------------------------------------------------------------- variance maps
+
+
+def annotator_variance(masks: ImageArray, *, foreground: int | None = None) -> np.ndarray:
+    """Per-pixel variance of the annotators' binary masks, ``m (1 - m)`` (higher = annotators disagree more).
+
+    ``m`` is the fraction of annotators marking the pixel foreground; ``m (1 - m)`` is the population variance
+    (ddof = 0) of the A Bernoulli labels, between 0 (all agree) and 1/4 (an even split).
+
+    Args:
+        masks: one mask per annotator: binary (bool or 0/1), or integer label maps with ``foreground`` given.
+        foreground: if given, the class whose mask is taken (``masks == foreground``); ``masks`` must then hold
+            integers.
+
+    Shape:
+        masks ``(A, *S)`` -> ``(*S)`` float64.
+
+    Returns:
+        The variance map; all NaN (with an :class:`UndefinedMetricWarning`) when there is a single annotator.
+
+    Raises:
+        TypeError: if ``masks`` is not an array of numbers, or holds non-integers while ``foreground`` is given.
+        ValueError: if ``masks`` has fewer than 2 axes, or is not binary while ``foreground`` is None.
+
+    Example:
+        >>> annotator_variance(np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [1, 0, 1]])).tolist()
+        [0.0, 0.1875, 0.1875]
+    """
+    binary = _binary_stack("masks", masks, foreground, "(A, *S)")
+    if binary.shape[0] < 2:
+        warnings.warn(
+            "Annotator variance is undefined with a single annotator; returning NaN.", UndefinedMetricWarning, 2
+        )
+        return np.full(binary.shape[1:], np.nan)
+    m = binary.mean(axis=0, dtype=np.float64)
+    return m * (1.0 - m)
+
+
+def prediction_variance(member_probs: ImageArray) -> np.ndarray:
+    """Per-pixel variance of the members' foreground probabilities (higher = members disagree more).
+
+    Population variance over the member axis (ddof = 0, ``numpy.var``'s default): ``mean_m (p_m - mean p)^2``.
+
+    Args:
+        member_probs: foreground probability of each ensemble member, MC sample or head, in [0, 1].
+
+    Shape:
+        member_probs ``(M, *S)`` -> ``(*S)`` float64.
+
+    Returns:
+        The variance map; all NaN (with an :class:`UndefinedMetricWarning`) when there is a single member.
+
+    Raises:
+        TypeError: if ``member_probs`` is not an array of numbers.
+        ValueError: if ``member_probs`` has fewer than 2 axes, holds NaN/inf or values outside [0, 1].
+
+    Example:
+        >>> prediction_variance(np.array([[0.2, 1.0], [0.6, 1.0]])).round(4).tolist()
+        [0.04, 0.0]
+    """
+    probs = _probabilities("member_probs", member_probs)
+    if probs.ndim < 2:
+        raise ValueError(f"Expected `member_probs` of shape (M, *S), but got shape {probs.shape}.")
+    if probs.shape[0] < 2:
+        warnings.warn(
+            "Prediction variance is undefined with a single member; returning NaN.", UndefinedMetricWarning, 2
+        )
+        return np.full(probs.shape[1:], np.nan)
+    return probs.var(axis=0)
+
+
+def sum_of_variances(variance_map: ImageArray) -> float:
+    """Sum of a variance map over all pixels (SV, the image-level disagreement score; higher = more disagreement).
+
+    Args:
+        variance_map: a per-pixel variance map, e.g. from :func:`annotator_variance` or :func:`prediction_variance`.
+
+    Shape:
+        variance_map ``(*S)`` -> float.
+
+    Returns:
+        The sum (float64). NaN (with an :class:`UndefinedMetricWarning`) if the map holds NaN, as it does for a
+        single annotator or member.
+
+    Raises:
+        TypeError: if ``variance_map`` is not an array of numbers.
+        ValueError: if ``variance_map`` holds infinities or negative values.
+
+    Example:
+        >>> sum_of_variances(np.array([[0.0, 0.25], [0.1875, 0.0]]))
+        0.4375
+    """
+    array = to_numpy("variance_map", variance_map, dtype=np.float64)
+    if np.isinf(array).any():
+        raise ValueError(
+            f"Expected `variance_map` to be finite, but got {int(np.isinf(array).sum())} infinite value(s)."
+        )
+    if (array < 0).any():
+        raise ValueError(f"Expected `variance_map` to be non-negative, but got minimum {float(np.nanmin(array))}.")
+    if np.isnan(array).any():
+        warnings.warn("The variance map holds NaN; its sum is undefined, returning NaN.", UndefinedMetricWarning, 2)
+        return math.nan
+    return float(array.sum())
+
+
+# ----------------------------------------------------------------------------------------------------- correlation
+
+
+def image_level_correlation(predicted_sv: ArrayLike, annotator_sv: ArrayLike) -> Correlation:
+    """Pearson and Spearman correlation between the model's and the annotators' image-level SV (higher is better).
+
+    Spearman is the Pearson correlation of the ranks, tied values getting their average rank (as
+    ``scipy.stats.spearmanr``).
+
+    Args:
+        predicted_sv: per-image sum of the model's variance map.
+        annotator_sv: per-image sum of the annotators' variance map.
+
+    Shape:
+        predicted_sv, annotator_sv: ``(N,)``. Returns two floats.
+
+    Returns:
+        :class:`Correlation` ``(pearson, spearman)``. A coefficient is NaN (with an :class:`UndefinedMetricWarning`)
+        when there are fewer than 2 images or either input is constant.
+
+    Raises:
+        TypeError: if an input is not a list, numpy array or torch tensor of numbers.
+        ValueError: if the inputs are not 1-D of one length, are empty, or hold NaN/inf.
+
+    Example:
+        >>> r = image_level_correlation([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 8.0])
+        >>> round(r.pearson, 4), r.spearman
+        (0.8305, 0.8)
+    """
+    x = to_numpy("predicted_sv", predicted_sv, dtype=np.float64)
+    y = to_numpy("annotator_sv", annotator_sv, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
+        raise ValueError(
+            f"Expected `predicted_sv` and `annotator_sv` to be 1-D of one length (N,), but got {x.shape} and {y.shape}."
+        )
+    if x.size == 0:
+        raise ValueError("Expected `predicted_sv` and `annotator_sv` to hold at least one image, but got 0.")
+    check_finite("predicted_sv", x)
+    check_finite("annotator_sv", y)
+    if x.size < 2 or _is_constant(x) or _is_constant(y):
+        warnings.warn(
+            "Correlation is undefined for fewer than 2 images or a constant input; returning NaN.",
+            UndefinedMetricWarning,
+            2,
+        )
+        return Correlation(math.nan, math.nan)
+    return Correlation(_pearson(x, y), _pearson(rankdata(x), rankdata(y)))
+
+
+def pixel_level_correlation(
+    predicted_maps: Sequence[ImageArray] | ImageArray,
+    annotator_maps: Sequence[ImageArray] | ImageArray,
+    *,
+    constant: str = "skip",
+) -> float:
+    """Per-image Pearson correlation between two uncertainty maps, averaged over images (higher is better).
+
+    For image i, ``r_i`` is the Pearson correlation over pixels between the model's map and the annotators' map
+    (e.g. :func:`prediction_variance` and :func:`annotator_variance`). A map is constant when all its values are
+    exactly equal (a one-pixel map is constant); ``r_i`` is then undefined and ``constant`` decides.
+
+    Args:
+        predicted_maps: the model's map for each image (a list, or an array with the images on axis 0).
+        annotator_maps: the annotators' map for each image, of the same shape as the model's.
+        constant: policy for an image where either map is constant:
+            ``"skip"`` (default): left out of the mean (NaN, with an :class:`UndefinedMetricWarning`, when every
+            image is left out). ``"zero"``: counts as ``r_i = 0``. ``"one_if_both_constant"``: ``r_i = 1`` when both
+            maps are constant (the model is as certain, or as uncertain, everywhere as the annotators), 0 when only
+            one is.
+
+    Shape:
+        N maps ``(*S_i)``, shapes may differ between images. Returns a float.
+
+    Returns:
+        The mean of ``r_i`` over the counted images.
+
+    Raises:
+        TypeError: if a list is not given (or an array), a map is not an array of numbers, or ``constant`` is not a
+            string.
+        ValueError: if the lists are empty or of different lengths, a pair of maps differ in shape, a map holds
+            NaN/inf, or ``constant`` is unknown.
+
+    Example:
+        >>> pred = [np.array([0.0, 0.1, 0.2]), np.array([0.3, 0.3, 0.3])]
+        >>> ann = [np.array([0.0, 0.2, 0.4]), np.array([0.0, 0.1, 0.0])]
+        >>> pixel_level_correlation(pred, ann), pixel_level_correlation(pred, ann, constant="zero")
+        (1.0, 0.5)
+    """
+    policy = look_up_option("constant", constant, CONSTANT_POLICIES)
+    preds = _image_list("predicted_maps", predicted_maps)
+    anns = _image_list("annotator_maps", annotator_maps)
+    if len(preds) != len(anns):
+        raise ValueError(
+            f"Expected `predicted_maps` and `annotator_maps` to hold one map per image, but got {len(preds)} and "
+            f"{len(anns)} maps."
+        )
+    values = []
+    for i, (p_raw, a_raw) in enumerate(zip(preds, anns)):
+        p = to_numpy(f"predicted_maps[{i}]", p_raw, dtype=np.float64).reshape(-1)
+        a = to_numpy(f"annotator_maps[{i}]", a_raw, dtype=np.float64).reshape(-1)
+        if np.shape(p_raw) != np.shape(a_raw):
+            raise ValueError(
+                f"Expected `predicted_maps[{i}]` and `annotator_maps[{i}]` to have the same shape, but got "
+                f"{tuple(np.shape(p_raw))} and {tuple(np.shape(a_raw))}."
+            )
+        check_finite(f"predicted_maps[{i}]", p)
+        check_finite(f"annotator_maps[{i}]", a)
+        p_const, a_const = _is_constant(p), _is_constant(a)
+        if not (p_const or a_const):
+            values.append(_pearson(p, a))
+        elif policy == "zero":
+            values.append(0.0)
+        elif policy == "one_if_both_constant":
+            values.append(1.0 if p_const and a_const else 0.0)
+    if not values:
+        warnings.warn(
+            'Pixel-level correlation is undefined: every image has a constant map (constant="skip"); returning NaN.',
+            UndefinedMetricWarning,
+            2,
+        )
+        return math.nan
+    return float(np.mean(values))
+
+
+# ------------------------------------------------------------------------------------------ distances between sets
+
+
+def generalized_energy_distance(
+    samples_a: ImageArray,
+    samples_b: ImageArray,
+    *,
+    foreground: int | None = None,
+    include_self_pairs: bool = True,
+) -> float:
+    """Squared generalized energy distance between two sets of segmentations, with ``d = 1 - IoU`` (lower is better).
+
+    ``D^2_GED = 2 E[d(S, Y)] - E[d(S, S')] - E[d(Y, Y')]``, S from ``samples_a`` (e.g. the model's samples), Y from
+    ``samples_b`` (e.g. the annotators), each expectation the mean over pairs of the two finite sets;
+    ``IoU(empty, empty) = 1``, so two empty masks are at distance 0.
+
+    Args:
+        samples_a: P binary masks (bool or 0/1), or integer label maps with ``foreground`` given.
+        samples_b: Q masks, as ``samples_a``.
+        foreground: if given, the class compared (``samples == foreground``).
+        include_self_pairs: ``True`` (default, the convention of Kohl et al.'s released code): the within-set means
+            run over all ``P^2`` (``Q^2``) ordered pairs, including ``i == j`` (which contribute 0). ``False``: over the
+            ``P (P - 1)`` pairs with ``i != j`` (the unbiased U-statistic), which needs at least 2 masks per set and
+            can be negative (a set against itself gives ``2 mean_all d - 2 mean_{i != j} d < 0``).
+
+    Shape:
+        samples_a ``(P, *S)``, samples_b ``(Q, *S)`` -> float.
+
+    Returns:
+        The squared distance; NaN (with an :class:`UndefinedMetricWarning`) when ``include_self_pairs=False`` and a
+        set holds a single mask.
+
+    Raises:
+        TypeError: if an input is not an array of numbers (integers when ``foreground`` is given), or
+            ``include_self_pairs`` is not a bool.
+        ValueError: if an input has fewer than 2 axes, is not binary, or the spatial shapes differ.
+
+    Example:
+        >>> a = np.array([[1, 1, 0, 0], [0, 0, 0, 0]])
+        >>> b = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
+        >>> generalized_energy_distance(a, b)  # 2 * 0.625 - 0.5 - 0.25
+        0.5
+    """
+    if not isinstance(include_self_pairs, (bool, np.bool_)):
+        raise TypeError(f"Expected `include_self_pairs` to be a bool, but got {type(include_self_pairs).__name__}.")
+    a, b = _binary_pair(samples_a, samples_b, foreground, "P", "Q")
+    if not include_self_pairs and min(a.shape[0], b.shape[0]) < 2:
+        warnings.warn(
+            "The generalized energy distance without self pairs needs at least 2 masks per set; returning NaN.",
+            UndefinedMetricWarning,
+            2,
+        )
+        return math.nan
+    d_ab = 1.0 - _iou_matrix(a, b)
+    d_aa = 1.0 - _iou_matrix(a, a)
+    d_bb = 1.0 - _iou_matrix(b, b)
+    return float(2.0 * d_ab.mean() - _within_mean(d_aa, include_self_pairs) - _within_mean(d_bb, include_self_pairs))
+
+
+def hungarian_matched_iou(
+    samples_a: ImageArray,
+    samples_b: ImageArray,
+    *,
+    foreground: int | None = None,
+    unequal: str = "replicate",
+) -> float:
+    """Mean IoU under the optimal one-to-one matching of two sets of segmentations (higher is better).
+
+    The matching maximizes the total IoU (``scipy.optimize.linear_sum_assignment`` on ``1 - IoU``);
+    ``IoU(empty, empty) = 1``.
+
+    Args:
+        samples_a: P binary masks (bool or 0/1), or integer label maps with ``foreground`` given.
+        samples_b: Q masks, as ``samples_a``.
+        foreground: if given, the class compared (``samples == foreground``).
+        unequal: when ``P != Q``: ``"replicate"`` (default; as we read Kohl et al. 2019, who repeat the 4 LIDC
+            annotations to match 16 samples): both sets are repeated to ``L = lcm(P, Q)`` masks (set a ``L / P``
+            times, set b ``L / Q`` times) and all L pairs are matched, so every mask takes part. ``"min"``: the
+            ``min(P, Q)`` best pairs of a one-to-one matching of the sets as they are; the extra masks of the larger
+            set are ignored.
+
+    Shape:
+        samples_a ``(P, *S)``, samples_b ``(Q, *S)`` -> float.
+
+    Returns:
+        The mean IoU over the matched pairs, in [0, 1].
+
+    Raises:
+        TypeError: if an input is not an array of numbers (integers when ``foreground`` is given), or ``unequal`` is
+            not a string.
+        ValueError: if an input has fewer than 2 axes, is not binary, the spatial shapes differ, or ``unequal`` is
+            unknown.
+
+    Example:
+        >>> a = np.array([[1, 1, 0, 0], [0, 0, 1, 1]])
+        >>> b = np.array([[0, 0, 1, 0], [1, 1, 0, 0]])
+        >>> hungarian_matched_iou(a, b)  # pairs (a0, b1): 1, (a1, b0): 0.5
+        0.75
+    """
+    policy = look_up_option("unequal", unequal, UNEQUAL_POLICIES)
+    a, b = _binary_pair(samples_a, samples_b, foreground, "P", "Q")
+    iou = _iou_matrix(a, b)
+    p, q = iou.shape
+    if policy == "replicate" and p != q:
+        size = math.lcm(p, q)
+        iou = np.tile(iou, (size // p, size // q))
+    rows, cols = linear_sum_assignment(1.0 - iou)
+    return float(iou[rows, cols].mean())
+
+
+def soft_dice_at_thresholds(
+    probs: ImageArray,
+    annotator_masks: ImageArray,
+    *,
+    thresholds: ArrayLike = DEFAULT_THRESHOLDS,
+    foreground: int | None = None,
+) -> ThresholdDice:
+    """Dice between the binarized prediction and the binarized annotator mean at each threshold (higher is better).
+
+    QUBIQ-style: at threshold t, ``P_t = probs >= t`` and ``Y_t = mean_a(mask_a) >= t``, Dice
+    ``2 |P_t & Y_t| / (|P_t| + |Y_t|)`` with 1 when both are empty. The annotator mean is ``count / A`` in float64
+    and compared with t as given (the default thresholds are the literals 0.1, 0.2, ..., 0.9, so e.g. 2 of 4
+    annotators is ``>= 0.5``).
+
+    Args:
+        probs: the model's foreground probability, in [0, 1].
+        annotator_masks: one mask per annotator: binary (bool or 0/1), or integer label maps with ``foreground``.
+        thresholds: the thresholds t, finite.
+        foreground: if given, the annotators' class compared (``annotator_masks == foreground``).
+
+    Shape:
+        probs ``(*S)``, annotator_masks ``(A, *S)``, thresholds ``(T,)``. Returns ``(T,)`` arrays and a float.
+
+    Returns:
+        :class:`ThresholdDice` ``(thresholds, dice, mean)``.
+
+    Raises:
+        TypeError: if an input is not an array of numbers (integers when ``foreground`` is given).
+        ValueError: if ``probs`` holds NaN/inf or values outside [0, 1], ``annotator_masks`` is not binary or its
+            spatial shape is not ``probs``'s, or ``thresholds`` is not a non-empty 1-D array of finite numbers.
+
+    Example:
+        >>> result = soft_dice_at_thresholds(np.array([0.9, 0.6, 0.2]), np.array([[1, 1, 0], [1, 0, 0]]),
+        ...                                  thresholds=[0.25, 0.75])
+        >>> result.dice.tolist(), result.mean  # t=0.25: {0,1} vs {0,1}; t=0.75: {0} vs {0}
+        ([1.0, 1.0], 1.0)
+    """
+    p = _probabilities("probs", probs)
+    masks = _binary_stack("annotator_masks", annotator_masks, foreground, "(A, *S)")
+    if masks.shape[1:] != p.shape:
+        raise ValueError(
+            f"Expected `annotator_masks` of shape (A, *S) with *S = {p.shape} (the shape of `probs`), but got shape "
+            f"{masks.shape}."
+        )
+    t = to_numpy("thresholds", thresholds, dtype=np.float64)
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError(f"Expected `thresholds` to be a non-empty 1-D array (T,), but got shape {t.shape}.")
+    check_finite("thresholds", t)
+    p_flat = p.reshape(-1)
+    mean = masks.reshape(masks.shape[0], -1).sum(axis=0) / masks.shape[0]
+    dice = np.empty(t.size)
+    for i, threshold in enumerate(t):
+        pred, ref = p_flat >= threshold, mean >= threshold
+        denominator = np.count_nonzero(pred) + np.count_nonzero(ref)
+        dice[i] = 1.0 if denominator == 0 else 2.0 * np.count_nonzero(pred & ref) / denominator
+    return ThresholdDice(t, dice, float(dice.mean()))
+
+
+# --------------------------------------------------------------------------------------------------------- helpers
+
+
+def _binary_stack(name: str, value: Any, foreground: int | None, layout: str) -> np.ndarray:
+    """Validate ``value`` as a stack of masks ``(A, *S)`` and return it as bool."""
+    array = to_numpy(name, value)
+    if array.ndim < 2:
+        raise ValueError(f"Expected `{name}` of shape {layout}, but got shape {array.shape}.")
+    if foreground is not None:
+        if isinstance(foreground, bool) or not isinstance(foreground, (int, np.integer)):
+            raise TypeError(f"Expected `foreground` to be an int class index, but got {type(foreground).__name__}.")
+        check_integer_dtype(name, array)
+        return np.asarray(array == foreground)
+    if array.dtype == np.bool_:
+        return array
+    if not np.isin(array, (0, 1)).all():
+        raise ValueError(
+            f"Expected `{name}` to be binary (bool or 0/1), but got values outside {{0, 1}}; for label maps pass "
+            "`foreground`."
+        )
+    return array.astype(bool)
+
+
+def _binary_pair(a: Any, b: Any, foreground: int | None, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    left = _binary_stack("samples_a", a, foreground, f"({first}, *S)")
+    right = _binary_stack("samples_b", b, foreground, f"({second}, *S)")
+    if left.shape[1:] != right.shape[1:]:
+        raise ValueError(
+            f"Expected `samples_a` and `samples_b` to have the same spatial shape *S, but got {left.shape[1:]} and "
+            f"{right.shape[1:]}."
+        )
+    return left, right
+
+
+def _probabilities(name: str, value: Any) -> np.ndarray:
+    array = to_numpy(name, value, dtype=np.float64)
+    check_finite(name, array)
+    if array.size and (array.min() < 0 or array.max() > 1):
+        raise ValueError(
+            f"Expected `{name}` to hold probabilities in [0, 1], but got values in [{array.min()}, {array.max()}]."
+        )
+    return array
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(P, Q)`` IoU of every pair of masks, 1 for two empty masks."""
+    flat_a, flat_b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+    size_a, size_b = np.count_nonzero(flat_a, axis=1), np.count_nonzero(flat_b, axis=1)
+    inter = np.stack([np.count_nonzero(row & flat_b, axis=1) for row in flat_a]).astype(np.float64)
+    union = size_a[:, None] + size_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def _within_mean(distances: np.ndarray, include_self_pairs: bool) -> float:
+    n = distances.shape[0]
+    if include_self_pairs:
+        return float(distances.mean())
+    return float((distances.sum() - np.trace(distances)) / (n * (n - 1)))
+
+
+def _image_list(name: str, value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, np.ndarray) or hasattr(value, "detach"):
+        if value.ndim < 1:
+            raise ValueError(f"Expected `{name}` to hold one map per image on axis 0, but got a scalar.")
+        items = list(value)
+    else:
+        raise TypeError(f"Expected `{name}` to be a list of per-image arrays, but got {type(value).__name__}.")
+    if not items:
+        raise ValueError(f"Expected `{name}` to hold at least one image, but got none.")
+    return items
+
+
+def _is_constant(x: np.ndarray) -> bool:
+    return bool(x.size < 2 or x.min() == x.max())
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of two non-constant 1-D arrays, clipped to [-1, 1]."""
+    dx, dy = x - x.mean(), y - y.mean()
+    value = float(np.dot(dx, dy) / math.sqrt(float(np.dot(dx, dx)) * float(np.dot(dy, dy))))
+    return min(1.0, max(-1.0, value))

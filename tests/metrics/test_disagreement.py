@@ -1,0 +1,345 @@
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import pearsonr, spearmanr
+
+from selectseg.metrics import UndefinedMetricWarning
+from selectseg.metrics.disagreement import (
+    annotator_variance,
+    generalized_energy_distance,
+    hungarian_matched_iou,
+    image_level_correlation,
+    pixel_level_correlation,
+    prediction_variance,
+    soft_dice_at_thresholds,
+    sum_of_variances,
+)
+
+from ..reference import disagreement as ref
+
+# ---------------------------------------------------------------------------------------------------- variance maps
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (3, 4, 5), (5, 2, 3, 4)])
+def test_annotator_variance_matches_slow_reference(rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    masks = rng.random(shape) < 0.4
+    np.testing.assert_allclose(annotator_variance(masks), ref.annotator_variance(masks), rtol=0, atol=1e-15)
+
+
+def test_annotator_variance_equals_numpy_population_variance_and_label_maps(rng: np.random.Generator) -> None:
+    labels = rng.integers(0, 3, size=(4, 6, 7))
+    got = annotator_variance(labels, foreground=2)
+    np.testing.assert_allclose(got, (labels == 2).astype(float).var(axis=0, ddof=0), atol=1e-15)
+    np.testing.assert_array_equal(annotator_variance(torch.from_numpy(labels == 2)), got)
+    assert annotator_variance(np.array([[1, 0], [0, 0]])).tolist() == [0.25, 0.0]  # even split = 1/4
+
+
+def test_annotator_variance_single_annotator_is_undefined() -> None:
+    with pytest.warns(UndefinedMetricWarning, match="single annotator"):
+        assert np.isnan(annotator_variance(np.ones((1, 3, 3), bool))).all()
+
+
+def test_annotator_variance_errors() -> None:
+    with pytest.raises(ValueError, match=r"\(A, \*S\)"):
+        annotator_variance(np.zeros(3, bool))
+    with pytest.raises(ValueError, match="binary"):
+        annotator_variance(np.full((2, 3), 2))
+    with pytest.raises(TypeError, match="integer"):
+        annotator_variance(np.zeros((2, 3)), foreground=1)
+    with pytest.raises(TypeError, match="foreground"):
+        annotator_variance(np.zeros((2, 3), np.int64), foreground=1.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="numbers"):
+        annotator_variance("masks")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", [(2, 6), (4, 3, 5), (3, 2, 3, 4)])
+def test_prediction_variance_matches_slow_reference_and_numpy(rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    probs = rng.random(shape)
+    got = prediction_variance(probs)
+    np.testing.assert_allclose(got, ref.population_variance(probs), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got, np.var(probs, axis=0, ddof=0), rtol=1e-12)
+    np.testing.assert_allclose(prediction_variance(torch.from_numpy(probs).float()), got, atol=1e-7)
+
+
+def test_prediction_variance_single_member_and_errors() -> None:
+    with pytest.warns(UndefinedMetricWarning, match="single member"):
+        assert np.isnan(prediction_variance(np.zeros((1, 4)))).all()
+    with pytest.raises(ValueError, match=r"\(M, \*S\)"):
+        prediction_variance(np.zeros(4))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        prediction_variance(np.array([[0.5, 1.5], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="finite"):
+        prediction_variance(np.array([[0.5, np.nan], [0.0, 0.0]]))
+    with pytest.raises(TypeError, match="numbers"):
+        prediction_variance(np.array([["a"], ["b"]]))
+
+
+def test_sum_of_variances_hand_cases_and_errors() -> None:
+    assert sum_of_variances(np.zeros((3, 3))) == 0.0
+    assert sum_of_variances(torch.tensor([0.25, 0.25, 0.5])) == 1.0
+    with pytest.warns(UndefinedMetricWarning, match="NaN"):
+        assert math.isnan(sum_of_variances(np.array([0.1, np.nan])))
+    with pytest.raises(ValueError, match="non-negative"):
+        sum_of_variances(np.array([0.1, -0.2]))
+    with pytest.raises(ValueError, match="finite"):
+        sum_of_variances(np.array([0.1, np.inf]))
+    with pytest.raises(TypeError, match="numpy array"):
+        sum_of_variances({"a": 1})  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------------- correlation
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 50])
+@pytest.mark.parametrize("levels", [None, 4])
+def test_image_level_correlation_matches_scipy_and_slow_reference(
+    rng: np.random.Generator, n: int, levels: int | None
+) -> None:
+    x = rng.random(n) if levels is None else rng.integers(0, levels, n).astype(float)
+    y = x + rng.random(n)
+    if np.ptp(x) == 0:
+        x[0] += 1
+    got = image_level_correlation(x, y)
+    assert got.pearson == pytest.approx(pearsonr(x, y).statistic, abs=1e-12)
+    assert got.spearman == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert got.pearson == pytest.approx(ref.pearson(x.tolist(), y.tolist()), abs=1e-12)
+    assert got.spearman == pytest.approx(ref.spearman(x.tolist(), y.tolist()), abs=1e-12)
+
+
+def test_image_level_correlation_hand_cases() -> None:
+    assert image_level_correlation([1, 2, 3], [2, 4, 6]) == (1.0, 1.0)
+    assert image_level_correlation([1, 2, 3], [9, 1, 0]).spearman == -1.0
+    assert image_level_correlation(torch.tensor([1.0, 2.0]), [5.0, 3.0]) == (-1.0, -1.0)
+
+
+@pytest.mark.parametrize(("x", "y"), [([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]), ([1.0, 2.0], [0.0, 0.0]), ([1.0], [2.0])])
+def test_image_level_correlation_constant_or_single_is_undefined(x: list[float], y: list[float]) -> None:
+    with pytest.warns(UndefinedMetricWarning, match="constant"):
+        got = image_level_correlation(x, y)
+    assert math.isnan(got.pearson) and math.isnan(got.spearman)
+
+
+def test_image_level_correlation_errors() -> None:
+    with pytest.raises(ValueError, match="1-D of one length"):
+        image_level_correlation([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="at least one image"):
+        image_level_correlation([], [])
+    with pytest.raises(ValueError, match="finite"):
+        image_level_correlation([1.0, np.nan], [1.0, 2.0])
+    with pytest.raises(TypeError, match="numbers"):
+        image_level_correlation("ab", [1.0, 2.0])  # type: ignore[arg-type]
+
+
+def _maps(rng: np.random.Generator, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    shapes = [(4, 5), (3, 3, 2), (6,)]
+    preds = [rng.random(shapes[i % 3]) for i in range(n)]
+    anns = [p + rng.random(p.shape) for p in preds]
+    return preds, anns
+
+
+@pytest.mark.parametrize("constant", ["skip", "zero", "one_if_both_constant"])
+def test_pixel_level_correlation_matches_slow_reference_with_constant_maps(
+    rng: np.random.Generator, constant: str
+) -> None:
+    preds, anns = _maps(rng, 7)
+    preds[1] = np.full_like(preds[1], 0.3)  # model constant
+    anns[2] = np.zeros_like(anns[2])  # annotators constant
+    preds[4], anns[4] = np.zeros_like(preds[4]), np.zeros_like(anns[4])  # both constant
+    got = pixel_level_correlation(preds, anns, constant=constant)
+    assert got == pytest.approx(ref.pixel_level_correlation(preds, anns, constant), abs=1e-12)
+
+
+def test_pixel_level_correlation_equals_mean_of_scipy_pearson(rng: np.random.Generator) -> None:
+    preds, anns = _maps(rng, 5)
+    want = np.mean([pearsonr(p.ravel(), a.ravel()).statistic for p, a in zip(preds, anns)])
+    assert pixel_level_correlation(preds, anns) == pytest.approx(want, abs=1e-12)
+    stacked_p, stacked_a = np.stack([rng.random((3, 4)) for _ in range(3)]), np.stack([rng.random((3, 4))] * 3)
+    assert pixel_level_correlation(stacked_p, torch.from_numpy(stacked_a)) == pytest.approx(
+        pixel_level_correlation(list(stacked_p), list(stacked_a)), abs=1e-12
+    )
+
+
+def test_pixel_level_correlation_hand_cases() -> None:
+    pred = [np.array([0.0, 0.1, 0.2]), np.array([0.3, 0.3, 0.3]), np.zeros(3)]
+    ann = [np.array([0.4, 0.2, 0.0]), np.array([0.0, 0.1, 0.0]), np.zeros(3)]
+    assert pixel_level_correlation(pred, ann) == pytest.approx(-1.0)
+    assert pixel_level_correlation(pred, ann, constant="zero") == pytest.approx(-1 / 3)
+    assert pixel_level_correlation(pred, ann, constant="one_if_both_constant") == pytest.approx(0.0)
+    assert pixel_level_correlation([np.array([5.0])], [np.array([1.0])], constant="zero") == 0.0  # one pixel
+
+
+def test_pixel_level_correlation_all_constant_is_undefined_when_skipped() -> None:
+    with pytest.warns(UndefinedMetricWarning, match="constant"):
+        assert math.isnan(pixel_level_correlation([np.zeros(4)], [np.arange(4.0)]))
+
+
+def test_pixel_level_correlation_errors() -> None:
+    good = [np.arange(3.0)]
+    with pytest.raises(ValueError, match="one map per image"):
+        pixel_level_correlation(good, good * 2)
+    with pytest.raises(ValueError, match="same shape"):
+        pixel_level_correlation(good, [np.arange(4.0)])
+    with pytest.raises(ValueError, match="at least one image"):
+        pixel_level_correlation([], [])
+    with pytest.raises(ValueError, match="finite"):
+        pixel_level_correlation([np.array([0.0, np.inf])], [np.arange(2.0)])
+    with pytest.raises(ValueError, match="Did you mean 'zero'"):
+        pixel_level_correlation(good, good, constant="zeros")
+    with pytest.raises(TypeError, match="constant"):
+        pixel_level_correlation(good, good, constant=0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="list of per-image arrays"):
+        pixel_level_correlation(3.0, good)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="numbers"):
+        pixel_level_correlation(["ab"], good)  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------------------------------------ distances between sets
+
+
+@pytest.mark.parametrize(("p", "q"), [(1, 1), (2, 3), (4, 4), (3, 1)])
+@pytest.mark.parametrize("include_self_pairs", [True, False])
+def test_generalized_energy_distance_matches_slow_reference(
+    rng: np.random.Generator, p: int, q: int, include_self_pairs: bool
+) -> None:
+    a = rng.random((p, 4, 5)) < 0.3
+    b = rng.random((q, 4, 5)) < 0.3
+    b[0] = False  # an empty mask: IoU(empty, empty) = 1
+    if not include_self_pairs and min(p, q) < 2:
+        with pytest.warns(UndefinedMetricWarning, match="at least 2 masks"):
+            assert math.isnan(generalized_energy_distance(a, b, include_self_pairs=False))
+        return
+    got = generalized_energy_distance(a, b, include_self_pairs=include_self_pairs)
+    assert got == pytest.approx(ref.generalized_energy_distance(a, b, include_self_pairs), abs=1e-12)
+
+
+def test_generalized_energy_distance_hand_cases(rng: np.random.Generator) -> None:
+    a = rng.random((3, 6, 6)) < 0.5
+    assert generalized_energy_distance(a, a) == pytest.approx(0.0, abs=1e-15)  # identical sets
+    # Without self pairs the within-set means skip the zero diagonal but the cross mean does not: a set against
+    # itself gives 2 mean_all - 2 mean_off-diagonal < 0.
+    assert generalized_energy_distance(a, a, include_self_pairs=False) < 0
+    one, other = np.array([[1, 1, 0, 0]]), np.array([[0, 0, 1, 1]])
+    assert generalized_energy_distance(one, other) == 2.0  # disjoint single masks: 2 * 1 - 0 - 0
+    assert generalized_energy_distance(np.zeros((2, 3), bool), np.zeros((1, 3), bool)) == 0.0  # all empty
+    labels_a, labels_b = rng.integers(0, 3, (2, 5, 5)), rng.integers(0, 3, (3, 5, 5))
+    assert generalized_energy_distance(labels_a, labels_b, foreground=2) == pytest.approx(
+        generalized_energy_distance(labels_a == 2, torch.from_numpy(labels_b == 2))
+    )
+
+
+def test_generalized_energy_distance_errors() -> None:
+    with pytest.raises(ValueError, match="same spatial shape"):
+        generalized_energy_distance(np.zeros((2, 3), bool), np.zeros((2, 4), bool))
+    with pytest.raises(ValueError, match=r"\(P, \*S\)"):
+        generalized_energy_distance(np.zeros(3, bool), np.zeros((2, 3), bool))
+    with pytest.raises(ValueError, match="binary"):
+        generalized_energy_distance(np.full((2, 3), 0.5), np.zeros((2, 3), bool))
+    with pytest.raises(TypeError, match="include_self_pairs"):
+        generalized_energy_distance(np.zeros((2, 3), bool), np.zeros((2, 3), bool), include_self_pairs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="integer"):
+        generalized_energy_distance(np.zeros((2, 3)), np.zeros((2, 3)), foreground=1)
+
+
+@pytest.mark.parametrize(("p", "q"), [(1, 1), (3, 3), (5, 5), (2, 4), (4, 2), (2, 3)])
+@pytest.mark.parametrize("unequal", ["replicate", "min"])
+def test_hungarian_matched_iou_matches_brute_force(rng: np.random.Generator, p: int, q: int, unequal: str) -> None:
+    a = rng.random((p, 3, 4)) < 0.4
+    b = rng.random((q, 3, 4)) < 0.4
+    got = hungarian_matched_iou(a, b, unequal=unequal)
+    assert got == pytest.approx(ref.hungarian_brute_force(a, b, unequal), abs=1e-12)
+
+
+def test_hungarian_matched_iou_equals_scipy_on_the_iou_table(rng: np.random.Generator) -> None:
+    a, b = rng.random((6, 5, 5)) < 0.5, rng.random((6, 5, 5)) < 0.5
+    table = np.array([[ref.iou(x, y) for y in b] for x in a])
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    assert hungarian_matched_iou(a, b) == pytest.approx(table[rows, cols].mean(), abs=1e-12)
+    assert hungarian_matched_iou(b, a) == pytest.approx(hungarian_matched_iou(a, b), abs=1e-12)  # symmetric
+
+
+def test_hungarian_matched_iou_hand_cases() -> None:
+    a = np.array([[1, 1, 0, 0], [0, 0, 1, 1]])
+    b = np.array([[0, 0, 1, 1], [1, 1, 0, 0]])
+    assert hungarian_matched_iou(a, b) == 1.0  # a permutation of the same set
+    # 2 samples vs 1 annotation: "replicate" matches both samples with it, "min" only the better one.
+    single = np.array([[1, 1, 0, 0]])
+    assert hungarian_matched_iou(a, single) == 0.5
+    assert hungarian_matched_iou(a, single, unequal="min") == 1.0
+    assert hungarian_matched_iou(np.zeros((2, 3), bool), np.zeros((3, 3), bool)) == 1.0  # empty vs empty = 1
+    assert hungarian_matched_iou(np.array([[0, 1, 2]]), np.array([[2, 1, 1]]), foreground=1) == 0.5
+
+
+def test_hungarian_matched_iou_errors() -> None:
+    good = np.zeros((2, 3), bool)
+    with pytest.raises(ValueError, match="Did you mean 'min'"):
+        hungarian_matched_iou(good, good, unequal="mins")
+    with pytest.raises(TypeError, match="unequal"):
+        hungarian_matched_iou(good, good, unequal=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="same spatial shape"):
+        hungarian_matched_iou(good, np.zeros((2, 2, 3), bool))
+    with pytest.raises(ValueError, match="binary"):
+        hungarian_matched_iou(np.full((2, 3), 3), good)
+    with pytest.raises(TypeError, match="integer"):
+        hungarian_matched_iou(np.zeros((2, 3)), good, foreground=1)
+
+
+@pytest.mark.parametrize("a", [1, 2, 3, 4, 5])
+def test_soft_dice_at_thresholds_matches_slow_reference(rng: np.random.Generator, a: int) -> None:
+    probs = np.round(rng.random((5, 6)), 1)  # values on the thresholds: ties with >=
+    masks = rng.random((a, 5, 6)) < 0.5
+    got = soft_dice_at_thresholds(probs, masks)
+    want = ref.soft_dice(probs, masks, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    np.testing.assert_allclose(got.dice, want, atol=1e-15)
+    assert got.mean == pytest.approx(np.mean(want))
+    np.testing.assert_allclose(got.thresholds, np.arange(1, 10) / 10)
+
+
+def test_soft_dice_at_thresholds_hand_cases() -> None:
+    masks = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])  # mean [1, .5, 0, 0]
+    probs = np.array([1.0, 0.5, 0.0, 0.0])
+    result = soft_dice_at_thresholds(probs, masks)
+    assert result.dice.tolist() == [1.0] * 9 and result.mean == 1.0
+    # t = 0.5: 2 of 4 annotators count (>=); prediction {0} vs {0, 1}: 2/3.
+    got = soft_dice_at_thresholds(np.array([0.9, 0.4, 0.0, 0.0]), masks, thresholds=[0.5, 0.95])
+    np.testing.assert_allclose(got.dice, [2 / 3, 0.0])  # t = .95: {} vs {0} (annotator mean 1 >= .95)
+    empty = soft_dice_at_thresholds(np.zeros(4), np.zeros((3, 4), bool), thresholds=[0.5])
+    assert empty.dice.tolist() == [1.0]  # empty vs empty = 1
+    labels = soft_dice_at_thresholds(torch.tensor([0.9, 0.1]), torch.tensor([[2, 0], [2, 2]]), foreground=2)
+    assert labels.dice[4] == pytest.approx(2 / 3)  # t = .5: {0} vs {0, 1}
+
+
+def test_soft_dice_at_thresholds_errors() -> None:
+    masks = np.zeros((2, 3), bool)
+    with pytest.raises(ValueError, match="shape of `probs`"):
+        soft_dice_at_thresholds(np.zeros(4), masks)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        soft_dice_at_thresholds(np.array([0.0, 2.0, 0.0]), masks)
+    with pytest.raises(ValueError, match="finite"):
+        soft_dice_at_thresholds(np.array([0.0, np.nan, 0.0]), masks)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        soft_dice_at_thresholds(np.zeros(3), masks, thresholds=[])
+    with pytest.raises(ValueError, match="finite"):
+        soft_dice_at_thresholds(np.zeros(3), masks, thresholds=[np.nan])
+    with pytest.raises(ValueError, match="binary"):
+        soft_dice_at_thresholds(np.zeros(3), np.full((2, 3), 2))
+    with pytest.raises(ValueError, match=r"\(A, \*S\)"):
+        soft_dice_at_thresholds(np.zeros(3), np.zeros(3, bool))
+    with pytest.raises(TypeError, match="integer"):
+        soft_dice_at_thresholds(np.zeros(3), np.zeros((2, 3)), foreground=1)
+    with pytest.raises(TypeError, match="numbers"):
+        soft_dice_at_thresholds("probs", masks)  # type: ignore[arg-type]
+
+
+def test_permuting_annotators_or_samples_does_not_change_set_metrics(rng: np.random.Generator) -> None:
+    a, b = rng.random((4, 5, 5)) < 0.5, rng.random((3, 5, 5)) < 0.5
+    for perm in itertools.islice(itertools.permutations(range(4)), 5):
+        pa = a[list(perm)]
+        assert generalized_energy_distance(pa, b) == pytest.approx(generalized_energy_distance(a, b), abs=1e-12)
+        assert hungarian_matched_iou(pa, b) == pytest.approx(hungarian_matched_iou(a, b), abs=1e-12)
+        np.testing.assert_allclose(annotator_variance(pa), annotator_variance(a), atol=1e-15)

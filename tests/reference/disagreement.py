@@ -1,0 +1,109 @@
+"""Slow, obviously-correct references for disagreement metrics: plain loops over pixels, pairs and permutations."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+
+def annotator_variance(masks: np.ndarray) -> np.ndarray:
+    """m (1 - m) pixel by pixel, m = fraction of annotators marking the pixel."""
+    out = np.zeros(masks.shape[1:])
+    for idx in np.ndindex(*masks.shape[1:]):
+        values = [float(masks[(a, *idx)]) for a in range(masks.shape[0])]
+        m = sum(values) / len(values)
+        out[idx] = m * (1 - m)
+    return out
+
+
+def population_variance(members: np.ndarray) -> np.ndarray:
+    """sum (p - mean)^2 / M pixel by pixel."""
+    out = np.zeros(members.shape[1:])
+    for idx in np.ndindex(*members.shape[1:]):
+        values = [float(members[(m, *idx)]) for m in range(members.shape[0])]
+        mean = sum(values) / len(values)
+        out[idx] = sum((v - mean) ** 2 for v in values) / len(values)
+    return out
+
+
+def pearson(x: list[float], y: list[float]) -> float:
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy)
+
+
+def average_ranks(x: list[float]) -> list[float]:
+    """1-based ranks, tied values sharing the mean of the ranks they span."""
+    return [sum(1 for v in x if v < xi) + (sum(1 for v in x if v == xi) + 1) / 2 for xi in x]
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    return pearson(average_ranks(x), average_ranks(y))
+
+
+def pixel_level_correlation(preds: list[np.ndarray], anns: list[np.ndarray], constant: str) -> float:
+    values = []
+    for p, a in zip(preds, anns):
+        p_list, a_list = p.reshape(-1).tolist(), a.reshape(-1).tolist()
+        p_const, a_const = len(set(p_list)) == 1, len(set(a_list)) == 1
+        if not p_const and not a_const:
+            values.append(pearson(p_list, a_list))
+        elif constant == "zero":
+            values.append(0.0)
+        elif constant == "one_if_both_constant":
+            values.append(1.0 if p_const and a_const else 0.0)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """|A & B| / |A | B| with Python sets of foreground indices; 1 for two empty masks."""
+    sa = {idx for idx, v in np.ndenumerate(a) if v}
+    sb = {idx for idx, v in np.ndenumerate(b) if v}
+    return 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
+
+
+def generalized_energy_distance(a: np.ndarray, b: np.ndarray, include_self_pairs: bool) -> float:
+    def mean_distance(xs, ys, same):
+        total, count = 0.0, 0
+        for i, x in enumerate(xs):
+            for j, y in enumerate(ys):
+                if same and i == j and not include_self_pairs:
+                    continue
+                total += 1 - iou(x, y)
+                count += 1
+        return total / count
+
+    return 2 * mean_distance(a, b, False) - mean_distance(a, a, True) - mean_distance(b, b, True)
+
+
+def hungarian_brute_force(a: np.ndarray, b: np.ndarray, unequal: str) -> float:
+    """Best mean IoU over every one-to-one matching (after replicating both sets to lcm(P, Q) for "replicate")."""
+    if unequal == "replicate":
+        size = math.lcm(len(a), len(b))
+        a = np.concatenate([a] * (size // len(a)))
+        b = np.concatenate([b] * (size // len(b)))
+    if len(a) > len(b):
+        a, b = b, a
+    table = [[iou(x, y) for y in b] for x in a]
+    best = -1.0
+    for cols in itertools.permutations(range(len(b)), len(a)):
+        best = max(best, sum(table[i][j] for i, j in enumerate(cols)) / len(a))
+    return best
+
+
+def soft_dice(probs: np.ndarray, masks: np.ndarray, thresholds: list[float]) -> list[float]:
+    out = []
+    for t in thresholds:
+        pred, ref = set(), set()
+        for idx in np.ndindex(*probs.shape):
+            if probs[idx] >= t:
+                pred.add(idx)
+            if sum(int(masks[(a, *idx)]) for a in range(masks.shape[0])) / masks.shape[0] >= t:
+                ref.add(idx)
+        out.append(1.0 if not pred and not ref else 2 * len(pred & ref) / (len(pred) + len(ref)))
+    return out
