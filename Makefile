@@ -35,6 +35,7 @@ bench: install
 	$(PY) benchmarks/bench_dice_curve.py
 	$(PY) benchmarks/bench_train_step.py --regime untrained
 	$(PY) benchmarks/bench_train_step.py --regime trained
+	$(PY) benchmarks/bench_ensemble_forward.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache
