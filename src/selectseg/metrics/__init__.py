@@ -1,4 +1,5 @@
-"""Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection, and
+"""Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection, calibration
+(NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection, and
 agreement between annotators.
 
 Pure library layer: imports neither models, training nor plotting.
@@ -6,6 +7,16 @@ Pure library layer: imports neither models, training nor plotting.
 
 from .._validation import UndefinedMetricWarning
 from .agreement import aula, layer_agreement_curve, pairwise_dice
+from .calibration import (
+    CalibrationBins,
+    CalibrationResult,
+    CalibrationStats,
+    apply_temperature,
+    brier,
+    expected_calibration_error,
+    fit_temperature,
+    nll,
+)
 from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, selective_dice_curve
 from .disagreement import (
     Correlation,
@@ -24,6 +35,9 @@ from .quality import QCCurve, ood_auroc, quality_control_curve
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
 
 __all__ = [
+    "CalibrationBins",
+    "CalibrationResult",
+    "CalibrationStats",
     "Correlation",
     "DiceOperatingPoint",
     "PixelSelectiveMetrics",
@@ -33,13 +47,18 @@ __all__ = [
     "ThresholdDice",
     "UndefinedMetricWarning",
     "annotator_variance",
+    "apply_temperature",
     "aula",
     "aurc",
+    "brier",
     "eaurc",
+    "expected_calibration_error",
+    "fit_temperature",
     "generalized_energy_distance",
     "hungarian_matched_iou",
     "image_level_correlation",
     "layer_agreement_curve",
+    "nll",
     "ood_auroc",
     "pairwise_dice",
     "pixel_level_correlation",
