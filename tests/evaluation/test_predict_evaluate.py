@@ -127,3 +127,35 @@ def test_load_run_and_case_errors(run_dir: Path, tmp_path: Path) -> None:
         evaluate_cases(run, [], tmp_path / "e")
     with pytest.raises(ValueError, match=r"coverage in \[0, 1\]"):
         evaluate_cases(run, load_cases(run.config.data, split="test").cases, tmp_path / "e", coverages=[1.2])
+
+
+def test_evaluate_adds_calibration_quality_control_and_disagreement(run_dir: Path, tmp_path: Path) -> None:
+    from selectseg.metrics import (
+        CalibrationStats,
+        annotator_variance,
+        image_level_correlation,
+        pixel_level_correlation,
+        quality_control_curve,
+    )
+
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases  # synthetic: 3 annotators each
+    result = evaluate_cases(run, cases, tmp_path / "ev", uncertainty="entropy")
+    outputs = list(run.outputs(cases, uncertainty="entropy"))
+    from selectseg.training.data import reference_labels
+
+    refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
+    stats = CalibrationStats()
+    for o, r in zip(outputs, refs):
+        stats.update(o.probabilities[None], r[None])
+    assert result["calibration"]["ece_top_label"] == pytest.approx(stats.compute().ece_top_label)
+    assert result["calibration"]["nll"] == pytest.approx(stats.compute().nll)
+    maps = [annotator_variance(c.labels > 0) for c in cases]
+    pixel = pixel_level_correlation([o.uncertainty for o in outputs], maps)
+    assert result["disagreement"]["pixel_pearson"] == pytest.approx(pixel)
+    image = image_level_correlation([o.uncertainty.sum() for o in outputs], [m.sum() for m in maps])
+    assert result["disagreement"]["image_pearson"] == pytest.approx(image.pearson)
+    qc = quality_control_curve([o.uncertainty.mean() for o in outputs], list(result["table"][0]["image_dice"].values()))
+    assert result["quality_control"]["d_auc"] == pytest.approx(qc.d_auc)
+    assert len(result["disagreement"]["soft_dice"]) == 9
+    json.loads((tmp_path / "ev" / "evaluation.json").read_text())  # NaN written as null: valid JSON

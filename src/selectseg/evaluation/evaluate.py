@@ -16,7 +16,17 @@ import numpy as np
 
 from .._validation import UndefinedMetricWarning
 from ..data import Case
-from ..metrics import selective_dice_curve, selective_pixel_metrics
+from ..metrics import (
+    CalibrationStats,
+    annotator_variance,
+    image_level_correlation,
+    pixel_level_correlation,
+    quality_control_curve,
+    selective_dice_curve,
+    selective_pixel_metrics,
+    soft_dice_at_thresholds,
+)
+from ..metrics.quality import DEFAULT_TAU
 from ..training.checkpoint import atomic_write_text
 from ..training.data import reference_labels
 from .run import LoadedRun
@@ -40,9 +50,15 @@ def evaluate_cases(
     """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``curve.csv`` and ``per_image.csv``.
 
     One global uncertainty threshold across all cases per operating point (see ``docs/metrics.md``). Reported: the
-    full Dice-coverage curve, AURC and E-AURC-free numbers, and at each target coverage (largest achievable <= the
-    target over every distinct threshold) the Dice mean, std and 5th percentile over images, gamma (wrong fraction
-    among referred voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice.
+    full Dice-coverage curve, AURC, and at each target coverage (largest achievable <= the target over every
+    distinct threshold) the Dice mean, std and 5th percentile over images, gamma (wrong fraction among referred
+    voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice. Beside them: calibration of
+    the mean probabilities over all voxels (NLL, Brier, ECE top-label and class-wise, 15 bins, the reliability
+    bins), quality control (images ranked by their mean uncertainty against failing, Dice < 0.8 at coverage 1:
+    AUC, ideal AUC, d-AUC) and, when every case has at least two annotators, the correlation of the uncertainty
+    map with the annotators' variance m(1 - m) (image level: Pearson and Spearman of the per-image sums; pixel
+    level: mean per-image Pearson, constant maps skipped) and soft Dice of the foreground probability (1 - p(bg))
+    against the annotators' mean at thresholds 0.1..0.9. NaN values are written as null.
 
     Args:
         run: the loaded training run.
@@ -67,12 +83,22 @@ def evaluate_cases(
             raise ValueError(f"Expected every coverage in [0, 1], but got {c!r}.")
     references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
     predictions, uncertainties = [], []
+    calibration = CalibrationStats()
+    multi = all(case.num_annotators >= 2 for case in cases)
+    annotator_maps: list[np.ndarray] = []
+    soft_dice: list[np.ndarray] = []
     outputs = run.outputs(
         list(cases), uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options
     )
-    for output in outputs:
+    for output, reference in zip(outputs, references):
         predictions.append(output.segmentation.astype(np.int64))
         uncertainties.append(output.uncertainty)
+        calibration.update(output.probabilities[None], reference[None])
+        if multi:
+            masks: np.ndarray = np.asarray(output.case.labels) > 0  # every case has >= 2 annotators here
+            annotator_maps.append(annotator_variance(masks))
+            foreground = 1.0 - output.probabilities[0]
+            soft_dice.append(soft_dice_at_thresholds(np.clip(foreground, 0.0, 1.0), masks).dice)
         if on_case is not None:
             on_case(output.case.case_id)
     curve = selective_dice_curve(predictions, references, uncertainties, num_classes=run.num_classes)
@@ -101,6 +127,46 @@ def evaluate_cases(
                 "image_dice": dict(zip(ids, point.image_dice.tolist())),
             }
         )
+    cal = calibration.compute()
+    image_uncertainty = np.array([float(u.mean()) for u in uncertainties])
+    full = curve.at_coverage(1.0)
+    qc = quality_control_curve(image_uncertainty, full.image_dice)
+    extra: dict[str, Any] = {
+        "calibration": {
+            "nll": cal.nll,
+            "brier": cal.brier,
+            "ece_top_label": cal.ece_top_label,
+            "ece_classwise": cal.ece_classwise,
+            "n_bins": len(cal.bins.edges) - 1,
+            "reliability_top_label": {
+                "edges": cal.bins.edges.tolist(),
+                "counts": cal.bins.counts.tolist(),
+                "confidence": cal.bins.confidence.tolist(),
+                "accuracy": cal.bins.accuracy.tolist(),
+            },
+        },
+        "quality_control": {
+            "image_score": f"mean {uncertainty}",
+            "tau": DEFAULT_TAU,
+            "auc": qc.auc,
+            "auc_ideal": qc.auc_ideal,
+            "d_auc": qc.d_auc,
+        },
+    }
+    if multi:
+        with warnings.catch_warnings():  # constant maps and too few images are documented NaN cases
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            image_corr = image_level_correlation(
+                [float(u.sum()) for u in uncertainties], [float(a.sum()) for a in annotator_maps]
+            )
+            extra["disagreement"] = {
+                "uncertainty": uncertainty,
+                "image_pearson": image_corr.pearson,
+                "image_spearman": image_corr.spearman,
+                "pixel_pearson": pixel_level_correlation(uncertainties, annotator_maps),
+                "soft_dice_thresholds": [round(0.1 * i, 1) for i in range(1, 10)],
+                "soft_dice": np.mean(soft_dice, axis=0).tolist(),
+            }
     result = {
         "run": str(run.run_dir),
         "uncertainty": uncertainty,
@@ -111,6 +177,7 @@ def evaluate_cases(
         "class_names": run.info.get("class_names"),
         "aurc": curve.aurc,
         "table": table,
+        **extra,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
