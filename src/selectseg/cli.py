@@ -36,6 +36,20 @@ def _user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Options shared by predict and evaluate.
+UncertaintyOption = Annotated[
+    str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
+]
+EstimatorOption = Annotated[
+    str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | layer_ensemble | ensemble.")
+]
+McSamplesOption = Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")]
+DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")]
+DataOption = Annotated[str | None, typer.Option(help="Dataset folder or 'synthetic' (default: the run's data).")]
+SplitOption = Annotated[str, typer.Option(help="train | test | all.")]
+FormatOption = Annotated[str, typer.Option("--format", help="Dataset format or auto.")]
+
+
 @app.callback()
 def main() -> None:
     """selectseg: uncertainty-aware training, selective prediction and Dice risk-coverage evaluation."""
@@ -163,21 +177,17 @@ def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:
 def predict_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the maps and predictions.json.")],
-    data: Annotated[str | None, typer.Option(help="Dataset folder or 'synthetic' (default: the run's data).")] = None,
-    split: Annotated[str, typer.Option(help="train | test | all.")] = "test",
-    format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
+    data: DataOption = None,
+    split: SplitOption = "test",
+    format_: FormatOption = "auto",
     threshold: Annotated[float | None, typer.Option(help="Refer voxels with uncertainty above this.")] = None,
     coverage: Annotated[
         float | None, typer.Option(help="Keep this fraction of each case (largest achievable <=).")
     ] = None,
-    uncertainty: Annotated[
-        str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
-    ] = "max_softmax",
-    estimator: Annotated[
-        str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | ensemble (ensemble runs).")
-    ] = "softmax",
-    mc_samples: Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")] = 10,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
+    uncertainty: UncertaintyOption = "max_softmax",
+    estimator: EstimatorOption = "softmax",
+    mc_samples: McSamplesOption = 10,
+    device: DeviceOption = "auto",
 ) -> None:
     """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
     from .evaluation import load_run, predict_cases
@@ -207,18 +217,14 @@ def predict_command(
 def evaluate_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/evaluation).")] = None,
-    data: Annotated[str | None, typer.Option(help="Dataset folder or 'synthetic' (default: the run's data).")] = None,
-    split: Annotated[str, typer.Option(help="train | test | all.")] = "test",
-    format_: Annotated[str, typer.Option("--format", help="Dataset format or auto.")] = "auto",
+    data: DataOption = None,
+    split: SplitOption = "test",
+    format_: FormatOption = "auto",
     coverages: Annotated[str, typer.Option(help="Comma-separated target coverages.")] = "1.0,0.95,0.9,0.8,0.7",
-    uncertainty: Annotated[
-        str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
-    ] = "max_softmax",
-    estimator: Annotated[
-        str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | ensemble (ensemble runs).")
-    ] = "softmax",
-    mc_samples: Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")] = 10,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
+    uncertainty: UncertaintyOption = "max_softmax",
+    estimator: EstimatorOption = "softmax",
+    mc_samples: McSamplesOption = 10,
+    device: DeviceOption = "auto",
 ) -> None:
     """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV)."""
     from .evaluation import evaluate_cases, load_run

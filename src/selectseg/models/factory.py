@@ -234,13 +234,12 @@ class _MainOutput(nn.Module):
         return out[:, 0] if self.training and out.ndim == image.ndim + 1 else out
 
 
-@register_model("dynunet", min_levels=3)  # MONAI DynUNet needs >= 3 levels
-def dynunet(spec: ModelSpec) -> nn.Module:
-    """MONAI ``DynUNet`` (the nnU-Net architecture), 3x3 kernels, stride-2 downsamplings, transposed-conv upsampling."""
+def _dynunet(spec: ModelSpec, **extra: Any) -> nn.Module:
+    """MONAI ``DynUNet`` for a spec: 3x3 kernels, stride-2 downsamplings, transposed-conv upsampling."""
     from monai.networks.nets import DynUNet
 
     levels = len(spec.channels)
-    net = DynUNet(
+    net: nn.Module = DynUNet(
         spatial_dims=spec.spatial_dims,
         in_channels=spec.in_channels,
         out_channels=spec.num_classes,
@@ -251,8 +250,15 @@ def dynunet(spec: ModelSpec) -> nn.Module:
         norm_name=_norm(spec),
         dropout=spec.dropout or None,
         res_block=spec.num_res_units > 0,
+        **extra,
     )
-    return _MainOutput(net)
+    return net
+
+
+@register_model("dynunet", min_levels=3)  # MONAI DynUNet needs >= 3 levels
+def dynunet(spec: ModelSpec) -> nn.Module:
+    """MONAI ``DynUNet`` (the nnU-Net architecture), 3x3 kernels, stride-2 downsamplings, transposed-conv upsampling."""
+    return _MainOutput(_dynunet(spec))
 
 
 class _MultiHead(nn.Module):
@@ -283,21 +289,4 @@ def multihead_unet(spec: ModelSpec) -> nn.Module:
     """MONAI ``DynUNet`` with a segmentation head (1x1 conv, upsampled to full resolution) at every decoder depth
     below the top: ``len(channels) - 1`` heads in all, the last one the full-resolution output. The heads are what
     layer ensembles (Kushibar et al. 2022) and EDUE use as members; ``forward`` returns the full-resolution head."""
-    from monai.networks.nets import DynUNet
-
-    levels = len(spec.channels)
-    net = DynUNet(
-        spatial_dims=spec.spatial_dims,
-        in_channels=spec.in_channels,
-        out_channels=spec.num_classes,
-        kernel_size=[3] * levels,
-        strides=[1] + [2] * (levels - 1),
-        upsample_kernel_size=[2] * (levels - 1),
-        filters=list(spec.channels),
-        norm_name=_norm(spec),
-        dropout=spec.dropout or None,
-        res_block=spec.num_res_units > 0,
-        deep_supervision=True,
-        deep_supr_num=levels - 2,
-    )
-    return _MultiHead(net)
+    return _MultiHead(_dynunet(spec, deep_supervision=True, deep_supr_num=len(spec.channels) - 2))
