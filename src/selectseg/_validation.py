@@ -20,6 +20,7 @@ __all__ = [
     "check_label_range",
     "check_non_negative",
     "check_num_classes",
+    "check_paired_vectors",
     "check_same_shape",
     "look_up_option",
     "to_numpy",
@@ -150,3 +151,23 @@ def check_non_empty_sequence(name: str, value: Any) -> Sequence[Any]:
     if len(value) == 0:
         raise ValueError(f"Expected `{name}` to hold at least one image, but got an empty list.")
     return list(value)
+
+
+def check_paired_vectors(name_a: str, a: Any, name_b: str, b: Any, *, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two finite float64 vectors ``(N,)`` of one length, N >= 1 (one value per ``unit``: case, image, ...).
+
+    Raises:
+        TypeError: if either is not a list, numpy array or torch tensor of numbers.
+        ValueError: if they are not 1-D of one length, are empty, or hold NaN/inf.
+    """
+    x = to_numpy(name_a, a, dtype=np.float64)
+    y = to_numpy(name_b, b, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
+        raise ValueError(
+            f"Expected `{name_a}` and `{name_b}` to be 1-D of one length (N,), but got {x.shape} and {y.shape}."
+        )
+    if x.size == 0:
+        raise ValueError(f"Expected `{name_a}` and `{name_b}` to hold at least one {unit}, but got 0.")
+    check_finite(name_a, x)
+    check_finite(name_b, y)
+    return x, y

@@ -39,6 +39,7 @@ from .._validation import (
     UndefinedMetricWarning,
     check_finite,
     check_integer_dtype,
+    check_paired_vectors,
     look_up_option,
     to_numpy,
 )
@@ -216,16 +217,7 @@ def image_level_correlation(predicted_sv: ArrayLike, annotator_sv: ArrayLike) ->
         >>> round(r.pearson, 4), r.spearman
         (0.8305, 0.8)
     """
-    x = to_numpy("predicted_sv", predicted_sv, dtype=np.float64)
-    y = to_numpy("annotator_sv", annotator_sv, dtype=np.float64)
-    if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
-        raise ValueError(
-            f"Expected `predicted_sv` and `annotator_sv` to be 1-D of one length (N,), but got {x.shape} and {y.shape}."
-        )
-    if x.size == 0:
-        raise ValueError("Expected `predicted_sv` and `annotator_sv` to hold at least one image, but got 0.")
-    check_finite("predicted_sv", x)
-    check_finite("annotator_sv", y)
+    x, y = check_paired_vectors("predicted_sv", predicted_sv, "annotator_sv", annotator_sv, unit="image")
     if x.size < 2 or _is_constant(x) or _is_constant(y):
         warnings.warn(
             "Correlation is undefined for fewer than 2 images or a constant input; returning NaN.",

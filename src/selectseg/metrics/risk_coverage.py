@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import digamma
 
 from .._types import ArrayLike
-from .._validation import check_finite, look_up_option, to_numpy
+from .._validation import check_paired_vectors, look_up_option
 
 __all__ = ["RiskCoverageCurve", "aurc", "eaurc", "risk_coverage_curve"]
 
@@ -117,17 +117,7 @@ def eaurc(confidence: ArrayLike, risk: ArrayLike, *, ties: str = "interpolate") 
 
 
 def _check_cases(confidence: Any, risk: Any) -> tuple[np.ndarray, np.ndarray]:
-    conf = to_numpy("confidence", confidence, dtype=np.float64)
-    rsk = to_numpy("risk", risk, dtype=np.float64)
-    if conf.ndim != 1 or rsk.ndim != 1 or conf.shape != rsk.shape:
-        raise ValueError(
-            f"Expected `confidence` and `risk` to be 1-D of one length (N,), but got {conf.shape} and {rsk.shape}."
-        )
-    if conf.size == 0:
-        raise ValueError("Expected `confidence` and `risk` to hold at least one case, but got 0.")
-    check_finite("confidence", conf)
-    check_finite("risk", rsk)
-    return conf, rsk
+    return check_paired_vectors("confidence", confidence, "risk", risk, unit="case")
 
 
 def _groups(conf: np.ndarray, rsk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
