@@ -180,3 +180,27 @@ def test_at_threshold_never_keeps_float32_values_above_a_float64_threshold():
     point = selective_dice_curve([pred], [label], [u], num_classes=2).at_threshold(0.1)
     assert point.coverage == pytest.approx(1 / 3)
     assert point.dice_mean == 1.0 and point.image_coverage.tolist() == [pytest.approx(1 / 3)]
+
+
+def test_coverage_threshold_is_at_coverage_rule(rng: np.random.Generator) -> None:
+    from selectseg.metrics import coverage_threshold
+
+    unc = rng.integers(0, 12, size=(1, 9, 7)).astype(np.float32) / 11  # many ties
+    pred = rng.integers(0, 3, size=unc.shape)
+    target = rng.integers(0, 3, size=unc.shape)
+    curve = selective_dice_curve(list(pred), list(target), list(unc), num_classes=3)
+    for c in np.linspace(0, 1, 17):
+        assert coverage_threshold(unc, float(c)) == curve.at_coverage(float(c)).threshold
+
+
+def test_coverage_threshold_errors() -> None:
+    from selectseg.metrics import coverage_threshold
+
+    with pytest.raises(TypeError, match="coverage"):
+        coverage_threshold(np.ones(3), "0.5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        coverage_threshold(np.ones(3), 1.5)
+    with pytest.raises(ValueError, match="at least one value"):
+        coverage_threshold(np.ones(0), 0.5)
+    with pytest.raises(ValueError, match="uncertainty"):
+        coverage_threshold(np.array([0.1, np.nan]), 0.5)

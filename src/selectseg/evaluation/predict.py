@@ -4,7 +4,6 @@ geometry, plus a JSON of per-case numbers."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,41 +12,12 @@ import numpy as np
 
 from .._validation import check_threshold
 from ..data import Case, save_like
+from ..metrics import coverage_threshold
 from ..training.checkpoint import atomic_write_text
 from ..training.data import reference_labels
 from .run import LoadedRun
 
 __all__ = ["coverage_threshold", "predict_cases", "referral_mask"]
-
-
-def coverage_threshold(uncertainty: np.ndarray, coverage: float) -> float:
-    """The uncertainty threshold whose coverage is the largest achievable one <= ``coverage``.
-
-    Ties are explicit: voxels of equal uncertainty are kept or referred together, so the achieved coverage may be
-    below the target (a threshold is one of the distinct uncertainty values, or -inf to refer everything).
-
-    Args:
-        uncertainty: ``(*S)`` map, higher = less sure.
-        coverage: target kept fraction in [0, 1].
-
-    Raises:
-        ValueError: if ``coverage`` is outside [0, 1].
-
-    Example:
-        >>> coverage_threshold(np.array([0.1, 0.2, 0.2, 0.9]), 0.75)  # 0.2 would keep 3/4
-        0.2
-        >>> coverage_threshold(np.array([0.1, 0.2, 0.2, 0.9]), 0.5)  # ties: keeping 0.2 would be 3/4 > 1/2
-        0.1
-    """
-    if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0.0 <= coverage <= 1.0:
-        raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage!r}.")
-    ordered = np.sort(uncertainty, axis=None)
-    total = ordered.size
-    allowed = math.floor(coverage * total + 1e-9)
-    if allowed >= total:
-        return float(ordered[-1])
-    kept = int(np.searchsorted(ordered, ordered[allowed], side="left"))
-    return float(ordered[kept - 1]) if kept > 0 else -math.inf
 
 
 def referral_mask(uncertainty: np.ndarray, threshold: float) -> np.ndarray:

@@ -17,7 +17,7 @@ from .calibration import (
     fit_temperature,
     nll,
 )
-from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, selective_dice_curve
+from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, coverage_threshold, selective_dice_curve
 from .disagreement import (
     Correlation,
     ThresholdDice,
@@ -51,6 +51,7 @@ __all__ = [
     "aula",
     "aurc",
     "brier",
+    "coverage_threshold",
     "eaurc",
     "expected_calibration_error",
     "fit_temperature",

@@ -44,7 +44,7 @@ from .._validation import (
     to_numpy,
 )
 
-__all__ = ["DiceOperatingPoint", "SelectiveDiceCurve", "selective_dice_curve"]
+__all__ = ["DiceOperatingPoint", "SelectiveDiceCurve", "coverage_threshold", "selective_dice_curve"]
 
 
 @dataclass(frozen=True)
@@ -118,19 +118,7 @@ class SelectiveDiceCurve:
             raise TypeError(f"Expected `coverage` to be a float in [0, 1], but got {type(coverage).__name__}.")
         if not 0.0 <= coverage <= 1.0:
             raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage}.")
-        ordered = self._sorted_uncertainty
-        total = ordered.size
-        allowed = min(total, math.floor(coverage * total))  # largest m with m / total <= coverage
-        while allowed < total and (allowed + 1) / total <= coverage:
-            allowed += 1
-        while allowed > 0 and allowed / total > coverage:
-            allowed -= 1
-        if allowed == total:
-            threshold = float(ordered[-1])
-            kept = total
-        else:
-            kept = int(np.searchsorted(ordered, ordered[allowed], side="left"))  # all below the first excluded value
-            threshold = float(ordered[kept - 1]) if kept > 0 else -math.inf
+        threshold, kept = _coverage_cut(self._sorted_uncertainty, coverage)
         return self._operating_point(threshold, kept)
 
     def at_threshold(self, threshold: float) -> DiceOperatingPoint:
@@ -163,6 +151,54 @@ class SelectiveDiceCurve:
             image_coverage=image_coverage,
             image_dice=image_dice,
         )
+
+
+def _coverage_cut(ordered: np.ndarray, coverage: float) -> tuple[float, int]:
+    """(threshold, kept) of the largest achievable coverage <= ``coverage`` over ascending ``ordered`` values.
+
+    Ties are kept or referred together, so the threshold is a distinct value (or -inf, keeping nothing).
+    """
+    total = ordered.size
+    allowed = min(total, math.floor(coverage * total))  # largest m with m / total <= coverage
+    while allowed < total and (allowed + 1) / total <= coverage:
+        allowed += 1
+    while allowed > 0 and allowed / total > coverage:
+        allowed -= 1
+    if allowed == total:
+        return float(ordered[-1]), total
+    kept = int(np.searchsorted(ordered, ordered[allowed], side="left"))  # all below the first excluded value
+    return (float(ordered[kept - 1]) if kept > 0 else -math.inf), kept
+
+
+def coverage_threshold(uncertainty: ImageArray, coverage: float) -> float:
+    """The uncertainty threshold whose coverage is the largest achievable one <= ``coverage`` (one image or a set).
+
+    The same rule as :meth:`SelectiveDiceCurve.at_coverage`: voxels of equal uncertainty are kept or referred
+    together, so the achieved coverage may be below the target; the threshold is one of the distinct values, or
+    -inf to refer everything. Keep voxels with ``uncertainty <= threshold``.
+
+    Shape:
+        uncertainty: any shape, e.g. ``(*S)``. Returns a float.
+
+    Raises:
+        TypeError: if ``coverage`` is not a number or ``uncertainty`` is not numeric.
+        ValueError: if ``coverage`` is outside [0, 1], or ``uncertainty`` is empty or holds NaN/inf.
+
+    Example:
+        >>> coverage_threshold(np.array([0.1, 0.2, 0.2, 0.9]), 0.75)  # 0.2 keeps 3/4
+        0.2
+        >>> coverage_threshold(np.array([0.1, 0.2, 0.2, 0.9]), 0.5)  # ties: keeping 0.2 would be 3/4 > 1/2
+        0.1
+    """
+    if isinstance(coverage, bool) or not isinstance(coverage, (int, float, np.floating)):
+        raise TypeError(f"Expected `coverage` to be a float in [0, 1], but got {type(coverage).__name__}.")
+    if not 0.0 <= coverage <= 1.0:
+        raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage}.")
+    values = to_numpy("uncertainty", uncertainty)
+    if values.size == 0:
+        raise ValueError("Expected `uncertainty` to hold at least one value, but got 0.")
+    check_finite("uncertainty", values)
+    return _coverage_cut(np.sort(values, axis=None), float(coverage))[0]
 
 
 def _floor_to(threshold: float, dtype: np.dtype) -> np.floating:
