@@ -12,7 +12,7 @@ import numpy as np
 
 from .._validation import check_threshold
 from ..data import Case, save_like
-from ..metrics import coverage_threshold
+from ..metrics import coverage_threshold, mean_dice
 from ..training.checkpoint import atomic_write_text
 from ..training.data import reference_labels
 from .run import LoadedRun
@@ -109,8 +109,8 @@ def predict_cases(
         if case.labels is not None:
             reference = reference_labels(case, run.config.data.annotator, run.num_classes)
             corrected = np.where(referred, reference, output.segmentation)
-            record["dice"] = _mean_dice(output.segmentation, reference, run.num_classes)
-            record["dice_after_referral"] = _mean_dice(corrected, reference, run.num_classes)
+            record["dice"] = mean_dice(output.segmentation, reference, num_classes=run.num_classes)
+            record["dice_after_referral"] = mean_dice(corrected, reference, num_classes=run.num_classes)
         records.append(record)
         if on_case is not None:
             on_case(case.case_id)
@@ -125,13 +125,3 @@ def predict_cases(
     }
     atomic_write_text(out_dir / "predictions.json", json.dumps(summary, indent=2))
     return summary
-
-
-def _mean_dice(prediction: np.ndarray, reference: np.ndarray, num_classes: int) -> float:
-    """Mean Dice over foreground classes, empty vs empty = 1."""
-    values = []
-    for c in range(1, num_classes):
-        p, r = prediction == c, reference == c
-        denom = int(p.sum()) + int(r.sum())
-        values.append(1.0 if denom == 0 else 2.0 * int((p & r).sum()) / denom)
-    return float(np.mean(values))

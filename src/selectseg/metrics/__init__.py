@@ -6,7 +6,7 @@ Pure library layer: imports neither models, training nor plotting.
 """
 
 from .._validation import UndefinedMetricWarning
-from .agreement import aula, layer_agreement_curve, pairwise_dice
+from .agreement import aula, layer_agreement_curve, mean_dice, pairwise_dice
 from .calibration import (
     CalibrationBins,
     CalibrationResult,
@@ -59,6 +59,7 @@ __all__ = [
     "hungarian_matched_iou",
     "image_level_correlation",
     "layer_agreement_curve",
+    "mean_dice",
     "nll",
     "ood_auroc",
     "pairwise_dice",

@@ -8,9 +8,16 @@ from itertools import combinations
 import numpy as np
 
 from .._types import ImageArray
-from .._validation import UndefinedMetricWarning, check_integer_dtype, check_label_range, check_num_classes, to_numpy
+from .._validation import (
+    UndefinedMetricWarning,
+    check_integer_dtype,
+    check_label_range,
+    check_num_classes,
+    check_same_shape,
+    to_numpy,
+)
 
-__all__ = ["aula", "layer_agreement_curve", "pairwise_dice"]
+__all__ = ["aula", "layer_agreement_curve", "mean_dice", "pairwise_dice"]
 
 
 def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
@@ -53,13 +60,49 @@ def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
         )
         return np.full(k - 1, np.nan)
     flat = array.reshape(a, -1)
-    sizes = np.stack([np.count_nonzero(flat == c, axis=1) for c in range(1, k)], axis=1)  # (A, K-1)
+    sizes = np.stack([np.bincount(f, minlength=k)[1:] for f in flat])  # (A, K-1), counted once per annotator
     total = np.zeros(k - 1)
     for i, j in combinations(range(a), 2):
-        both = np.bincount(flat[i][flat[i] == flat[j]], minlength=k)[1:]
-        denom = sizes[i] + sizes[j]
-        total += np.where(denom > 0, 2.0 * both / np.maximum(denom, 1), 1.0)
+        total += _class_dice(flat[i], flat[j], k, sizes[i], sizes[j])
     return total / (a * (a - 1) / 2)
+
+
+def _class_dice(
+    a: np.ndarray, b: np.ndarray, k: int, size_a: np.ndarray | None = None, size_b: np.ndarray | None = None
+) -> np.ndarray:
+    """Dice of classes 1..K-1 between two flat label maps, 1 where a class is absent from both: ``(K - 1,)``."""
+    size_a = np.bincount(a, minlength=k)[1:] if size_a is None else size_a
+    size_b = np.bincount(b, minlength=k)[1:] if size_b is None else size_b
+    both = np.bincount(a[a == b], minlength=k)[1:]
+    denom = size_a + size_b
+    return np.where(denom > 0, 2.0 * both / np.maximum(denom, 1), 1.0)
+
+
+def mean_dice(prediction: ImageArray, target: ImageArray, *, num_classes: int) -> float:
+    """Mean Dice over the foreground classes 1..K-1 of one image, 1 for a class absent from both (higher is better).
+
+    The same per-image Dice as :func:`selective_dice_curve` at coverage 1.
+
+    Shape:
+        prediction, target: one shape ``(*S)``, integers in [0, K). Returns a float.
+
+    Raises:
+        TypeError: if an input is not an integer array.
+        ValueError: on a shape mismatch, ``num_classes < 2`` or labels outside [0, K).
+
+    Example:
+        >>> mean_dice(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=3)  # (2/3 + 2/3) / 2
+        0.6666666666666666
+    """
+    p = to_numpy("prediction", prediction)
+    t = to_numpy("target", target)
+    check_integer_dtype("prediction", p)
+    check_integer_dtype("target", t)
+    check_same_shape("prediction", p, "target", t)
+    k = check_num_classes(num_classes)
+    check_label_range("prediction", p, k)
+    check_label_range("target", t, k)
+    return float(_class_dice(p.reshape(-1).astype(np.int64), t.reshape(-1).astype(np.int64), k).mean())
 
 
 def layer_agreement_curve(head_labels: ImageArray, *, num_classes: int) -> np.ndarray:
@@ -86,16 +129,8 @@ def layer_agreement_curve(head_labels: ImageArray, *, num_classes: int) -> np.nd
     if array.ndim < 2 or array.shape[0] < 2:
         raise ValueError(f"Expected `head_labels` of shape (H, *S) with H >= 2, but got shape {array.shape}.")
     check_label_range("head_labels", array, k)
-    flat = array.reshape(array.shape[0], -1)
-    out = np.empty(flat.shape[0] - 1)
-    for i in range(flat.shape[0] - 1):
-        a, b = flat[i], flat[i + 1]
-        dice = []
-        for c in range(1, k):
-            size = np.count_nonzero(a == c) + np.count_nonzero(b == c)
-            dice.append(1.0 if size == 0 else 2.0 * np.count_nonzero((a == c) & (b == c)) / size)
-        out[i] = np.mean(dice)
-    return out
+    flat = array.reshape(array.shape[0], -1).astype(np.int64)
+    return np.array([_class_dice(flat[i], flat[i + 1], k).mean() for i in range(flat.shape[0] - 1)])
 
 
 def aula(head_labels: ImageArray, *, num_classes: int) -> float:
