@@ -168,3 +168,17 @@ def test_train_method_edue_then_layer_ensemble_estimator(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     bad = invoke("train", "--out", tmp_path / "x", "--method", "edu")
     assert bad.exit_code == 2 and "Did you mean 'edue'" in bad.output
+
+
+def test_ood_command(trained: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "ood", trained, "--out", tmp_path / "ood", "--fractions", "0.5,1", "--kinds", "noise", "--device", "cpu"
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "ood" / "ood.json").read_text())
+    assert saved["fractions"] == [0.5, 1.0] and set(saved["auroc"]["1.0"]) == {"mean_uncertainty", "mean_entropy"}
+    assert "mean_entropy" in result.output
+    bad = invoke("ood", trained, "--kinds", "nois", "--device", "cpu")
+    assert bad.exit_code == 2 and "Did you mean 'noise'" in bad.output
+    bad = invoke("ood", trained, "--fractions", "half", "--device", "cpu")
+    assert bad.exit_code == 2 and "--fractions" in bad.output

@@ -7,6 +7,7 @@ before any training time is spent.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +42,7 @@ UncertaintyOption = Annotated[
     str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
 ]
 EstimatorOption = Annotated[
-    str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | layer_ensemble | ensemble.")
+    str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | layer_ensemble | edue | ensemble.")
 ]
 McSamplesOption = Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")]
 DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")]
@@ -265,6 +266,64 @@ def evaluate_command(
         )
     Console().print(table)
     console.print(f"Wrote {out}/evaluation.json, curve.csv, per_image.csv")
+
+
+@app.command("ood")
+@_user_errors
+def ood_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/ood).")] = None,
+    data: DataOption = None,
+    split: SplitOption = "test",
+    format_: FormatOption = "auto",
+    fractions: Annotated[str, typer.Option(help="Comma-separated shares of distorted images.")] = "0.5,1.0",
+    kinds: Annotated[
+        str | None, typer.Option(help="Comma-separated distortions: noise, blur, contrast (default: see docs).")
+    ] = None,
+    severity: Annotated[float, typer.Option(help="Distortion strength in [0, 1].")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the distorted images, kinds and noise.")] = 0,
+    uncertainty: UncertaintyOption = "max_softmax",
+    estimator: EstimatorOption = "softmax",
+    mc_samples: McSamplesOption = 10,
+    device: DeviceOption = "auto",
+) -> None:
+    """Out-of-distribution detection: distort a share of the test images, AUROC of each image-level score."""
+    from .evaluation import evaluate_ood, load_run
+
+    try:
+        levels = [float(f) for f in fractions.split(",") if f.strip()]
+    except ValueError:
+        raise ValueError(f"Expected `--fractions` to be comma-separated numbers, but got {fractions!r}.") from None
+    chosen = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]
+    run = load_run(run_dir, device=device)
+    cases = _cases(run, data, split, format_)
+    destination = out or run_dir / "ood"
+    total = len(cases) + sum(math.floor(f * len(cases) + 0.5) for f in levels if 0 < f <= 1)
+    with _progress() as progress:
+        task = progress.add_task("ood", total=total, info="")
+        result = evaluate_ood(
+            run,
+            cases,
+            destination,
+            fractions=levels,
+            kinds=chosen,
+            severity=severity,
+            seed=seed,
+            uncertainty=uncertainty,
+            estimator=estimator,
+            estimator_options=_estimator_options(estimator, mc_samples),
+            on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
+        )
+    table = Table(title=f"{run_dir}: OOD AUROC ({', '.join(result['kinds'])}, severity {severity})")
+    table.add_column("score")
+    for f in result["fractions"]:
+        table.add_column(f"{100 * f:g}% distorted", justify="right")
+    for name in result["scores"]:
+        table.add_row(name, *(f"{result['auroc'][str(f)][name]:.3f}" for f in result["fractions"]))
+    Console().print(table)
+    for note in result["notes"]:
+        console.print(f"Note: {note}")
+    console.print(f"Wrote {destination}/ood.json, ood.csv")
 
 
 @app.command("synth")

@@ -16,6 +16,8 @@ from selectseg.training import load_config, train
 from selectseg.training.data import load_cases
 
 from ..reference.dice_curve import image_dice
+from ..reference.disagreement import generalized_energy_distance as reference_ged
+from ..reference.disagreement import hungarian_brute_force as reference_hungarian
 from ..training.test_loop import TINY
 
 
@@ -54,7 +56,7 @@ def test_evaluate_writes_table_curve_and_per_image(run_dir: Path, tmp_path: Path
     result = evaluate_cases(run, cases, tmp_path / "ev")
     saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert saved["num_cases"] == len(cases) == 2
-    assert [row["target_coverage"] for row in saved["table"]] == [1.0, 0.95, 0.9, 0.8, 0.7]
+    assert [row["target_coverage"] for row in saved["table"]] == [1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7]
     # Same numbers as the library curve on the same outputs.
     outputs = list(run.outputs(cases))
     from selectseg.training.data import reference_labels
@@ -155,7 +157,65 @@ def test_evaluate_adds_calibration_quality_control_and_disagreement(run_dir: Pat
     assert result["disagreement"]["pixel_pearson"] == pytest.approx(pixel)
     image = image_level_correlation([o.uncertainty.sum() for o in outputs], [m.sum() for m in maps])
     assert result["disagreement"]["image_pearson"] == pytest.approx(image.pearson)
-    qc = quality_control_curve([o.uncertainty.mean() for o in outputs], list(result["table"][0]["image_dice"].values()))
-    assert result["quality_control"]["d_auc"] == pytest.approx(qc.d_auc)
+    dice = list(result["table"][0]["image_dice"].values())
+    qc = quality_control_curve([o.uncertainty.mean() for o in outputs], dice)
+    scores = result["quality_control"]["scores"]
+    assert sorted(scores) == ["mean_entropy", "mean_uncertainty"]  # one deterministic model: no member scores
+    assert scores["mean_uncertainty"]["d_auc"] == pytest.approx(qc.d_auc)
+    assert scores["mean_uncertainty"]["fraction_failing"] == pytest.approx(qc.fraction_failing.tolist())
+    ids = [c.case_id for c in cases]
+    assert result["image_scores"]["mean_uncertainty"] == pytest.approx(
+        dict(zip(ids, [float(o.uncertainty.mean()) for o in outputs]))
+    )
     assert len(result["disagreement"]["soft_dice"]) == 9
+    # GED and Hungarian IoU between the one prediction and the annotators, per image then averaged (reference loops).
+    ged = [reference_ged(o.segmentation[None] > 0, c.labels > 0, True) for o, c in zip(outputs, cases)]
+    hm = [reference_hungarian(o.segmentation[None] > 0, c.labels > 0, "replicate") for o, c in zip(outputs, cases)]
+    assert result["disagreement"]["ged"] == pytest.approx(np.mean(ged))
+    assert result["disagreement"]["hungarian_iou"] == pytest.approx(np.mean(hm))
+    per_image = list(csv.DictReader((tmp_path / "ev" / "per_image.csv").open()))
+    assert float(per_image[1]["mean_entropy"]) == pytest.approx(result["image_scores"]["mean_entropy"][ids[1]])
+    # The montage: 2-D views of the cases (2 here), referred = uncertainty above the coverage-0.9 threshold.
+    with np.load(tmp_path / "ev" / "montage.npz") as montage:
+        assert sorted(montage["case_ids"].tolist()) == sorted(ids)
+        threshold = float(montage["threshold"])
+        for j, case_id in enumerate(montage["case_ids"].tolist()):
+            i = ids.index(case_id)
+            assert np.array_equal(montage[f"prediction_{j}"], outputs[i].segmentation)
+            assert np.array_equal(montage[f"reference_{j}"], refs[i])
+            assert np.array_equal(montage[f"referred_{j}"], outputs[i].uncertainty > threshold)
+            assert np.array_equal(montage[f"annotator_variance_{j}"], maps[i].astype(np.float32))
+            assert f"model_variance_{j}" not in montage
+        row = next(r for r in result["table"] if r["target_coverage"] == 0.9)
+        assert threshold == row["threshold"]
     json.loads((tmp_path / "ev" / "evaluation.json").read_text())  # NaN written as null: valid JSON
+
+
+def test_evaluate_edue_run_with_member_scores(tmp_path: Path) -> None:
+    """A multi-head run evaluated with the EDUE estimator: SV, model and layer disagreement per image, GED over the
+    heads' samples, and the model variance in the montage."""
+    from selectseg.training.config import METHODS
+
+    run_dir = tmp_path / "edue"
+    train(load_config(overrides=[*TINY, "optim.epochs=1", *METHODS["edue"], "model.channels=[4,8,8]"]), run_dir)
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases
+    result = evaluate_cases(run, cases, tmp_path / "ev", estimator="edue", uncertainty="variance")
+    outputs = list(run.outputs(cases, estimator="edue", uncertainty="variance"))
+    assert outputs[0].members is not None and outputs[0].members.shape[0] == 2 and outputs[0].layered
+    assert set(result["quality_control"]["scores"]) == {
+        "mean_uncertainty",
+        "mean_entropy",
+        "sv",
+        "model_disagreement",
+        "layer_disagreement",
+    }
+    ids = [c.case_id for c in cases]
+    sv = [float(np.var(1.0 - o.members[:, 0].astype(np.float64), axis=0).sum()) for o in outputs]
+    assert list(result["image_scores"]["sv"].values()) == pytest.approx(sv)
+    ged = [reference_ged(o.members.argmax(1) > 0, c.labels > 0, True) for o, c in zip(outputs, cases)]
+    assert result["disagreement"]["ged"] == pytest.approx(np.mean(ged))
+    with np.load(tmp_path / "ev" / "montage.npz") as montage:
+        j = montage["case_ids"].tolist().index(ids[0])
+        expected = np.var(1.0 - outputs[0].members[:, 0].astype(np.float64), axis=0)
+        assert np.allclose(montage[f"model_variance_{j}"], expected, atol=1e-6)

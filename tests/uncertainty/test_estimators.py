@@ -31,6 +31,9 @@ MODELS: dict[str, Callable[[int], list[nn.Module]]] = {
     "layer_ensemble": lambda d: [
         build_model(ModelSpec(name="multihead_unet", spatial_dims=d, num_classes=3, channels=(4, 8, 8)))
     ],
+    "edue": lambda d: [
+        build_model(ModelSpec(name="multihead_unet", spatial_dims=d, num_classes=3, channels=(4, 8, 8)))
+    ],
 }
 
 
@@ -151,3 +154,24 @@ def test_layer_ensemble_members_are_the_heads_and_errors() -> None:
         build_estimator("layer_ensemble", model, skip_first=2)
     with pytest.raises(ValueError, match="multi-head network"):
         build_estimator("layer_ensemble", _net(2))
+
+
+def test_layer_ensemble_through_sliding_windows() -> None:
+    """Heads go through any predictor: a window as large as the volume gives the whole-volume heads; smaller
+    windows blend each head separately (shapes kept, members average to the mean)."""
+    model = build_model(ModelSpec(name="multihead_unet", spatial_dims=3, num_classes=2, channels=(4, 8, 8)))
+    image = torch.randn(1, 1, 16, 16, 12)
+    whole = build_estimator("layer_ensemble", model)(image)
+    one_window = build_estimator("layer_ensemble", model, predictor=sliding_window_predictor((16, 16, 12)))(image)
+    assert torch.allclose(one_window.members, whole.members, atol=1e-5)
+    windows = build_estimator("edue", model, predictor=sliding_window_predictor((8, 8, 8), overlap=0.5))(image)
+    assert windows.members.shape == (2, 1, 2, 16, 16, 12)
+    assert torch.allclose(windows.members.mean(0), windows.probabilities, atol=1e-6)
+    # Each member is that head alone through the same sliding windows (the stacking keeps heads and classes apart).
+    from monai.inferers import sliding_window_inference
+
+    for h in range(2):
+        alone = sliding_window_inference(
+            image, (8, 8, 8), 4, lambda x, h=h: model.forward_heads(x)[h], overlap=0.5, mode="gaussian"
+        )
+        assert torch.allclose(windows.members[h], alone.softmax(1), atol=1e-5)

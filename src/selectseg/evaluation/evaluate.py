@@ -19,21 +19,29 @@ from ..data import Case
 from ..metrics import (
     CalibrationStats,
     annotator_variance,
+    generalized_energy_distance,
+    hungarian_matched_iou,
     image_level_correlation,
     pixel_level_correlation,
+    prediction_variance,
     quality_control_curve,
     selective_dice_curve,
     selective_pixel_metrics,
     soft_dice_at_thresholds,
 )
 from ..metrics.quality import DEFAULT_TAU
-from ..training.checkpoint import atomic_write_text
+from ..training.checkpoint import atomic_write_bytes, atomic_write_text
 from ..training.data import reference_labels
-from .run import LoadedRun
+from .image_scores import image_scores
+from .run import CaseOutput, LoadedRun
 
 __all__ = ["DEFAULT_COVERAGES", "evaluate_cases"]
 
-DEFAULT_COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7)
+DEFAULT_COVERAGES = (1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7)
+"""Ding et al.'s Table 1 coverages (0.95..0.7) and Table 4's (1.00..0.95)."""
+MONTAGE_COVERAGE = 0.9
+"""The referral operating point of the qualitative montage (``montage.npz``)."""
+MONTAGE_CASES = 4
 
 
 def evaluate_cases(
@@ -47,18 +55,29 @@ def evaluate_cases(
     estimator_options: dict[str, Any] | None = None,
     on_case: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``curve.csv`` and ``per_image.csv``.
+    """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``curve.csv``, ``per_image.csv`` and
+    ``montage.npz``.
 
     One global uncertainty threshold across all cases per operating point (see ``docs/metrics.md``). Reported: the
     full Dice-coverage curve, AURC, and at each target coverage (largest achievable <= the target over every
     distinct threshold) the Dice mean, std and 5th percentile over images, gamma (wrong fraction among referred
-    voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice. Beside them: calibration of
-    the mean probabilities over all voxels (NLL, Brier, ECE top-label and class-wise, 15 bins, the reliability
-    bins), quality control (images ranked by their mean uncertainty against failing, Dice < 0.8 at coverage 1:
-    AUC, ideal AUC, d-AUC) and, when every case has at least two annotators, the correlation of the uncertainty
-    map with the annotators' variance m(1 - m) (image level: Pearson and Spearman of the per-image sums; pixel
-    level: mean per-image Pearson, constant maps skipped) and soft Dice of the foreground probability (1 - p(bg))
-    against the annotators' mean at thresholds 0.1..0.9. NaN values are written as null.
+    voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice. Beside them:
+
+    - calibration of the mean probabilities over all voxels (NLL, Brier, ECE top-label and class-wise, 15 bins, the
+      reliability bins);
+    - image-level uncertainty scores (:mod:`selectseg.evaluation.image_scores`: mean uncertainty, mean entropy,
+      and with members SV, model disagreement, for layer ensembles 1 - AULA), each with its quality-control curve
+      (images ranked by the score against failing, Dice < 0.8 at coverage 1: AUC, ideal AUC, d-AUC);
+    - when every case has at least two annotators: the correlation of the uncertainty map with the annotators'
+      variance m(1 - m) (image level: Pearson and Spearman of the per-image sums; pixel level: mean per-image
+      Pearson, constant maps skipped), soft Dice of the foreground probability (1 - p(bg)) against the annotators'
+      mean at thresholds 0.1..0.9, and the generalised energy distance (d = 1 - IoU, self pairs included) and
+      Hungarian-matched IoU between the model's samples (the members' argmax foreground, or the one prediction)
+      and the annotators' foreground masks, each averaged over images;
+    - ``montage.npz``: 2-D views (image, reference, prediction, uncertainty, referred at coverage 0.9, variance
+      maps) of up to 4 cases spread from the worst to the best Dice, for the report.
+
+    NaN values are written as null.
 
     Args:
         run: the loaded training run.
@@ -66,7 +85,8 @@ def evaluate_cases(
         out_dir: output folder (created).
         coverages: target coverages, each in [0, 1].
         uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`).
-        estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``); estimator_options: its options.
+        estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``, ``ensemble``, ``layer_ensemble``,
+            ``edue``); estimator_options: its options.
         on_case: called with each case id after inference (progress).
 
     Returns:
@@ -87,6 +107,9 @@ def evaluate_cases(
     multi = all(case.num_annotators >= 2 for case in cases)
     annotator_maps: list[np.ndarray] = []
     soft_dice: list[np.ndarray] = []
+    distances: list[tuple[float, float]] = []
+    scores: dict[str, list[float]] = {}
+    slices: list[dict[str, np.ndarray]] = []
     outputs = run.outputs(
         list(cases), uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options
     )
@@ -94,11 +117,19 @@ def evaluate_cases(
         predictions.append(output.segmentation.astype(np.int64))
         uncertainties.append(output.uncertainty)
         calibration.update(output.probabilities[None], reference[None])
+        for name, value in image_scores(
+            output.probabilities, output.uncertainty, output.members, layered=output.layered
+        ).items():
+            scores.setdefault(name, []).append(value)
+        masks: np.ndarray | None = None
         if multi:
-            masks: np.ndarray = np.asarray(output.case.labels) > 0  # every case has >= 2 annotators here
+            masks = np.asarray(output.case.labels) > 0  # every case has >= 2 annotators here
             annotator_maps.append(annotator_variance(masks))
             foreground = 1.0 - output.probabilities[0]
             soft_dice.append(soft_dice_at_thresholds(np.clip(foreground, 0.0, 1.0), masks).dice)
+            samples = output.segmentation[None] > 0 if output.members is None else output.members.argmax(axis=1) > 0
+            distances.append((generalized_energy_distance(samples, masks), hungarian_matched_iou(samples, masks)))
+        slices.append(_montage_slice(output, reference, annotator_maps[-1] if multi else None))
         if on_case is not None:
             on_case(output.case.case_id)
     curve = selective_dice_curve(predictions, references, uncertainties, num_classes=run.num_classes)
@@ -128,9 +159,18 @@ def evaluate_cases(
             }
         )
     cal = calibration.compute()
-    image_uncertainty = np.array([float(u.mean()) for u in uncertainties])
     full = curve.at_coverage(1.0)
-    qc = quality_control_curve(image_uncertainty, full.image_dice)
+    qc_scores = {}
+    for name, values in scores.items():
+        qc = quality_control_curve(np.asarray(values), full.image_dice)
+        qc_scores[name] = {
+            "auc": qc.auc,
+            "auc_ideal": qc.auc_ideal,
+            "d_auc": qc.d_auc,
+            "fraction_flagged": qc.fraction_flagged.tolist(),
+            "fraction_failing": qc.fraction_failing.tolist(),
+            "ideal_fraction_failing": qc.ideal_fraction_failing.tolist(),
+        }
     extra: dict[str, Any] = {
         "calibration": {
             "nll": cal.nll,
@@ -145,13 +185,8 @@ def evaluate_cases(
                 "accuracy": cal.bins.accuracy.tolist(),
             },
         },
-        "quality_control": {
-            "image_score": f"mean {uncertainty}",
-            "tau": DEFAULT_TAU,
-            "auc": qc.auc,
-            "auc_ideal": qc.auc_ideal,
-            "d_auc": qc.d_auc,
-        },
+        "quality_control": {"tau": DEFAULT_TAU, "image_dice": "Dice at coverage 1.0", "scores": qc_scores},
+        "image_scores": {name: dict(zip(ids, values)) for name, values in scores.items()},
     }
     if multi:
         with warnings.catch_warnings():  # constant maps and too few images are documented NaN cases
@@ -166,6 +201,9 @@ def evaluate_cases(
                 "pixel_pearson": pixel_level_correlation(uncertainties, annotator_maps),
                 "soft_dice_thresholds": [round(0.1 * i, 1) for i in range(1, 10)],
                 "soft_dice": np.mean(soft_dice, axis=0).tolist(),
+                "samples": "the members' argmax foreground" if _has_members(slices) else "the prediction",
+                "ged": float(np.mean([d[0] for d in distances])),
+                "hungarian_iou": float(np.mean([d[1] for d in distances])),
             }
     result = {
         "run": str(run.run_dir),
@@ -183,7 +221,8 @@ def evaluate_cases(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "evaluation.json", json.dumps(_finite(result), indent=2))
     atomic_write_text(out_dir / "curve.csv", _curve_csv(curve.thresholds, curve.coverage, curve.dice))
-    atomic_write_text(out_dir / "per_image.csv", _per_image_csv(ids, table))
+    atomic_write_text(out_dir / "per_image.csv", _per_image_csv(ids, table, scores))
+    _write_montage(out_dir / "montage.npz", ids, full.image_dice, slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
     return result
 
 
@@ -211,17 +250,67 @@ def _curve_csv(thresholds: np.ndarray, coverage: np.ndarray, dice: np.ndarray) -
     return buffer.getvalue()
 
 
-def _per_image_csv(ids: list[str], table: list[dict[str, Any]]) -> str:
+def _per_image_csv(ids: list[str], table: list[dict[str, Any]], scores: dict[str, list[float]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["case_id"]
     for row in table:
         c = row["target_coverage"]
         header += [f"coverage@{c}", f"dice@{c}"]
-    writer.writerow(header)
-    for case_id in ids:
+    writer.writerow(header + list(scores))
+    for i, case_id in enumerate(ids):
         line: list[Any] = [case_id]
         for row in table:
             line += [repr(row["image_coverage"][case_id]), repr(row["image_dice"][case_id])]
-        writer.writerow(line)
+        writer.writerow(line + [repr(float(values[i])) for values in scores.values()])
     return buffer.getvalue()
+
+
+def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The 2-D view of one case kept for the montage: the whole image in 2D; in 3D the slice along the last axis
+    with the most reference foreground (the middle one when there is none)."""
+    index: tuple[Any, ...] = ()
+    if reference.ndim == 3:
+        per_slice = (reference > 0).reshape(-1, reference.shape[-1]).sum(axis=0)
+        index = (..., int(per_slice.argmax()) if per_slice.any() else reference.shape[-1] // 2)
+    view = {
+        "image": np.asarray(output.case.image[0], dtype=np.float32)[index],
+        "reference": reference[index].astype(np.int64),
+        "prediction": output.segmentation[index].astype(np.int64),
+        "uncertainty": output.uncertainty[index].astype(np.float32),
+    }
+    if annotators is not None:
+        view["annotator_variance"] = annotators[index].astype(np.float32)
+    if output.members is not None and output.members.shape[0] > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            member_index = (slice(None), *index)
+            fg = np.clip(1.0 - output.members[:, 0][member_index].astype(np.float64), 0.0, 1.0)
+            view["model_variance"] = prediction_variance(fg).astype(np.float32)
+    return view
+
+
+def _has_members(slices: list[dict[str, np.ndarray]]) -> bool:
+    """True when the model variance was available (the estimator had members)."""
+    return bool(slices) and "model_variance" in slices[0]
+
+
+def _write_montage(
+    path: Path, ids: list[str], dice: np.ndarray, slices: list[dict[str, np.ndarray]], threshold: float
+) -> None:
+    """Save the montage cases (worst, best and evenly spaced ones between, by Dice at coverage 1) as npz."""
+    order = np.argsort(np.asarray(dice), kind="stable")
+    picks = sorted({int(order[round(q * (len(order) - 1))]) for q in np.linspace(0, 1, MONTAGE_CASES)})
+    arrays: dict[str, np.ndarray] = {
+        "case_ids": np.array([ids[i] for i in picks]),
+        "coverage": np.array(MONTAGE_COVERAGE),
+        "threshold": np.array(threshold),
+    }
+    for j, i in enumerate(picks):
+        view = slices[i]
+        for key, value in view.items():
+            arrays[f"{key}_{j}"] = value
+        arrays[f"referred_{j}"] = view["uncertainty"] > threshold
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    atomic_write_bytes(path, buffer.getvalue())

@@ -23,7 +23,10 @@ from ..training.distributed import resolve_device
 from ..training.ensemble import ENSEMBLE_FILE
 from ..uncertainty import build_estimator, get_score
 
-__all__ = ["CaseOutput", "LoadedRun", "load_run"]
+__all__ = ["LAYERED_ESTIMATORS", "CaseOutput", "LoadedRun", "load_run"]
+
+LAYERED_ESTIMATORS = ("layer_ensemble", "edue")
+"""Estimators whose members are the heads of one network, ordered by depth."""
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,17 @@ class CaseOutput:
         probabilities: ``(K, *S)`` float32 mean softmax.
         segmentation: ``(*S)`` int64 argmax.
         uncertainty: ``(*S)`` float32, higher = less sure.
+        members: ``(M, K, *S)`` float32, the members' probabilities (MC samples, ensemble members, TTA views, heads),
+            None for a single deterministic model.
+        layered: the members are the heads of a multi-head network, ordered by depth (layer ensembles, EDUE).
     """
 
     case: Case
     probabilities: np.ndarray
     segmentation: np.ndarray
     uncertainty: np.ndarray
+    members: np.ndarray | None = None
+    layered: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,9 @@ class LoadedRun:
             uncertainty: the voxel map to report: one the estimator produces (``max_softmax``, ``entropy``; with
                 members also ``mutual_information``, ``variance``) or any registered score of the mean
                 probabilities (e.g. ``normalized_entropy``).
-            estimator: a registered estimator (``softmax``, ``mc_dropout``, ``tta``, and ``ensemble`` for an ensemble
-                run; see :func:`selectseg.uncertainty.list_estimators`). The other estimators use member 0 of an
-                ensemble.
+            estimator: a registered estimator (``softmax``, ``mc_dropout``, ``tta``; ``layer_ensemble`` and ``edue``
+                for a multi-head run; ``ensemble`` for an ensemble run; see
+                :func:`selectseg.uncertainty.list_estimators`). The other estimators use member 0 of an ensemble.
             estimator_options: keyword options of the estimator (e.g. ``{"n_samples": 20}``).
 
         Raises:
@@ -139,6 +147,8 @@ class LoadedRun:
                 probabilities=probs.cpu().numpy(),
                 segmentation=probs.max(0).indices.cpu().numpy().astype(np.int64),
                 uncertainty=unc.float().cpu().numpy(),
+                members=None if estimate.members is None else estimate.members[:, 0].float().cpu().numpy(),
+                layered=estimator in LAYERED_ESTIMATORS,
             )
 
 

@@ -11,6 +11,7 @@ and named voxel uncertainty maps ``(B, *S)``. A new estimator is one decorated f
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -267,6 +268,31 @@ def test_time_augmentation(
     return estimate
 
 
+class _StackedHeads(nn.Module):
+    """Wraps a multi-head network so that its heads look like one output: ``(B, C, *S) -> (B, H * K, *S)``, which
+    any predictor (padding, MONAI sliding windows) can run; :func:`layer_ensemble` unfolds it again."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        forward_heads = typing.cast(Callable[[torch.Tensor], torch.Tensor], self.model.forward_heads)
+        heads = forward_heads(x)  # (H, B, K, *S)
+        return heads.movedim(0, 1).flatten(1, 2)
+
+
+def _padded(model: nn.Module, image: torch.Tensor, *, divisor: int) -> torch.Tensor:
+    """Whole-image predictor: zero-pad to ``divisor``, crop back."""
+    spatial = tuple(image.shape[2:])
+    pad: list[int] = []
+    for s in reversed(spatial):
+        pad += [0, (-s) % divisor]
+    out = typing.cast(torch.Tensor, model(torch.nn.functional.pad(image, pad) if any(pad) else image))
+    crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
+    return out[crop]
+
+
 @register_estimator("layer_ensemble")
 def layer_ensemble(
     models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor | None = None
@@ -274,9 +300,10 @@ def layer_ensemble(
     """Layer ensembles (Kushibar et al. 2022): the segmentation heads at several decoder depths of one multi-head
     network are the members, in one forward pass; ``skip_first`` drops the T deepest (coarsest) heads.
 
-    The model must offer ``forward_heads(image) -> (H, B, K, *S)`` (``model.name = 'multihead_unet'``). A predictor
-    is not used: heads are computed on the whole image, zero-padded to the network's size divisor and cropped back
-    (sliding-window layer ensembles for large 3D volumes are not done yet).
+    The model must offer ``forward_heads(image) -> (H, B, K, *S)`` (``model.name = 'multihead_unet'``). The heads
+    run through ``predictor`` stacked as one ``(B, H * K, *S)`` output, so sliding-window inference (each head's
+    logits blended over windows) works for large 3D volumes as for a single-head network; the default predictor
+    zero-pads to the network's size divisor and crops back.
 
     Raises:
         ValueError: if the model has fewer than 2 heads, or ``skip_first`` leaves fewer than 2.
@@ -291,20 +318,27 @@ def layer_ensemble(
         raise ValueError(
             f"Expected `skip_first` to be an int in [0, {heads - 2}] for {heads} heads, but got {skip_first!r}."
         )
-
-    forward_heads = typing.cast(Callable[[torch.Tensor], torch.Tensor], model.forward_heads)
-    spec = getattr(model, "spec", None)
-    divisor = int(getattr(spec, "size_divisor", 1))
+    stacked = _StackedHeads(model)
+    divisor = int(getattr(getattr(model, "spec", None), "size_divisor", 1))
+    run = predictor if predictor is not None else functools.partial(_padded, divisor=divisor)
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
         model.eval()
-        spatial = tuple(image.shape[2:])
-        pad: list[int] = []
-        for s in reversed(spatial):
-            pad += [0, (-s) % divisor]
-        logits = forward_heads(torch.nn.functional.pad(image, pad) if any(pad) else image)[skip_first:]
-        crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
-        return _estimate(torch.stack([_softmax(h[crop]) for h in logits]))
+        out = run(stacked, image)  # (B, H * K, *S)
+        logits = out.reshape(out.shape[0], heads, -1, *out.shape[2:]).movedim(1, 0)[skip_first:]
+        return _estimate(torch.stack([_softmax(h) for h in logits]))
 
     return estimate
+
+
+@register_estimator("edue")
+def edue(models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor | None = None) -> Estimator:
+    """EDUE at inference (Abutalip et al. 2024): one pass of a multi-head network trained with ``--method edue``;
+    the heads are the members (their variance gives the ``variance`` map and the SV image score). The computation
+    is that of :func:`layer_ensemble`; the name records which training the run had.
+
+    Raises:
+        ValueError: as :func:`layer_ensemble`.
+    """
+    return layer_ensemble(models, skip_first=skip_first, predictor=predictor)
