@@ -57,6 +57,11 @@ def test_file_plus_overrides(tmp_path: Path) -> None:
         ("data=3", "`data` to be a mapping"),
         ("nonsense", "section.key=value"),
         ("seed.x=1", "`seed` to be an integer"),
+        ("loss.class_weights=[1, heavy]", "`loss.class_weights` to be a list of numbers"),
+        ("loss.class_weights=[1, 0]", "`loss.class_weights` to be positive"),
+        ("loss.ranking_start_epoch=-1", "`loss.ranking_start_epoch` >= 0"),
+        ("loss.ranking_start_epoch=2", "`loss.ranking` is 'none'"),
+        ("loss.ranking_warmup_epochs=3", "`loss.ranking` is 'none'"),
     ],
 )
 def test_bad_overrides_name_the_key(override: str, match: str) -> None:
@@ -87,3 +92,17 @@ def test_apply_overrides_does_not_mutate_input() -> None:
     out = apply_overrides(data, ["loss.ranking=exact"])
     assert data == {"loss": {"ranking": "none"}}
     assert out == {"loss": {"ranking": "exact"}}
+
+
+def test_schedule_and_class_weight_keys() -> None:
+    from selectseg.training.config import ranking_weight_at
+
+    cfg = load_config(overrides=["loss.ranking=exact", "loss.class_weights=[1, 2.5]", "loss.ranking_start_epoch=3"])
+    assert cfg.loss.class_weights == (1.0, 2.5)
+    assert [ranking_weight_at(cfg.loss, e) for e in range(5)] == [0.0, 0.0, 0.0, 2000.0, 2000.0]
+    warm = load_config(overrides=["loss.ranking=sampled", "loss.ranking_warmup_epochs=4", "loss.ranking_weight=8"])
+    assert [ranking_weight_at(warm.loss, e) for e in range(6)] == [2.0, 4.0, 6.0, 8.0, 8.0, 8.0]
+    baseline = load_config()
+    assert ranking_weight_at(baseline.loss, 0) == 0.0  # no ranking loss at all
+    with pytest.raises(ValueError, match="ranking_start_epoch` < `optim.epochs`"):
+        load_config(overrides=["loss.ranking=exact", "optim.epochs=3", "loss.ranking_start_epoch=3"])

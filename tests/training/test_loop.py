@@ -171,3 +171,21 @@ def test_heads_config_errors() -> None:
         tiny("loss.heads=all")
     with pytest.raises(ValueError, match=r"needs `loss\.heads: all`"):
         tiny("loss.guidance_weight=1.0")
+
+
+def test_two_stage_schedule_and_class_weights(tmp_path: Path) -> None:
+    """Epoch 1 trains on the segmentation loss alone (total = segmentation), epoch 2 adds the full ranking term;
+    class weights reach the loss (a class-count mismatch is an error before training)."""
+    run = train(
+        tiny("optim.epochs=2", "loss.ranking=exact", "loss.ranking_start_epoch=1", "loss.class_weights=[1, 2]"),
+        tmp_path / "two",
+    )
+    first, second = run.history
+    assert first["ranking_weight"] == 0.0 and second["ranking_weight"] == 2000.0
+    assert first["loss"] == pytest.approx(first["segmentation"], rel=1e-12) and first["ranking"] >= 0
+    assert second["loss"] == pytest.approx(second["segmentation"] + 2000.0 * second["ranking"], rel=1e-5)
+    rows = list(csv.DictReader((tmp_path / "two" / "metrics.csv").open()))
+    assert [float(r["ranking_weight"]) for r in rows] == [0.0, 2000.0]
+    with pytest.raises(ValueError, match=r"one weight per class \(2"):
+        train(tiny("optim.epochs=1", "loss.class_weights=[1, 2, 3]"), tmp_path / "bad")
+    assert not (tmp_path / "bad" / "model.pt").exists()

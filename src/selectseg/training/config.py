@@ -48,6 +48,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "ranking_weight_at",
 ]
 
 RANKING_MODES = ("none", "exact", "sampled")
@@ -127,6 +128,12 @@ class LossConfig:
             over every head of a multi-head network (layer ensembles, EDUE; needs ``model.name='multihead_unet'``).
         guidance_weight: lambda_g of EDUE's disagreement guidance loss (MSE between the heads' foreground variance
             and the annotators' m(1-m)); 0 = off. Needs ``heads='all'``.
+        class_weights: per-class weights of the segmentation loss, one per class (empty = unweighted); Ding et
+            al.'s released code weights the myocardium x2.
+        ranking_start_epoch: two-stage schedule (Ding et al. Appendix C): the first E epochs train with the
+            segmentation loss alone (ranking weight 0), then the combined loss. 0 (the paper's best) = from the start.
+        ranking_warmup_epochs: after the start epoch, ramp the ranking weight linearly over W epochs: epoch e
+            (0-based) uses ``ranking_weight * min(1, (e - E + 1) / W)``; 0 = full weight at once.
     """
 
     segmentation: str = "dice_ce"
@@ -139,6 +146,9 @@ class LossConfig:
     uncertainty: str = "max_softmax"
     heads: str = "main"
     guidance_weight: float = 0.0
+    class_weights: tuple[float, ...] = ()
+    ranking_start_epoch: int = 0
+    ranking_warmup_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,21 @@ class TrainConfig:
         validate_config(self)
 
 
+def ranking_weight_at(loss: LossConfig, epoch: int) -> float:
+    """The ranking weight used in ``epoch`` (0-based) under the two-stage schedule and warm-up of ``loss``.
+
+    Example:
+        >>> cfg = LossConfig(ranking="exact", ranking_weight=2000.0, ranking_start_epoch=2, ranking_warmup_epochs=4)
+        >>> [ranking_weight_at(cfg, e) for e in range(7)]
+        [0.0, 0.0, 500.0, 1000.0, 1500.0, 2000.0, 2000.0]
+    """
+    if loss.ranking == "none" or epoch < loss.ranking_start_epoch:
+        return 0.0
+    if loss.ranking_warmup_epochs == 0:
+        return loss.ranking_weight
+    return loss.ranking_weight * min(1.0, (epoch - loss.ranking_start_epoch + 1) / loss.ranking_warmup_epochs)
+
+
 def validate_config(config: TrainConfig) -> None:
     """Check values that types alone do not (choices, ranges).
 
@@ -229,6 +254,23 @@ def validate_config(config: TrainConfig) -> None:
     ):
         if value < low:
             raise ValueError(f"Expected `{key}` >= {low}, but got {value}.")
+    if any(not w > 0 or w == float("inf") for w in config.loss.class_weights):
+        raise ValueError(
+            f"Expected `loss.class_weights` to be positive numbers, but got {list(config.loss.class_weights)}."
+        )
+    for key, value in (
+        ("loss.ranking_start_epoch", config.loss.ranking_start_epoch),
+        ("loss.ranking_warmup_epochs", config.loss.ranking_warmup_epochs),
+    ):
+        if value < 0:
+            raise ValueError(f"Expected `{key}` >= 0, but got {value}.")
+        if value > 0 and config.loss.ranking == "none":
+            raise ValueError(f"`{key}` schedules the ranking loss, but `loss.ranking` is 'none'; set exact or sampled.")
+    if config.loss.ranking != "none" and config.loss.ranking_start_epoch >= config.optim.epochs:
+        raise ValueError(
+            f"Expected `loss.ranking_start_epoch` < `optim.epochs` ({config.optim.epochs}) so that some epoch uses the "
+            f"ranking loss, but got {config.loss.ranking_start_epoch}."
+        )
     if config.data.folds == 1 or config.data.folds < 0:
         raise ValueError(f"Expected `data.folds` to be 0 (off) or >= 2, but got {config.data.folds}.")
     if config.data.folds and not 0 <= config.data.fold < config.data.folds:
@@ -300,16 +342,19 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
     """Check (and for strings from the command line, parse) a value against a field's type."""
     origin = typing.get_origin(kind)
     if origin is tuple:
+        item = typing.get_args(kind)[0]
+        noun = "ints" if item is int else "numbers"
         if isinstance(value, str):
-            value = [v for v in value.replace("[", "").replace("]", "").replace("x", ",").split(",") if v.strip()]
-        if isinstance(value, int) and not isinstance(value, bool):
+            text = value.replace("[", "").replace("]", "")
+            value = [v for v in (text.replace("x", ",") if item is int else text).split(",") if v.strip()]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"Expected `{key}` to be a list of ints, but got {value!r}.")
+            raise ValueError(f"Expected `{key}` to be a list of {noun}, but got {value!r}.")
         try:
-            return tuple(_coerce(key, v, int) for v in value)
+            return tuple(_coerce(key, v, item) for v in value)
         except ValueError:
-            raise ValueError(f"Expected `{key}` to be a list of ints, but got {value!r}.") from None
+            raise ValueError(f"Expected `{key}` to be a list of {noun}, but got {value!r}.") from None
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"Unsupported config field type for `{key}`: {kind}.")  # no such field today
     if kind is bool:

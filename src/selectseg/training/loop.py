@@ -48,13 +48,23 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import TrainConfig, config_from_dict, config_to_dict, save_config
+from .config import TrainConfig, config_from_dict, config_to_dict, ranking_weight_at, save_config
 from .data import epoch_loader, load_cases, reference_labels, resolve_patch_size, split_cases, training_items
 from .distributed import DistributedContext, init_distributed
 
 __all__ = ["ProgressEvent", "TrainResult", "train"]
 
-METRIC_COLUMNS = ("epoch", "loss", "segmentation", "ranking", "guidance", "val_dice", "val_aurc", "seconds")
+METRIC_COLUMNS = (
+    "epoch",
+    "loss",
+    "segmentation",
+    "ranking",
+    "guidance",
+    "ranking_weight",
+    "val_dice",
+    "val_aurc",
+    "seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,11 @@ def _train(
     if len(dataset) == 0:
         raise ValueError(f"The training set {config.data.path!r} has no cases.")
     info = dataset.info
+    if config.loss.class_weights and len(config.loss.class_weights) != info.num_classes:
+        raise ValueError(
+            f"Expected `loss.class_weights` to hold one weight per class ({info.num_classes}: "
+            f"{list(info.class_names)}), but got {len(config.loss.class_weights)}."
+        )
     if config.data.folds:
         train_cases, val_cases = kfold_split(list(dataset.cases), config.data.folds, config.data.fold, seed=config.seed)
     else:
@@ -267,12 +282,13 @@ def _train(
         if progress and ctx.is_main:
             progress(ProgressEvent("start", epoch + 1, epochs, 0, steps))
         net.train()
+        weight = ranking_weight_at(config.loss, epoch)
         sums = np.zeros(4)
         for step, batch in enumerate(loader, start=1):
             image = _plain(batch["image"]).to(ctx.device, dtype=torch.float32)
             label = _plain(batch["label"]).to(ctx.device, dtype=torch.long)
             optimizer.zero_grad(set_to_none=True)
-            parts = _step_loss(net, image, label, batch, loss_fn, config, ctx.device)
+            parts = _step_loss(net, image, label, batch, loss_fn, weight, config, ctx.device)
             parts[0].backward()
             optimizer.step()
             values = [p.detach().item() for p in parts]
@@ -287,6 +303,7 @@ def _train(
             "segmentation": means[1],
             "ranking": means[2],
             "guidance": means[3],
+            "ranking_weight": weight,
             "val_dice": float("nan"),
             "val_aurc": float("nan"),
         }
@@ -347,16 +364,18 @@ def _step_loss(
     label: torch.Tensor,
     batch: dict[str, Any],
     loss_fn: LossFn,
+    weight: float,
     config: TrainConfig,
     device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, segmentation, ranking, weighted guidance) of one batch; with ``loss.heads: all`` the segmentation
-    and ranking parts are summed over the heads (layer ensembles, EDUE) and the guidance term is added."""
+    """(total, segmentation, ranking, weighted guidance) of one batch, the ranking part weighted by ``weight`` in
+    the total; with ``loss.heads: all`` the segmentation and ranking parts are summed over the heads (layer
+    ensembles, EDUE) and the guidance term is added."""
     if config.loss.heads == "main":
-        total, seg, ranking = loss_fn(net(image), label)
+        total, seg, ranking = loss_fn(net(image), label, weight)
         return total, seg, ranking, torch.zeros((), device=total.device)
     head_logits = net(image, heads=True)
-    per_head = [loss_fn(logits, label) for logits in head_logits]
+    per_head = [loss_fn(logits, label, weight) for logits in head_logits]
     total = torch.stack([p[0] for p in per_head]).sum()
     seg = torch.stack([p[1] for p in per_head]).sum()
     ranking = torch.stack([p[2].to(total.device) for p in per_head]).sum()
@@ -373,14 +392,17 @@ def _plain(value: Any) -> torch.Tensor:
     return as_tensor() if callable(as_tensor) else torch.as_tensor(value)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+LossFn = Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+"""``loss(logits, labels, ranking_weight) -> (total, segmentation, ranking)``."""
 
 
 def _make_loss(config: TrainConfig) -> LossFn:
-    seg = segmentation_loss(config.loss.segmentation)
+    seg = segmentation_loss(config.loss.segmentation, class_weights=config.loss.class_weights or None)
     if config.loss.ranking == "none":
 
-        def baseline(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        def baseline(
+            logits: torch.Tensor, labels: torch.Tensor, weight: float
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             value = seg(logits, labels)
             return value, value, torch.zeros(())
 
@@ -398,9 +420,11 @@ def _make_loss(config: TrainConfig) -> LossFn:
         uncertainty=config.loss.uncertainty,
     )
 
-    def combined(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        parts = selective.parts(logits, labels)
-        return parts.total, parts.segmentation, parts.ranking
+    def combined(
+        logits: torch.Tensor, labels: torch.Tensor, weight: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        parts = selective.parts(logits, labels)  # the ranking part is computed (and logged) even at weight 0
+        return parts.segmentation + weight * parts.ranking, parts.segmentation, parts.ranking
 
     return combined
 
