@@ -182,3 +182,34 @@ def test_ood_command(trained: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "Did you mean 'noise'" in bad.output
     bad = invoke("ood", trained, "--fractions", "half", "--device", "cpu")
     assert bad.exit_code == 2 and "--fractions" in bad.output
+
+
+def test_train_folds_then_evaluate_aggregates(tmp_path: Path) -> None:
+    run = tmp_path / "cv"
+    options = [f"--set={o}" for o in TINY]
+    result = invoke(
+        "train",
+        "--out",
+        run,
+        *options,
+        "--epochs",
+        "1",
+        "--folds",
+        "2",
+        "--ranking",
+        "exact",
+        "--ranking-start-epoch",
+        "0",
+        "--ranking-warmup",
+        "2",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "cv.json").read_text())["folds"] == 2
+    result = invoke("evaluate", run, "--coverages", "1,0.9", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "evaluation" / "cv.json").read_text())["folds"] == 2 and "cv_curve.csv" in result.output
+    bad = invoke("train", "--out", tmp_path / "x", *options, "--folds", "9")
+    assert bad.exit_code == 2 and "number of subjects (6), but got 9" in bad.output
+    assert not (tmp_path / "x" / "fold_0").exists()
+    bad = invoke("train", "--out", tmp_path / "y", *options, "--ranking-start-epoch", "3")
+    assert bad.exit_code == 2 and "loss.ranking" in bad.output

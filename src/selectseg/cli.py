@@ -116,6 +116,15 @@ def train_command(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N] (= device).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     ensemble: Annotated[int, typer.Option(help="Train a deep ensemble of N members (seeds seed..seed+N-1).")] = 1,
+    folds: Annotated[
+        int, typer.Option(help="Cross-validation: one run per fold of a subject-level K-fold split (RUN/fold_k).")
+    ] = 0,
+    ranking_start_epoch: Annotated[
+        int | None, typer.Option(help="Segmentation loss alone for E epochs, then the combined loss.")
+    ] = None,
+    ranking_warmup: Annotated[
+        int | None, typer.Option(help="Ramp the ranking weight linearly over W epochs (= loss.ranking_warmup_epochs).")
+    ] = None,
     method: Annotated[
         str | None, typer.Option(help="Preset: standard | layer_ensemble | edue (multi-head U-Net, heads' loss...).")
     ] = None,
@@ -127,13 +136,30 @@ def train_command(
 
     overrides = list(METHODS[look_up_option("method", method, METHODS)]) if method is not None else []
     overrides += list(set_ or [])
-    for key, value in (("data.path", data), ("loss.ranking", ranking), ("optim.epochs", epochs), ("seed", seed)):
+    for key, value in (
+        ("data.path", data),
+        ("loss.ranking", ranking),
+        ("optim.epochs", epochs),
+        ("seed", seed),
+        ("loss.ranking_start_epoch", ranking_start_epoch),
+        ("loss.ranking_warmup_epochs", ranking_warmup),
+    ):
         if value is not None:
             overrides.append(f"{key}={value}")
     if device is not None:
         overrides.append(f"device={device}")
     given = config is not None or bool(overrides)
     resolved = load_config(config, overrides) if given or not resume else None
+    if folds and ensemble > 1:
+        raise ValueError("Choose one of `--folds` and `--ensemble`: cross-validated ensembles are not supported.")
+    if folds:
+        from .training.folds import train_folds
+
+        with _progress() as progress:
+            displays = [_TrainDisplay(progress, label=f"fold {k}") for k in range(folds)]
+            results = train_folds(resolved, out, folds, resume=resume, progress=lambda k, event: displays[k](event))
+        console.print(f"Trained {len(results)} folds in {out}; `selectseg evaluate {out}` aggregates them")
+        return
     if ensemble > 1:
         from .training.ensemble import train_ensemble
 
@@ -227,13 +253,49 @@ def evaluate_command(
     mc_samples: McSamplesOption = 10,
     device: DeviceOption = "auto",
 ) -> None:
-    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV)."""
+    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV).
+
+    A cross-validation folder (train --folds K) is evaluated fold by fold, each on its held-out cases (or on --data),
+    and aggregated as mean and std over folds."""
     from .evaluation import evaluate_cases, load_run
+    from .evaluation.cv import evaluate_folds, is_cv_folder
 
     try:
         targets = [float(c) for c in coverages.split(",") if c.strip()]
     except ValueError:
         raise ValueError(f"Expected `--coverages` to be comma-separated numbers, but got {coverages!r}.") from None
+    if is_cv_folder(run_dir):
+        with _progress() as progress:
+            task = progress.add_task("folds", total=None, info="")
+            summary = evaluate_folds(
+                run_dir,
+                out,
+                data=data,
+                split=split,
+                format_=format_,
+                coverages=targets,
+                uncertainty=uncertainty,
+                estimator=estimator,
+                estimator_options=_estimator_options(estimator, mc_samples),
+                device=device,
+                on_fold=lambda k, n: progress.update(task, completed=k + 1, total=n, info=f"fold {k}"),
+            )
+        aurc = summary["aurc"]
+        table = Table(
+            title=f"{run_dir}: {summary['folds']} folds, AURC {100 * aurc['mean']:.3f} ± {100 * aurc['std']:.3f}%"
+        )
+        for column in ("target", "coverage", "Dice mean (± over folds)", "Dice p5 (± over folds)"):
+            table.add_column(column, justify="right")
+        for row in summary["table"]:
+            table.add_row(
+                f"{row['target_coverage']:.2f}",
+                f"{row['coverage']['mean']:.4f}",
+                f"{row['dice_mean']['mean']:.4f} ± {row['dice_mean']['std']:.4f}",
+                f"{row['dice_p5']['mean']:.4f} ± {row['dice_p5']['std']:.4f}",
+            )
+        Console().print(table)
+        console.print(f"Wrote {out or run_dir / 'evaluation'}/cv.json, cv_curve.csv (per fold: RUN/fold_k/evaluation)")
+        return
     run = load_run(run_dir, device=device)
     cases = _cases(run, data, split, format_)
     out = out or run_dir / "evaluation"

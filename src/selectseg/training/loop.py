@@ -341,7 +341,8 @@ def _train(
         ctx.barrier()
 
     model_path = run_dir / "model.pt"
-    if ctx.is_main:
+    finished_before = start_epoch == epochs and model_path.is_file()  # resuming a finished run: nothing to redo
+    if ctx.is_main and not finished_before:
         save_checkpoint(
             model_path,
             {
@@ -352,8 +353,8 @@ def _train(
                 "selectseg_version": __version__,
             },
         )
-        if writer is not None:
-            writer.close()
+    if ctx.is_main and writer is not None:
+        writer.close()
     ctx.barrier()
     return TrainResult(run_dir=run_dir, model_path=model_path, history=history, model=model.eval())
 

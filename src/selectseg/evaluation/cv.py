@@ -1,0 +1,146 @@
+"""Evaluation of a cross-validation folder (``selectseg train --folds K``), aggregated as Ding et al. report MM-WHS:
+each fold's model on its held-out fold (or on a given test set), then the Table 1 numbers and the Dice-coverage
+curve as the mean over folds with their spread.
+
+Written to ``OUT`` (default ``RUN/evaluation``): ``cv.json`` (per-fold values, mean and std over folds of AURC and
+of the Dice mean / 5th percentile / achieved coverage at each target coverage) and ``cv_curve.csv`` (the folds'
+Dice-coverage curves on a common grid of 101 coverages, linear between each curve's points, mean and std over
+folds). Each fold's own results are in ``RUN/fold_k/evaluation`` (as :func:`evaluate_cases` writes them). The std
+over folds is the population std (ddof = 0), as for the Dice std over images.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.splits import kfold_split
+from ..training.checkpoint import atomic_write_text
+from ..training.data import load_cases
+from ..training.folds import CV_FILE
+from .evaluate import DEFAULT_COVERAGES, _finite, evaluate_cases
+from .run import load_run
+
+__all__ = ["evaluate_folds", "is_cv_folder"]
+
+GRID = np.linspace(0.0, 1.0, 101)
+
+
+def is_cv_folder(run_dir: str | Path) -> bool:
+    """True for a folder written by ``selectseg train --folds K``."""
+    return (Path(run_dir) / CV_FILE).is_file()
+
+
+def evaluate_folds(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    data: str | None = None,
+    split: str = "test",
+    format_: str = "auto",
+    coverages: Sequence[float] = DEFAULT_COVERAGES,
+    uncertainty: str = "max_softmax",
+    estimator: str = "softmax",
+    estimator_options: dict[str, Any] | None = None,
+    device: str = "auto",
+    on_fold: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every fold of a cross-validation folder and aggregate over folds (module docstring).
+
+    Args:
+        run_dir: the folder of ``train --folds K``.
+        out_dir: where ``cv.json`` and ``cv_curve.csv`` go (default ``run_dir/evaluation``).
+        data: None = each fold on its held-out training cases; a dataset path = every fold on its ``split``.
+        split, format_: of ``data``.
+        coverages, uncertainty, estimator, estimator_options: as :func:`evaluate_cases`.
+        device: inference device.
+        on_fold: called with (fold, K) after each fold.
+
+    Returns:
+        The ``cv.json`` content.
+
+    Raises:
+        ValueError: if ``run_dir`` is not a cross-validation folder or a fold has not finished training.
+    """
+    run_dir = Path(run_dir)
+    if not is_cv_folder(run_dir):
+        raise ValueError(f"{str(run_dir)!r} is not a cross-validation folder ({CV_FILE} is missing).")
+    index = json.loads((run_dir / CV_FILE).read_text())
+    per_fold: list[dict[str, Any]] = []
+    curves = []
+    for k, name in enumerate(index["runs"]):
+        run = load_run(run_dir / name, device=device)
+        config = run.config.data
+        if data is None:
+            cases = kfold_split(
+                load_cases(config, split="train").cases, config.folds, config.fold, seed=run.config.seed
+            )[1]
+        else:
+            cases = list(load_cases(dataclasses.replace(config, path=data, format=format_), split=split).cases)
+        result = evaluate_cases(
+            run,
+            cases,
+            run_dir / name / "evaluation",
+            coverages=coverages,
+            uncertainty=uncertainty,
+            estimator=estimator,
+            estimator_options=estimator_options,
+        )
+        per_fold.append(result)
+        rows = list(csv.DictReader((run_dir / name / "evaluation" / "curve.csv").open()))
+        coverage = np.array([float(r["coverage"]) for r in rows])
+        dice = np.array([float(r["dice"]) for r in rows])
+        curves.append(np.interp(GRID, coverage, dice))
+        if on_fold is not None:
+            on_fold(k, len(index["runs"]))
+
+    def spread(values: list[float]) -> dict[str, Any]:
+        array = np.asarray(values, dtype=np.float64)
+        return {"mean": float(array.mean()), "std": float(array.std()), "per_fold": array.tolist()}
+
+    table = []
+    for i, target in enumerate(per_fold[0]["table"]):
+        rows_i = [result["table"][i] for result in per_fold]
+        table.append(
+            {
+                "target_coverage": target["target_coverage"],
+                "coverage": spread([r["coverage"] for r in rows_i]),
+                "dice_mean": spread([r["dice_mean"] for r in rows_i]),
+                "dice_p5": spread([r["dice_p5"] for r in rows_i]),
+            }
+        )
+    summary = {
+        "run": str(run_dir),
+        "folds": index["folds"],
+        "evaluated_on": "each fold's held-out cases" if data is None else f"{data} ({split})",
+        "uncertainty": uncertainty,
+        "estimator": estimator,
+        "num_cases": [result["num_cases"] for result in per_fold],
+        "aurc": spread([result["aurc"] for result in per_fold]),
+        "table": table,
+    }
+    out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "cv.json", json.dumps(_finite(summary), indent=2))
+    stack = np.stack(curves)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["coverage", "dice_mean", "dice_std", *(f"dice_{name}" for name in index["runs"])])
+    for j, c in enumerate(GRID):
+        writer.writerow(
+            [
+                repr(float(c)),
+                repr(float(stack[:, j].mean())),
+                repr(float(stack[:, j].std())),
+                *map(repr, stack[:, j].tolist()),
+            ]
+        )
+    atomic_write_text(out / "cv_curve.csv", buffer.getvalue())
+    return summary
