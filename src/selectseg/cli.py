@@ -388,6 +388,68 @@ def ood_command(
     console.print(f"Wrote {destination}/ood.json, ood.csv")
 
 
+@app.command("sweep")
+@_user_errors
+def sweep_command(
+    config: Annotated[Path | None, typer.Argument(help="Base YAML config (optional).")] = None,
+    grid: Annotated[
+        list[str] | None, typer.Option("--grid", help="key=v1,v2,... (repeat for a grid; short keys allowed).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder (resumable).")] = Path("runs/sweep"),
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a base config key: section.key=value.")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds of every grid point.")] = "0",
+    workers: Annotated[int, typer.Option(help="Local processes at once (round-robin over GPUs when present).")] = 1,
+    submit: Annotated[
+        str | None, typer.Option(help="Hand each run to a scheduler: a shell template with {command}.")
+    ] = None,
+    collect_only: Annotated[bool, typer.Option(help="Run nothing; collect the finished runs.")] = False,
+    split: SplitOption = "test",
+) -> None:
+    """Run a grid of trainings (and seeds), resumably; collect AURC, Dice and time per run and per swept value."""
+    from .sweep import parse_grid, run_sweep
+    from .training import load_config
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"Expected `--seeds` to be comma-separated integers, but got {seeds!r}.") from None
+    if not grid:
+        raise ValueError("Expected at least one `--grid key=v1,v2,...`.")
+    parsed = parse_grid(grid)
+    base = load_config(config, list(set_ or []))
+    with _progress() as progress:
+        task = progress.add_task("sweep", total=None, info="")
+        done = [0]
+
+        def on_run(name: str, status: str) -> None:
+            done[0] += 1
+            progress.update(task, completed=done[0], info=f"{status}: {name}")
+
+        rows = run_sweep(
+            base,
+            parsed,
+            out,
+            seeds=seed_list,
+            workers=workers,
+            submit=submit,
+            collect_only=collect_only,
+            split=split,
+            on_run=on_run,
+        )
+    table = Table(title=f"{out}: {len(rows)} finished runs")
+    for column in (*parsed, "seed", "AURC %", "Dice", "train s"):
+        table.add_column(column.split(".")[-1], justify="right")
+    for row in rows:
+        values = [str(row[k]) for k in parsed]
+        table.add_row(
+            *values, str(row["seed"]), f"{100 * row['aurc']:.3f}", f"{row['dice']:.4f}", f"{row['train_seconds']:.0f}"
+        )
+    Console().print(table)
+    console.print(f"Wrote {out}/sweep.csv, summary.json")
+
+
 @app.command("synth")
 @_user_errors
 def synth_command(

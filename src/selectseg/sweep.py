@@ -1,0 +1,391 @@
+"""``selectseg sweep``: a grid of training runs (and seeds), resumable, collected into one table.
+
+A sweep folder holds::
+
+    OUT/sweep.json                 the base config, the grid and the seeds (a folder belongs to one base config)
+    OUT/runs/<name>/               one ordinary run per (grid point, seed), evaluated into <name>/evaluation
+    OUT/sweep.csv                  one row per finished run: the swept values, seed, AURC, Dice, training time
+    OUT/summary.json               per swept key and value: AURC mean and std over the runs with that value,
+                                   training time (the data of Ding et al.'s Fig. 5)
+
+A finished run (``model.pt`` and ``evaluation/evaluation.json`` present) is never repeated; an interrupted one
+resumes from its last checkpoint. Runs execute one after another (``workers=1``), in ``workers`` local processes
+(round-robin over the visible GPUs when there are any), or are handed to an existing scheduler through a submit
+command template (one job per run, e.g. ``sbatch --wrap "{command}"``); after the jobs have finished,
+``collect_only`` gathers the table without running anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .training.checkpoint import atomic_write_text
+from .training.config import TrainConfig, apply_overrides, config_from_dict, config_to_dict, save_config
+
+__all__ = ["SweepRun", "collect_sweep", "parse_grid", "plan_sweep", "run_sweep"]
+
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: its folder name, the swept values (full config keys) and the resolved config."""
+
+    name: str
+    params: dict[str, Any]
+    seed: int
+    config: TrainConfig
+
+
+def _config_keys() -> list[str]:
+    def walk(data: dict[str, Any], prefix: str) -> list[str]:
+        out = []
+        for key, value in data.items():
+            if isinstance(value, dict):
+                out += walk(value, f"{prefix}{key}.")
+            else:
+                out.append(f"{prefix}{key}")
+        return out
+
+    return walk(config_to_dict(TrainConfig()), "")
+
+
+def _resolve_key(key: str, keys: list[str]) -> str:
+    if key in keys:
+        return key
+    matches = [k for k in keys if k.split(".")[-1] == key]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ValueError(f"Grid key {key!r} is ambiguous: use one of {matches}.")
+    near = difflib.get_close_matches(key, keys + [k.split(".")[-1] for k in keys], n=1)
+    hint = f" Did you mean {near[0]!r}?" if near else ""
+    raise ValueError(f"Unknown grid key {key!r}.{hint}")
+
+
+def _split_values(text: str) -> list[str]:
+    """Split on commas outside brackets: ``"[8,16],[16,32]"`` -> ``["[8,16]", "[16,32]"]``."""
+    values, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    values.append(current.strip())
+    return [v for v in values if v]
+
+
+def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
+    """Parse ``--grid key=v1,v2,...`` options into ``{full config key: [values as text]}``.
+
+    A key is a full config key (``loss.ranking_weight``) or a field name that names exactly one key
+    (``ranking_weight``). Values are checked against the field types in :func:`plan_sweep`.
+
+    Raises:
+        ValueError: on a malformed option, an unknown or ambiguous key (with a near match), a key given twice, or no
+            values.
+
+    Example:
+        >>> parse_grid(["ranking_weight=0.5,1", "model.channels=[8,16],[16,32]"])
+        {'loss.ranking_weight': ['0.5', '1'], 'model.channels': ['[8,16]', '[16,32]']}
+    """
+    keys = _config_keys()
+    grid: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Expected `--grid key=v1,v2,...`, but got {spec!r}.")
+        full = _resolve_key(key.strip(), keys)
+        if full in grid:
+            raise ValueError(f"Grid key {full!r} is given twice.")
+        if full == "seed":
+            raise ValueError("Sweep seeds with `--seeds`, not as a grid key.")
+        parsed = _split_values(values)
+        if not parsed:
+            raise ValueError(f"Expected at least one value for grid key {full!r}, but got {spec!r}.")
+        grid[full] = parsed
+    return grid
+
+
+def _name(params: dict[str, str], seed: int) -> str:
+    """A folder name from the swept values: ``ranking_weight=0.5__n_correct=2200__seed=0`` (unsafe characters
+    replaced by ``-``)."""
+    text = "__".join([f"{k.split('.')[-1]}={v}" for k, v in params.items()] + [f"seed={seed}"])
+    return "".join(c if c.isalnum() or c in "=._-" else "-" for c in text)
+
+
+def plan_sweep(base: TrainConfig, grid: dict[str, list[str]], seeds: Sequence[int]) -> list[SweepRun]:
+    """Every (grid point, seed) run, each config built and validated now (a bad value fails before anything runs).
+
+    Raises:
+        ValueError: naming the key and value when a grid value does not fit its field (type or range), or with no
+            seeds.
+    """
+    if not seeds:
+        raise ValueError("Expected at least one seed.")
+    base_dict = config_to_dict(base)
+    runs = []
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        params = dict(zip(keys, values))
+        for seed in seeds:
+            overrides = [f"{k}={v}" for k, v in params.items()] + [f"seed={seed}"]
+            try:
+                config = _config_with(base_dict, overrides)
+            except ValueError as error:
+                raise ValueError(f"Grid point {params}: {error}") from None
+            typed = {k: _typed(config, k) for k in keys}
+            runs.append(SweepRun(_name(params, seed), typed, int(seed), config))
+    return runs
+
+
+def _config_with(base: dict[str, Any], overrides: list[str]) -> TrainConfig:
+    return config_from_dict(apply_overrides(base, overrides))
+
+
+def _typed(config: TrainConfig, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _finished(run_dir: Path) -> bool:
+    return (run_dir / "model.pt").is_file() and (run_dir / "evaluation" / "evaluation.json").is_file()
+
+
+def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | None, threads: int) -> str:
+    """Train (or resume) and evaluate one run; module-level so worker processes can import it."""
+    import torch
+
+    from .evaluation import evaluate_cases, load_run
+    from .training import train
+    from .training.data import load_cases
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    path = Path(run_dir)
+    resolved = config_from_dict(config)
+    if device is not None:
+        resolved = dataclasses.replace(resolved, device=device)
+    if not (path / "model.pt").is_file():
+        train(resolved, path, resume=(path / "config.yaml").is_file())
+    run = load_run(path, device=resolved.device)
+    evaluate_cases(run, list(load_cases(run.config.data, split=split).cases), path / "evaluation")
+    return run_dir
+
+
+def run_sweep(
+    base: TrainConfig,
+    grid: dict[str, list[str]],
+    out: str | Path,
+    *,
+    seeds: Sequence[int] = (0,),
+    workers: int = 1,
+    submit: str | None = None,
+    collect_only: bool = False,
+    split: str = "test",
+    on_run: Callable[[str, str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or resume, or submit) every run of the sweep, then collect the finished ones (module docstring).
+
+    Args:
+        base: the config every run starts from (the grid and seed override it).
+        grid: ``{config key: [values]}`` from :func:`parse_grid`.
+        out: the sweep folder; a folder of another base config is refused.
+        seeds: seeds of every grid point.
+        workers: local processes running at once (1 = one after another in this process).
+        submit: a shell command template with ``{command}`` (and optionally ``{name}``, ``{run_dir}``): each
+            unfinished run is submitted as one job and not waited for; collect later with ``collect_only``.
+        collect_only: run nothing, only collect the finished runs.
+        split: the test split each run is evaluated on.
+        on_run: called with (run name, "done" | "skipped" | "submitted") for progress.
+
+    Returns:
+        The rows of ``sweep.csv`` (finished runs only).
+
+    Raises:
+        ValueError: before anything runs, if the folder belongs to another base config, a grid value is invalid,
+            ``workers < 1`` or ``submit`` lacks ``{command}``.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"Expected `workers` to be an int >= 1, but got {workers!r}.")
+    if submit is not None and "{command}" not in submit:
+        raise ValueError(f"Expected the submit template to contain {{command}}, but got {submit!r}.")
+    out = Path(out)
+    runs = plan_sweep(base, grid, seeds)
+    index = out / SWEEP_FILE
+    base_dict = config_to_dict(base)
+    if index.is_file():
+        saved = json.loads(index.read_text())
+        if saved["base"] != json.loads(json.dumps(base_dict)):
+            changed = sorted(_diff(saved["base"], json.loads(json.dumps(base_dict))))
+            raise ValueError(
+                f"Sweep folder {str(out)!r} belongs to a different base config (differs in {changed}); "
+                "use a new folder or the same config."
+            )
+    if not collect_only:
+        entry = {"base": base_dict, "grid": grid, "seeds": list(seeds), "runs": [r.name for r in runs]}
+        if index.is_file():  # a grown grid adds runs; finished ones are kept
+            previous = json.loads(index.read_text())
+            entry["runs"] = list(dict.fromkeys(previous.get("runs", []) + entry["runs"]))
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(index, json.dumps(entry, indent=2))
+        todo = [r for r in runs if not _finished(out / "runs" / r.name)]
+        for r in runs:
+            if r not in todo and on_run is not None:
+                on_run(r.name, "skipped")
+        if submit is not None:
+            _submit(todo, out, submit, split, on_run)
+        elif workers == 1:
+            for r in todo:
+                _execute(str(out / "runs" / r.name), config_to_dict(r.config), split, None, 0)
+                if on_run is not None:
+                    on_run(r.name, "done")
+        else:
+            _parallel(todo, out, workers, split, on_run)
+    return collect_sweep(out, runs)
+
+
+def _submit(
+    todo: list[SweepRun], out: Path, template: str, split: str, on_run: Callable[[str, str], None] | None
+) -> None:
+    configs = out / "configs"
+    configs.mkdir(parents=True, exist_ok=True)
+    for r in todo:
+        config_file = configs / f"{r.name}.yaml"
+        atomic_write_text(config_file, save_config(r.config))
+        run_dir = out / "runs" / r.name
+        resume = " --resume" if (run_dir / "config.yaml").is_file() else ""
+        exe = shlex.quote(sys.executable)
+        command = (
+            f"{exe} -m selectseg train {shlex.quote(str(config_file))} --out {shlex.quote(str(run_dir))}{resume} && "
+            f"{exe} -m selectseg evaluate {shlex.quote(str(run_dir))} --split {shlex.quote(split)}"
+        )
+        line = template.format(command=command, name=r.name, run_dir=str(run_dir))
+        subprocess.run(line, shell=True, check=True)
+        if on_run is not None:
+            on_run(r.name, "submitted")
+
+
+def _parallel(
+    todo: list[SweepRun], out: Path, workers: int, split: str, on_run: Callable[[str, str], None] | None
+) -> None:
+    import multiprocessing
+
+    import torch
+
+    gpus = torch.cuda.device_count()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(
+                _execute,
+                str(out / "runs" / r.name),
+                config_to_dict(r.config),
+                split,
+                f"cuda:{i % gpus}" if gpus else None,
+                threads,
+            ): r.name
+            for i, r in enumerate(todo)
+        }
+        for future, name in futures.items():
+            future.result()
+            if on_run is not None:
+                on_run(name, "done")
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]:
+    """Gather the finished runs into ``sweep.csv`` and ``summary.json`` (see the module docstring).
+
+    Returns:
+        One row per finished run: the swept values, ``seed``, ``aurc``, ``dice`` (mean Dice at coverage 1) and
+        ``train_seconds`` (sum of the epochs' times in ``metrics.csv``).
+    """
+    import csv
+    import io
+
+    out = Path(out)
+    rows = []
+    for r in runs:
+        run_dir = out / "runs" / r.name
+        if not _finished(run_dir):
+            continue
+        result = json.loads((run_dir / "evaluation" / "evaluation.json").read_text())
+        with (run_dir / "metrics.csv").open() as handle:
+            seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
+        full = next(row for row in result["table"] if row["target_coverage"] == 1.0)
+        rows.append(
+            {
+                "name": r.name,
+                **r.params,
+                "seed": r.seed,
+                "aurc": result["aurc"],
+                "dice": full["dice_mean"],
+                "train_seconds": seconds,
+            }
+        )
+    keys = list(runs[0].params) if runs else []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", *keys, "seed", "aurc", "dice", "train_seconds"])
+    for row in rows:
+        writer.writerow(
+            [
+                row["name"],
+                *(row[k] for k in keys),
+                row["seed"],
+                repr(row["aurc"]),
+                repr(row["dice"]),
+                repr(row["train_seconds"]),
+            ]
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "sweep.csv", buffer.getvalue())
+    summary: dict[str, Any] = {"runs": len(runs), "finished": len(rows), "parameters": {}}
+    for key in keys:
+        per_value = []
+        for value in dict.fromkeys(json.dumps(r.params[key]) for r in runs):
+            chosen = [row for row in rows if json.dumps(row[key]) == value]
+            aurc = np.array([row["aurc"] for row in chosen], dtype=np.float64)
+            time = np.array([row["train_seconds"] for row in chosen], dtype=np.float64)
+            per_value.append(
+                {
+                    "value": json.loads(value),
+                    "runs": len(chosen),
+                    "aurc_mean": float(aurc.mean()) if chosen else None,
+                    "aurc_std": float(aurc.std()) if chosen else None,
+                    "train_seconds_mean": float(time.mean()) if chosen else None,
+                }
+            )
+        summary["parameters"][key] = per_value
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return rows

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from selectseg.sweep import parse_grid, plan_sweep, run_sweep
+from selectseg.training import load_config
+
+from .training.test_loop import TINY
+
+BASE = [*TINY, "optim.epochs=1", "loss.ranking=exact"]
+
+
+def test_parse_grid_keys_and_errors() -> None:
+    grid = parse_grid(["ranking_weight=0.5,1", "loss.n_correct=2200,4400", "model.channels=[4,8],[8,16]"])
+    assert grid == {
+        "loss.ranking_weight": ["0.5", "1"],
+        "loss.n_correct": ["2200", "4400"],
+        "model.channels": ["[4,8]", "[8,16]"],
+    }
+    with pytest.raises(ValueError, match="Did you mean 'ranking_weight'"):
+        parse_grid(["ranking_wieght=1,2"])
+    assert parse_grid(["name=unet,dynunet"]) == {"model.name": ["unet", "dynunet"]}
+    with pytest.raises(ValueError, match="given twice"):
+        parse_grid(["ranking_weight=1", "loss.ranking_weight=2"])
+    with pytest.raises(ValueError, match="--seeds"):
+        parse_grid(["seed=1,2"])
+    with pytest.raises(ValueError, match="key=v1,v2"):
+        parse_grid(["ranking_weight"])
+
+
+def test_plan_checks_every_value_before_running() -> None:
+    base = load_config(overrides=BASE)
+    runs = plan_sweep(base, parse_grid(["ranking_weight=1,2", "n_correct=10,20,30"]), seeds=[0, 1])
+    assert len(runs) == 12 and len({r.name for r in runs}) == 12
+    assert runs[0].params == {"loss.ranking_weight": 1.0, "loss.n_correct": 10} and runs[0].config.seed == 0
+    with pytest.raises(ValueError, match=r"loss.n_correct.*an integer, but got 'many'"):
+        plan_sweep(base, parse_grid(["n_correct=10,many"]), seeds=[0])
+    with pytest.raises(ValueError, match="loss.ranking_weight` >= 0"):
+        plan_sweep(base, parse_grid(["ranking_weight=-1"]), seeds=[0])
+
+
+def test_sweep_runs_resumes_collects_and_refuses_another_config(tmp_path: Path) -> None:
+    base = load_config(overrides=BASE)
+    grid = parse_grid(["ranking_weight=1,4"])
+    seen: list[tuple[str, str]] = []
+    rows = run_sweep(base, grid, tmp_path, seeds=[0], on_run=lambda n, s: seen.append((n, s)))
+    assert [s for _, s in seen] == ["done", "done"] and len(rows) == 2
+    first = tmp_path / "runs" / rows[0]["name"]
+    evaluation = json.loads((first / "evaluation" / "evaluation.json").read_text())
+    assert rows[0]["aurc"] == evaluation["aurc"] and rows[0]["loss.ranking_weight"] == 1.0
+    table = list(csv.DictReader((tmp_path / "sweep.csv").open()))
+    assert [float(r["loss.ranking_weight"]) for r in table] == [1.0, 4.0]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    point = summary["parameters"]["loss.ranking_weight"][1]
+    assert point["value"] == 4.0 and point["runs"] == 1 and point["aurc_mean"] == pytest.approx(rows[1]["aurc"])
+    # Again: nothing is repeated. A grown grid adds only the new run.
+    stamp = (first / "model.pt").stat().st_mtime_ns
+    seen.clear()
+    rows = run_sweep(
+        base, parse_grid(["ranking_weight=1,4,8"]), tmp_path, seeds=[0], on_run=lambda n, s: seen.append((n, s))
+    )
+    assert [s for _, s in seen] == ["skipped", "skipped", "done"] and len(rows) == 3
+    assert (first / "model.pt").stat().st_mtime_ns == stamp
+    # An interrupted run (model and evaluation gone, checkpoint kept) resumes instead of starting over.
+    metrics = (first / "metrics.csv").read_text()
+    (first / "model.pt").unlink()
+    (first / "evaluation" / "evaluation.json").unlink()
+    run_sweep(base, grid, tmp_path, seeds=[0])
+    assert (first / "model.pt").is_file() and (first / "metrics.csv").read_text() == metrics
+    other = load_config(overrides=[*BASE, "optim.lr=0.1"])
+    with pytest.raises(ValueError, match=r"different base config \(differs in \['optim.lr'\]\)"):
+        run_sweep(other, grid, tmp_path, seeds=[0])
+
+
+def test_sweep_submit_template_then_collect(tmp_path: Path) -> None:
+    base = load_config(overrides=BASE)
+    jobs = tmp_path / "jobs.sh"
+    out = tmp_path / "sweep"
+    rows = run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit=f"echo '{{command}}' >> {jobs}")
+    assert rows == []  # submitted, not run
+    lines = jobs.read_text().splitlines()
+    assert len(lines) == 1 and "-m selectseg train" in lines[0] and "-m selectseg evaluate" in lines[0]
+    subprocess.run(["bash", str(jobs)], check=True, capture_output=True)  # the "scheduler" runs the job
+    rows = run_sweep(base, parse_grid(["ranking_weight=2"]), out, collect_only=True)
+    assert len(rows) == 1 and 0 <= rows[0]["aurc"] <= 1
+    with pytest.raises(ValueError, match="{command}"):
+        run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit="sbatch job.sh")
+
+
+def test_sweep_workers_in_processes(tmp_path: Path) -> None:
+    base = load_config(overrides=BASE)
+    rows = run_sweep(base, parse_grid(["ranking_weight=1,2"]), tmp_path, workers=2)
+    assert len(rows) == 2 and all((tmp_path / "runs" / r["name"] / "model.pt").is_file() for r in rows)
