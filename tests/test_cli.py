@@ -213,3 +213,26 @@ def test_train_folds_then_evaluate_aggregates(tmp_path: Path) -> None:
     assert not (tmp_path / "x" / "fold_0").exists()
     bad = invoke("train", "--out", tmp_path / "y", *options, "--ranking-start-epoch", "3")
     assert bad.exit_code == 2 and "loss.ranking" in bad.output
+
+
+def test_calibrate_then_predict_uses_the_stored_threshold(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    few = invoke("calibrate", run, "--max-risk", "0.05", "--delta", "0.1", "--device", "cpu")
+    assert few.exit_code == 2 and "needs at least" in few.output and not (run / "referral.json").exists()
+    result = invoke("calibrate", run, "--coverage", "0.8", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    stored = json.loads((run / "referral.json").read_text())
+    info = json.loads((run / "run.json").read_text())
+    assert stored["calibration_cases"] == info["val_cases"] and stored["coverage"] >= 0.8
+    result = invoke("predict", run, "--out", tmp_path / "p", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    assert summary["threshold_source"] == "referral.json" and summary["threshold"] == stored["threshold"]
+    assert all(case["threshold"] == stored["threshold"] for case in summary["cases"])
+    result = invoke("predict", run, "--out", tmp_path / "q", "--device", "cpu", "--no-calibrated")
+    assert json.loads((tmp_path / "q" / "predictions.json").read_text())["threshold_source"] == "none"
+    other = invoke("predict", run, "--out", tmp_path / "r", "--device", "cpu", "--uncertainty", "entropy")
+    assert other.exit_code == 2 and "referral.json" in other.output and "'max_softmax'" in other.output

@@ -40,7 +40,7 @@ def test_plan_checks_every_value_before_running() -> None:
     assert runs[0].params == {"loss.ranking_weight": 1.0, "loss.n_correct": 10} and runs[0].config.seed == 0
     with pytest.raises(ValueError, match=r"loss.n_correct.*an integer, but got 'many'"):
         plan_sweep(base, parse_grid(["n_correct=10,many"]), seeds=[0])
-    with pytest.raises(ValueError, match="loss.ranking_weight` >= 0"):
+    with pytest.raises(ValueError, match=r"loss.ranking_weight` >= 0"):
         plan_sweep(base, parse_grid(["ranking_weight=-1"]), seeds=[0])
 
 
@@ -88,7 +88,7 @@ def test_sweep_submit_template_then_collect(tmp_path: Path) -> None:
     subprocess.run(["bash", str(jobs)], check=True, capture_output=True)  # the "scheduler" runs the job
     rows = run_sweep(base, parse_grid(["ranking_weight=2"]), out, collect_only=True)
     assert len(rows) == 1 and 0 <= rows[0]["aurc"] <= 1
-    with pytest.raises(ValueError, match="{command}"):
+    with pytest.raises(ValueError, match=r"\{command\}"):
         run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit="sbatch job.sh")
 
 

@@ -215,6 +215,9 @@ def predict_command(
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
     device: DeviceOption = "auto",
+    calibrated: Annotated[
+        bool, typer.Option(help="Without --threshold/--coverage, use the threshold of `selectseg calibrate`.")
+    ] = True,
 ) -> None:
     """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
     from .evaluation import load_run, predict_cases
@@ -233,10 +236,75 @@ def predict_command(
             uncertainty=uncertainty,
             estimator=estimator,
             estimator_options=_estimator_options(estimator, mc_samples),
+            use_referral=calibrated,
             on_case=on_case,
         ),
     )
+    if summary["threshold_source"] == "referral.json":
+        console.print(
+            f"Referral threshold {summary['threshold']:.6g} from {run_dir}/referral.json (selectseg calibrate)"
+        )
     console.print(f"Wrote {len(summary['cases'])} cases to {out}/ (predictions.json)")
+
+
+@app.command("calibrate")
+@_user_errors
+def calibrate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
+    data: Annotated[
+        str | None, typer.Option(help="Calibration set folder (default: the run's validation cases).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of --data: train | test | all.")] = "train",
+    format_: FormatOption = "auto",
+    coverage: Annotated[float | None, typer.Option(help="Target coverage on the calibration set.")] = None,
+    max_risk: Annotated[
+        float | None, typer.Option(help="Target risk, guaranteed with probability >= 1 - delta on new images.")
+    ] = None,
+    delta: Annotated[float, typer.Option(help="Allowed probability that the risk guarantee fails.")] = 0.1,
+    risk: Annotated[str, typer.Option(help="dice (per-image 1 - Dice after referral) | pixel (error rate).")] = "dice",
+    method: Annotated[
+        str | None, typer.Option(help="ltt (default for dice) | crc (in expectation) | sgr (pixel).")
+    ] = None,
+    uncertainty: UncertaintyOption = "max_softmax",
+    estimator: EstimatorOption = "softmax",
+    mc_samples: McSamplesOption = 10,
+    device: DeviceOption = "auto",
+) -> None:
+    """Pick the referral threshold on a calibration set (target coverage, or target risk with a guarantee) and
+    store it in the run (RUN/referral.json); `predict` then uses it by default."""
+    from .evaluation import load_run
+    from .evaluation.calibrate import calibrate_run
+
+    run = load_run(run_dir, device=device)
+    if data is None:  # the run's held-out validation cases: never trained on, and not the test set
+        held_out = set(run.info.get("val_cases", []))
+        cases = [c for c in _cases(run, None, "train", format_) if c.case_id in held_out]
+        if not cases:
+            raise ValueError(f"{str(run_dir)!r} has no validation cases to calibrate on; pass --data CAL_SET.")
+    else:
+        cases = _cases(run, data, split, format_)
+    result = _over_cases(
+        "calibrate",
+        cases,
+        lambda on_case: calibrate_run(
+            run,
+            cases,
+            coverage=coverage,
+            max_risk=max_risk,
+            delta=delta,
+            risk=risk,
+            method=method,
+            uncertainty=uncertainty,
+            estimator=estimator,
+            estimator_options=_estimator_options(estimator, mc_samples),
+            on_case=on_case,
+        ),
+    )
+    bound = "" if math.isnan(result["bound"]) else f", certified bound {result['bound']:.4f}"
+    console.print(
+        f"Threshold {result['threshold']} ({result['method']}): calibration coverage {result['coverage']:.4f}, "
+        f"risk {result['risk']:.4f}{bound}; stored in {run_dir}/referral.json"
+    )
 
 
 @app.command("evaluate")

@@ -104,5 +104,5 @@ def test_schedule_and_class_weight_keys() -> None:
     assert [ranking_weight_at(warm.loss, e) for e in range(6)] == [2.0, 4.0, 6.0, 8.0, 8.0, 8.0]
     baseline = load_config()
     assert ranking_weight_at(baseline.loss, 0) == 0.0  # no ranking loss at all
-    with pytest.raises(ValueError, match="ranking_start_epoch` < `optim.epochs`"):
+    with pytest.raises(ValueError, match=r"ranking_start_epoch` < `optim.epochs`"):
         load_config(overrides=["loss.ranking=exact", "optim.epochs=3", "loss.ranking_start_epoch=3"])

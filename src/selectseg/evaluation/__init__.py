@@ -1,6 +1,8 @@
 """Inference on trained runs: per-case predictions with referral masks, selective evaluation, image-level scores
 and the out-of-distribution protocol."""
 
+from .calibrate import calibrate_run, load_referral
+from .cv import evaluate_folds
 from .evaluate import DEFAULT_COVERAGES, evaluate_cases
 from .image_scores import IMAGE_SCORES, image_scores
 from .ood import evaluate_ood
@@ -12,10 +14,13 @@ __all__ = [
     "IMAGE_SCORES",
     "CaseOutput",
     "LoadedRun",
+    "calibrate_run",
     "coverage_threshold",
     "evaluate_cases",
+    "evaluate_folds",
     "evaluate_ood",
     "image_scores",
+    "load_referral",
     "load_run",
     "predict_cases",
     "referral_mask",

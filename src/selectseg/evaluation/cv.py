@@ -25,7 +25,8 @@ from ..data.splits import kfold_split
 from ..training.checkpoint import atomic_write_text
 from ..training.data import load_cases
 from ..training.folds import CV_FILE
-from .evaluate import DEFAULT_COVERAGES, _finite, evaluate_cases
+from ._json import finite_json
+from .evaluate import DEFAULT_COVERAGES, evaluate_cases
 from .run import load_run
 
 __all__ = ["evaluate_folds", "is_cv_folder"]
@@ -128,7 +129,7 @@ def evaluate_folds(
     }
     out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "cv.json", json.dumps(_finite(summary), indent=2))
+    atomic_write_text(out / "cv.json", json.dumps(finite_json(summary), indent=2))
     stack = np.stack(curves)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

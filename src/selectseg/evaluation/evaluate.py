@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from ..metrics import (
 from ..metrics.quality import DEFAULT_TAU
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
 from ..training.data import reference_labels
+from ._json import finite_json
 from .image_scores import image_scores
 from .run import CaseOutput, LoadedRun
 
@@ -219,26 +219,11 @@ def evaluate_cases(
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "evaluation.json", json.dumps(_finite(result), indent=2))
+    atomic_write_text(out_dir / "evaluation.json", json.dumps(finite_json(result), indent=2))
     atomic_write_text(out_dir / "curve.csv", _curve_csv(curve.thresholds, curve.coverage, curve.dice))
     atomic_write_text(out_dir / "per_image.csv", _per_image_csv(ids, table, scores))
     _write_montage(out_dir / "montage.npz", ids, full.image_dice, slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
     return result
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null (NaN) or strings."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _curve_csv(thresholds: np.ndarray, coverage: np.ndarray, dice: np.ndarray) -> str:

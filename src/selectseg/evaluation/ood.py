@@ -36,7 +36,7 @@ from ..data.distortions import DISTORTIONS, distort_fraction
 from ..metrics import mean_dice, ood_auroc
 from ..training.checkpoint import atomic_write_text
 from ..training.data import reference_labels
-from .evaluate import _finite
+from ._json import finite_json
 from .image_scores import image_scores
 from .run import LoadedRun
 
@@ -155,7 +155,7 @@ def evaluate_ood(
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "ood.json", json.dumps(_finite(result), indent=2))
+    atomic_write_text(out_dir / "ood.json", json.dumps(finite_json(result), indent=2))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["fraction", "case_id", "distorted", "kind", "dice", *names])

@@ -15,6 +15,8 @@ from ..data import Case, save_like
 from ..metrics import coverage_threshold, mean_dice
 from ..training.checkpoint import atomic_write_text
 from ..training.data import reference_labels
+from ._json import finite_json
+from .calibrate import load_referral
 from .run import LoadedRun
 
 __all__ = ["coverage_threshold", "predict_cases", "referral_mask"]
@@ -39,6 +41,7 @@ def predict_cases(
     uncertainty: str = "max_softmax",
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
+    use_referral: bool = True,
     on_case: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Predict every case and write ``<case>_seg``, ``<case>_uncertainty`` and ``<case>_referral`` maps.
@@ -54,20 +57,34 @@ def predict_cases(
         out_dir: output folder (created).
         threshold: refer voxels with uncertainty above this global threshold; or
         coverage: keep (per case) the largest achievable fraction <= ``coverage`` of least uncertain voxels.
-            Neither: coverage 1 (nothing referred).
+            Neither: the threshold calibrated by ``selectseg calibrate`` (``RUN/referral.json``) when there is one
+            and ``use_referral``, else coverage 1 (nothing referred).
         uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`).
         estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``); estimator_options: its options.
+        use_referral: use the run's calibrated threshold when neither ``threshold`` nor ``coverage`` is given.
         on_case: called with each case id after it is written (progress).
 
     Returns:
         The ``predictions.json`` content.
 
     Raises:
-        ValueError: if both ``threshold`` and ``coverage`` are given, either is invalid, or a case does not fit
-            the network.
+        ValueError: if both ``threshold`` and ``coverage`` are given, either is invalid, a case does not fit the
+            network, or the calibrated threshold was made for another uncertainty map or estimator.
     """
     if threshold is not None and coverage is not None:
         raise ValueError("Give either `threshold` or `coverage`, not both.")
+    source = "threshold" if threshold is not None else "coverage" if coverage is not None else "none"
+    referral = load_referral(run.run_dir) if use_referral and source == "none" else None
+    if referral is not None:
+        made_for = (referral.get("uncertainty"), referral.get("estimator"), referral.get("estimator_options") or {})
+        if made_for != (uncertainty, estimator, estimator_options or {}):
+            raise ValueError(
+                f"The calibrated threshold in {str(run.run_dir)!r}/referral.json is for uncertainty "
+                f"{made_for[0]!r} with estimator {made_for[1]!r} {made_for[2]}, but this prediction uses "
+                f"{uncertainty!r} with {estimator!r} {estimator_options or {}}; use those, or give a threshold or "
+                "coverage, or turn the calibrated threshold off."
+            )
+        threshold, source = float(referral["threshold"]), "referral.json"
     if threshold is not None:
         threshold = check_threshold("threshold", threshold)
     if coverage is not None and (
@@ -121,7 +138,9 @@ def predict_cases(
         "estimator_options": estimator_options or {},
         "threshold": threshold,
         "coverage": coverage,
+        "threshold_source": source,
+        "referral": referral,
         "cases": records,
     }
-    atomic_write_text(out_dir / "predictions.json", json.dumps(summary, indent=2))
+    atomic_write_text(out_dir / "predictions.json", json.dumps(finite_json(summary), indent=2))
     return summary
