@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean browser-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,22 @@ format: install
 	$(PY) -m ruff format src tests benchmarks
 	$(PY) -m ruff check --fix src tests benchmarks
 
-test: install lint
+# Headless Chromium for the report's browser test (tests/report/test_browser.py): Debian's chromium and its driver.
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null || \
+		echo "browser-deps: could not install chromium chromium-driver with sudo -n; the browser test will be skipped."; \
+	else \
+		echo "browser-deps: /usr/bin/chromium or /usr/bin/chromedriver is missing and there is no root or sudo;" \
+			"install the Debian packages chromium and chromium-driver (the browser test is skipped without them)."; \
+	fi
+
+test: install lint browser-deps
 	$(PY) -m pytest
 
 bench: install

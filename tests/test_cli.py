@@ -236,3 +236,20 @@ def test_calibrate_then_predict_uses_the_stored_threshold(trained: Path, tmp_pat
     assert json.loads((tmp_path / "q" / "predictions.json").read_text())["threshold_source"] == "none"
     other = invoke("predict", run, "--out", tmp_path / "r", "--device", "cpu", "--uncertainty", "entropy")
     assert other.exit_code == 2 and "referral.json" in other.output and "'max_softmax'" in other.output
+
+
+def test_report_command_and_evaluate_writes_a_report(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    result = invoke("evaluate", run, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text()
+    assert "AURC" in page and "data:image/png;base64," in page
+    shutil.copytree(run, tmp_path / "run2")
+    result = invoke("report", run, tmp_path / "run2", "--out", tmp_path / "cmp.html", "--labels", "first,second")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cmp.html").is_file() and any((tmp_path / "cmp_figures").glob("*.svg"))
+    bad = invoke("report", tmp_path / "nowhere", "--out", tmp_path / "x.html")
+    assert bad.exit_code == 2 and "nowhere" in bad.output

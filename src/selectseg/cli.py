@@ -320,6 +320,7 @@ def evaluate_command(
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
     device: DeviceOption = "auto",
+    report: Annotated[bool, typer.Option(help="Also write RUN/report.html (with the default --out).")] = True,
 ) -> None:
     """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV).
 
@@ -395,7 +396,12 @@ def evaluate_command(
             f"{row['psi_c']:.4f}",
         )
     Console().print(table)
-    console.print(f"Wrote {out}/evaluation.json, curve.csv, per_image.csv")
+    console.print(f"Wrote {out}/evaluation.json, curve.csv, per_image.csv, montage.npz")
+    if report and Path(out).resolve() == (run_dir / "evaluation").resolve():
+        from .report import write_report
+
+        page = write_report([run_dir], run_dir / "report.html")
+        console.print(f"Report: {page}")
 
 
 @app.command("ood")
@@ -518,6 +524,29 @@ def sweep_command(
     console.print(f"Wrote {out}/sweep.csv, summary.json")
 
 
+@app.command("report")
+@_user_errors
+def report_command(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Evaluated run folders to compare (the first is the reference).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file (figures also saved beside it).")] = Path(
+        "report.html"
+    ),
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated names of the runs (default: folder names).")
+    ] = None,
+    reference: Annotated[int, typer.Option(help="Index of the run the others are compared with.")] = 0,
+) -> None:
+    """One self-contained HTML page comparing evaluated runs: Table 1 and 4, curves, per-image scatter, montages,
+    calibration, quality control, OOD, configs and versions."""
+    from .report import figures_dir, write_report
+
+    names = None if labels is None else [n.strip() for n in labels.split(",")]
+    page = write_report(run_dirs, out, labels=names, reference=reference)
+    console.print(f"Wrote {page} (figures as PNG and SVG in {figures_dir(page)})")
+
+
 @app.command("synth")
 @_user_errors
 def synth_command(
@@ -607,13 +636,15 @@ def demo(
     table = Table(title=f"Dice risk-coverage on the synthetic test set ({summary['test_cases']} images)")
     table.add_column("run", no_wrap=True)
     table.add_column("AURC (%)", justify="right")
-    for c in COVERAGES:
+    shown = [c for c in COVERAGES if c in (1.0, 0.95, 0.9, 0.8, 0.7)]  # Table 1's; all are in comparison.csv
+    for c in shown:
         table.add_column(f"Dice@{c}", justify="right", no_wrap=True)
     for row in summary["table"]:
         table.add_row(
             row["run"],
             f"{100 * row['aurc']:.3f}",
-            *(f"{row[f'dice@{c}']:.4f} ± {row[f'dice_std@{c}']:.3f}" for c in COVERAGES),
+            *(f"{row[f'dice@{c}']:.4f} ± {row[f'dice_std@{c}']:.3f}" for c in shown),
         )
     Console(width=max(Console().width, 130)).print(table)
     console.print(f"Outputs written to {out}/ (summary.json, comparison.csv, baseline/, uncertainty_aware/)")
+    console.print(f"Report: {summary['report']}")

@@ -6,6 +6,7 @@ Used by ``make demo`` / ``selectseg demo``. Everything lands in one folder::
     OUT/baseline/evaluation/ evaluation.json, curve.csv, per_image.csv on the synthetic test set
     OUT/uncertainty_aware/   the same with the exact ranking loss (Ding et al.)
     OUT/summary.json         side-by-side numbers; OUT/comparison.csv the same table
+    OUT/report.html          the HTML report comparing both runs (figures in OUT/report_figures/)
 
 Both runs use the same data, seed, network and budget; only the loss differs. A demo interrupted at any point
 resumes where it stopped when run again with the same options.
@@ -101,4 +102,7 @@ def run_demo(
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "comparison.csv", buffer.getvalue())
+    from .report import write_report
+
+    summary["report"] = str(write_report([out / name for name, _ in RUNS], out / "report.html"))
     return summary

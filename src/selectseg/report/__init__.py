@@ -1,0 +1,108 @@
+"""``selectseg report``: one self-contained HTML page comparing evaluated runs, the way the papers present results.
+
+- :mod:`~selectseg.report.results` reads each run folder's result files into dataclasses and
+  :mod:`~selectseg.report.collect` computes the comparisons: Table 1, Table 4, the per-image scatter (no matplotlib);
+- :mod:`~selectseg.report.figures` draws them with matplotlib (Agg canvas; the only module importing matplotlib);
+- :mod:`~selectseg.report.html` assembles the page.
+
+:func:`write_report` runs the three. Importing this package does not import matplotlib (the plotting layer is loaded
+by :func:`write_report`). See ``docs/report.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .._io import atomic_write_bytes, atomic_write_text
+from .._validation import look_up_option
+from .collect import (
+    SCATTER_COVERAGE,
+    TABLE1_COVERAGES,
+    TABLE4_COVERAGES,
+    ReportData,
+    collect_report,
+    quadrant_fractions,
+)
+from .results import RunResults, default_labels, load_run_results
+
+__all__ = [
+    "SCATTER_COVERAGE",
+    "TABLE1_COVERAGES",
+    "TABLE4_COVERAGES",
+    "ReportData",
+    "RunResults",
+    "collect_report",
+    "default_labels",
+    "figures_dir",
+    "load_run_results",
+    "quadrant_fractions",
+    "write_report",
+]
+
+
+def figures_dir(out: str | Path) -> Path:
+    """The folder :func:`write_report` saves the figures in: ``<out's folder>/<out's stem>_figures``."""
+    out = Path(out)
+    return out.parent / f"{out.stem}_figures"
+
+
+def write_report(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    labels: Sequence[str] | None = None,
+    reference: int = 0,
+    figure_formats: Sequence[str] = ("png", "svg"),
+) -> Path:
+    """Write one self-contained HTML report comparing evaluated runs, and its figures as separate files.
+
+    The page holds Table 1 (AURC, Dice at coverage), Table 4 (Dice difference against the reference run), the
+    Dice- and risk-coverage curves, per-image scatters against the reference, qualitative montages, calibration,
+    quality control, agreement with annotators, OOD detection (each where the runs' result files hold it), the run
+    configurations and the software versions. Figures are embedded as PNG; the same figures are saved in
+    :func:`figures_dir` ``(out)`` in each of ``figure_formats`` (files of the same name are replaced; others are
+    left alone). Every file is written atomically.
+
+    Args:
+        run_dirs: run folders evaluated by ``selectseg evaluate`` (``RUN/evaluation/evaluation.json``).
+        out: the HTML file to write.
+        labels: the runs' names in the report (default: folder names; relative paths where names repeat).
+        reference: index of the run the others are compared with (Table 4, Fig. 2).
+        figure_formats: formats of the saved figure files, any of ``png`` and ``svg`` (empty: none saved).
+
+    Returns:
+        The path of the HTML file.
+
+    Raises:
+        ValueError: if no run is given, a run folder has no evaluation results (the message names the missing file),
+            ``labels`` or ``reference`` do not fit the runs, two compared runs share no case, ``out`` is a folder,
+            or a figure format is unknown.
+        TypeError: if a figure format is not a string.
+
+    Example:
+        >>> write_report(["runs/baseline", "runs/ranking"], "report.html")  # doctest: +SKIP
+        PosixPath('report.html')
+    """
+    out = Path(out)
+    formats = list(dict.fromkeys(look_up_option("figure_formats", f, ("png", "svg")) for f in figure_formats))
+    if out.is_dir():
+        raise ValueError(f"Expected `out` to be an HTML file path, but {str(out)!r} is a folder.")
+    data = collect_report(run_dirs, labels=labels, reference=reference)
+
+    # The plotting layer is loaded here only: importing the package stays free of matplotlib.
+    from .figures import figure_bytes, report_figures
+    from .html import EmbeddedFigure, render_html
+
+    embedded = []
+    folder = figures_dir(out)
+    for fig in report_figures(data):
+        png = figure_bytes(fig.figure, "png")
+        for fmt in formats:
+            atomic_write_bytes(folder / f"{fig.name}.{fmt}", png if fmt == "png" else figure_bytes(fig.figure, fmt))
+        embedded.append(
+            EmbeddedFigure(name=fig.name, section=fig.section, title=fig.title, caption=fig.caption, png=png)
+        )
+        fig.figure.clear()
+    atomic_write_text(out, render_html(data, embedded))
+    return out

@@ -1,0 +1,454 @@
+"""Assemble the report as one self-contained HTML page: inline CSS, figures as ``data:`` PNG images, no JavaScript.
+
+Every piece of text from the result files is escaped (:func:`html.escape`); the page loads nothing from the network
+or the disk. Numbers: AURC and Dice in percent (Dice differences in percentage points), other metrics as fractions;
+"n/a" where a value is undefined (NaN) or was not computed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape
+from typing import Any
+
+from .collect import ReportData
+from .results import RunResults
+
+__all__ = ["EmbeddedFigure", "render_html"]
+
+
+@dataclass(frozen=True)
+class EmbeddedFigure:
+    """A rendered figure for the page.
+
+    Attributes:
+        name: file stem (also the HTML id, ``fig-<name>``).
+        section: the report section it belongs to (see :class:`selectseg.report.figures.ReportFigure`).
+        title, caption: plain text.
+        png: the PNG bytes, embedded as a ``data:`` URI.
+    """
+
+    name: str
+    section: str
+    title: str
+    caption: str
+    png: bytes
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d232a;
+       background: #ffffff; margin: 0; line-height: 1.45; }
+main { max-width: 1200px; margin: 0 auto; padding: 1.5rem 2rem 3rem; }
+h1 { font-size: 1.7rem; margin: 0 0 0.3rem; }
+h2 { font-size: 1.3rem; margin: 2.2rem 0 0.6rem; border-bottom: 2px solid #d5dbe1; padding-bottom: 0.2rem; }
+h3 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
+.meta, figcaption, .caption { color: #505a64; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 0.4rem 0 0.8rem; font-size: 0.9rem; }
+th, td { border: 1px solid #d5dbe1; padding: 0.25rem 0.55rem; text-align: right; vertical-align: top; }
+th { background: #eef2f6; }
+td.text, th.text { text-align: left; }
+tr.reference td { background: #f7f9e8; }
+.pos { color: #1a7f37; } .neg { color: #b42318; }
+figure { margin: 0.6rem 0 1.4rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e3e7eb; }
+details { margin: 0.3rem 0; } summary { cursor: pointer; }
+pre { background: #f5f7f9; border: 1px solid #e3e7eb; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }
+.note { background: #fff7e0; border-left: 4px solid #e0a800; padding: 0.4rem 0.7rem; }
+.badge { background: #dfe8f3; border-radius: 0.3rem; padding: 0 0.35rem; font-size: 0.8rem; }
+"""
+
+
+def _num(value: float | None, digits: int = 3, *, scale: float = 1.0, sign: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{scale * value:{'+' if sign else ''}.{digits}f}"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return _num(value, digits, scale=100.0)
+
+
+def _cov(c: float) -> str:
+    return f"{c:.2f}"
+
+
+def _cell(text: str, *, cls: str = "", title: str = "", header: bool = False) -> str:
+    tag = "th" if header else "td"
+    attrs = f' class="{escape(cls)}"' if cls else ""
+    attrs += f' title="{escape(title)}"' if title else ""
+    return f"<{tag}{attrs}>{escape(text)}</{tag}>"
+
+
+def _table(table_id: str, header: Iterable[str], rows: Iterable[Sequence[str]], *, caption: str = "") -> str:
+    head = "".join(_cell(h, header=True, cls="text" if i == 0 else "") for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(_cell(v, cls="text" if i == 0 else "") for i, v in enumerate(r)) + "</tr>" for r in rows
+    )
+    cap = f'<p class="caption">{escape(caption)}</p>' if caption else ""
+    return f'<table id="{escape(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{cap}'
+
+
+def _section(section_id: str, title: str, body: str) -> str:
+    return f'<section id="{escape(section_id)}"><h2>{escape(title)}</h2>{body}</section>'
+
+
+def _figures(figures: Sequence[EmbeddedFigure], section: str) -> str:
+    parts = []
+    for fig in figures:
+        if fig.section != section:
+            continue
+        data = base64.b64encode(fig.png).decode("ascii")
+        parts.append(
+            f'<figure id="fig-{escape(fig.name)}"><h3>{escape(fig.title)}</h3>'
+            f'<img src="data:image/png;base64,{data}" alt="{escape(fig.title)}">'
+            f"<figcaption>{escape(fig.caption)}</figcaption></figure>"
+        )
+    return "".join(parts)
+
+
+def _runs_table(data: ReportData) -> str:
+    rows = []
+    for i, run in enumerate(data.runs):
+        info = run.run_info or {}
+        label = run.label + (" (reference)" if i == data.reference and len(data.runs) > 1 else "")
+        options = json.dumps(dict(run.estimator_options), sort_keys=True) if run.estimator_options else ""
+        members = run.ensemble.get("members") if run.ensemble else None
+        rows.append(
+            [
+                label,
+                str(run.run_dir),
+                str(info.get("dataset", "n/a")),
+                f"{run.estimator} {options}".strip()
+                + (f" ({len(members)} members)" if isinstance(members, list) else ""),
+                run.uncertainty,
+                str(run.num_cases),
+                ", ".join(run.class_names) if run.class_names else str(run.num_classes),
+                _trained_with(info),
+            ]
+        )
+    header = ["run", "folder", "data set", "estimator", "uncertainty", "cases", "classes", "trained with"]
+    return _table("runs-table", header, rows)
+
+
+def _trained_with(info: Mapping[str, Any]) -> str:
+    """The software versions a run's ``run.json`` records (``selectseg_version``, ``torch_version``, ``versions``)."""
+    versions = {"selectseg": info.get("selectseg_version"), "torch": info.get("torch_version")}
+    extra = info.get("versions")
+    if isinstance(extra, dict):
+        versions.update({str(k): v for k, v in extra.items() if str(k) not in versions or versions[str(k)] is None})
+    text = ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None)
+    return text or "n/a"
+
+
+def _table1(data: ReportData) -> str:
+    t = data.table1
+    head = '<tr><th class="text" rowspan="2">run</th><th rowspan="2">AURC (%)</th>'
+    head += "".join(f'<th colspan="2">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages) + "</tr><tr>"
+    head += "".join("<th>mean ± std</th><th>5th pct.</th>" for _ in t.coverages) + "</tr>"
+    body = []
+    for i, row in enumerate(t.rows):
+        cls = ' class="reference"' if i == data.reference and len(t.rows) > 1 else ""
+        cells = [_cell(row.label, cls="text"), _cell(_pct(row.aurc))]
+        for p in row.points:
+            if p is None:
+                cells += [_cell("n/a"), _cell("n/a")]
+                continue
+            achieved = f"achieved coverage {_num(p.coverage, 4)}, threshold {_num(p.threshold, 4)}"
+            cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
+            cells.append(_cell(_pct(p.dice_p5), title=achieved))
+        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    caption = (
+        "AURC: area under the risk-coverage curve, risk = 1 - Dice (lower is better). Dice: mean ± standard deviation "
+        "and 5th percentile over images at the largest achievable coverage not above the target (one global "
+        "uncertainty threshold; referred pixels take the ground truth). Hover a cell for the achieved coverage."
+    )
+    return (
+        f'<table id="table1"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
+        f'<p class="caption">{escape(caption)}</p>'
+    )
+
+
+def _table4(data: ReportData) -> str:
+    t = data.table4
+    if t is None or not t.rows:
+        return ""
+    header = ["run", "vs", "cases", *[f"coverage {_cov(c)}" for c in t.coverages]]
+    body = []
+    for row in t.rows:
+        cells = [
+            _cell(row.label, cls="text"),
+            _cell(row.reference_label),
+            _cell(str(row.num_cases) if row.num_cases else "n/a"),
+        ]
+        for d in row.differences:
+            cls = "" if not math.isfinite(d) or d == 0 else ("pos" if d > 0 else "neg")
+            cells.append(_cell(_num(d, 2, scale=100.0, sign=True), cls=cls))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(_cell(h, header=True, cls="text" if i == 0 else "") for i, h in enumerate(header))
+    caption = (
+        "Dice difference in percentage points, run - reference, averaged over the cases both runs were evaluated on "
+        "(positive: the run is better). Each run uses its own threshold for the coverage."
+    )
+    return (
+        f'<table id="table4"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        f'<p class="caption">{escape(caption)}</p>'
+    )
+
+
+def _scatter_tables(data: ReportData) -> str:
+    rows = []
+    for s in data.scatters:
+        q = s.quadrants
+        rows.append(
+            [
+                f"{s.label} vs {s.reference_label}",
+                _cov(s.target_coverage),
+                str(q.n),
+                *[
+                    _num(v, 1, scale=100.0)
+                    for v in (q.upper_right, q.upper_left, q.lower_left, q.lower_right, q.on_axis)
+                ],
+            ]
+        )
+    if not rows:
+        return ""
+    header = ["runs", "coverage", "images", "upper right (%)", "upper left (%)", "lower left (%)", "lower right (%)"]
+    return _table(
+        "quadrants",
+        [*header, "on an axis (%)"],
+        rows,
+        caption="Upper right: more of the image kept and higher Dice than the reference; upper left: more referred, "
+        "higher Dice; lower left: more referred, lower Dice; lower right: more kept, lower Dice.",
+    )
+
+
+def _calibration(runs: Sequence[RunResults]) -> str:
+    rows = [
+        [
+            r.label,
+            _num(r.calibration.nll, 4),
+            _num(r.calibration.brier, 4),
+            _num(r.calibration.ece_top_label, 4),
+            _num(r.calibration.ece_classwise, 4),
+            str(r.calibration.n_bins) if r.calibration.n_bins is not None else "n/a",
+        ]
+        for r in runs
+        if r.calibration is not None
+    ]
+    if not rows:
+        return ""
+    header = ["run", "NLL (nats)", "Brier", "ECE top-label", "ECE class-wise", "bins"]
+    return _table(
+        "calibration", header, rows, caption="Calibration of the mean probabilities over all voxels (lower is better)."
+    )
+
+
+def _quality_control(runs: Sequence[RunResults]) -> str:
+    rows = [
+        [r.label, s.name, _num(r.quality_control.tau, 2), _num(s.auc, 4), _num(s.auc_ideal, 4), _num(s.d_auc, 4)]
+        for r in runs
+        if r.quality_control is not None
+        for s in r.quality_control.scores
+    ]
+    if not rows:
+        return ""
+    header = ["run", "image score", "tau", "AUC", "ideal AUC", "d-AUC"]
+    caption = "An image fails when its Dice at coverage 1 is below tau. d-AUC = AUC - ideal AUC (lower is better)."
+    return _table("quality-control", header, rows, caption=caption)
+
+
+def _disagreement(runs: Sequence[RunResults]) -> str:
+    shown = [(r, r.disagreement) for r in runs if r.disagreement is not None]
+    if not shown:
+        return ""
+    rows = [
+        [
+            r.label,
+            d.uncertainty,
+            _num(d.image_pearson),
+            _num(d.image_spearman),
+            _num(d.pixel_pearson),
+            _num(d.ged) if d.ged is not None else "n/a",
+            _num(d.hungarian_iou) if d.hungarian_iou is not None else "n/a",
+        ]
+        for r, d in shown
+    ]
+    header = ["run", "uncertainty", "image Pearson", "image Spearman", "pixel Pearson", "GED", "Hungarian IoU"]
+    out = _table(
+        "disagreement",
+        header,
+        rows,
+        caption="Correlation of the uncertainty map with the annotators' variance (higher is better); GED: "
+        "generalised energy distance (lower is better).",
+    )
+    thresholds = sorted({t for _, d in shown for t in d.soft_dice_thresholds})
+    if thresholds:
+        soft = []
+        for r, d in shown:
+            by_t = dict(zip(d.soft_dice_thresholds, d.soft_dice))
+            soft.append([r.label, *[_num(by_t.get(t, math.nan)) for t in thresholds]])
+        out += _table(
+            "soft-dice",
+            ["run", *[f"t = {t:g}" for t in thresholds]],
+            soft,
+            caption="Soft Dice of the foreground probability against the annotators' mean, both thresholded at t.",
+        )
+    return out
+
+
+def _ood(runs: Sequence[RunResults]) -> str:
+    shown = [(r, r.ood) for r in runs if r.ood is not None]
+    if not shown:
+        return ""
+    fractions = sorted({f for _, o in shown for f in o.auroc if f > 0})
+    rows = []
+    for r, o in shown:
+        names = list(o.score_names) or sorted({s for v in o.auroc.values() for s in v})
+        for name in names:
+            rows.append([r.label, name, *[_num(o.auroc.get(f, {}).get(name, math.nan)) for f in fractions]])
+    settings = "; ".join(
+        f"{r.label}: severity {o.severity if o.severity is not None else 'n/a'}, kinds {', '.join(o.kinds) or 'n/a'}"
+        for r, o in shown
+    )
+    header = ["run", "image score", *[f"AUROC, {f:g} distorted" for f in fractions]]
+    caption = f"AUROC of telling distorted images from clean ones by the image score (higher is better). {settings}."
+    return _table("ood", header, rows, caption=caption)
+
+
+def _operating_points(runs: Sequence[RunResults]) -> str:
+    out: list[str] = []
+    for r in runs:
+        rows = [
+            [
+                _cov(p.target_coverage),
+                _num(p.coverage, 4),
+                _num(p.threshold, 4),
+                _pct(p.dice_mean),
+                _pct(p.dice_std),
+                _pct(p.dice_p5),
+                _num(p.gamma, 4),
+                _num(p.psi_c, 4),
+            ]
+            for p in r.points
+        ]
+        header = ["target coverage", "coverage", "threshold", "Dice (%)", "std (%)", "5th pct. (%)", "gamma", "psi_c"]
+        out.append(
+            f"<details><summary>{escape(r.label)}</summary>{_table(f'points-{len(out)}', header, rows)}</details>"
+        )
+    return "".join(out)
+
+
+def _pre(summary: str, text: str) -> str:
+    return f"<details><summary>{escape(summary)}</summary><pre>{escape(text)}</pre></details>"
+
+
+def _configs(runs: Sequence[RunResults]) -> str:
+    out = []
+    for r in runs:
+        parts = [f"<h3>{escape(r.label)}</h3>"]
+        settings = {
+            "uncertainty": r.uncertainty,
+            "estimator": r.estimator,
+            "estimator_options": dict(r.estimator_options),
+            "num_cases": r.num_cases,
+        }
+        parts.append(_pre("evaluation settings", json.dumps(settings, indent=2, sort_keys=True, default=str)))
+        if r.config_text is not None:
+            parts.append(_pre(f"config.yaml ({r.config_path})", r.config_text))
+        else:
+            parts.append('<p class="caption">No config.yaml in the run folder.</p>')
+        if r.run_info is not None:
+            parts.append(_pre("run.json", json.dumps(r.run_info, indent=2, default=str)))
+        if r.ensemble is not None:
+            parts.append(_pre("ensemble.json", json.dumps(r.ensemble, indent=2, default=str)))
+        out.append("".join(parts))
+    return "".join(out)
+
+
+def render_html(
+    data: ReportData,
+    figures: Sequence[EmbeddedFigure],
+    *,
+    title: str = "selectseg report",
+    generated: datetime | None = None,
+) -> str:
+    """The report page: the runs, Table 1, Table 4, the figures and the tables of every metric present, the run
+    configurations and the software versions.
+
+    Args:
+        data: from :func:`selectseg.report.collect.collect_report`.
+        figures: the rendered figures; each goes into the section its ``section`` names.
+        title: the page title.
+        generated: the time shown as the page's creation time (default: now, UTC).
+
+    Returns:
+        The HTML document.
+    """
+    when = (generated or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    versions = data.versions
+    ref = data.runs[data.reference]
+    body: list[str] = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">Generated {escape(when)} by selectseg {escape(versions.get("selectseg", "?"))} '
+        f"from {len(data.runs)} evaluated run{'s' if len(data.runs) != 1 else ''}"
+        + (f"; differences are against <strong>{escape(ref.label)}</strong>." if len(data.runs) > 1 else ".")
+        + "</p>",
+        _section("runs", "Runs", _runs_table(data)),
+    ]
+    if data.notes:
+        body.append("".join(f'<p class="note">{escape(n)}</p>' for n in data.notes))
+    body.append(_section("dice-at-coverage", "Dice at coverage (Table 1)", _table1(data)))
+    if data.table4 is not None and data.table4.rows:
+        body.append(_section("dice-difference", "Dice difference between runs (Table 4)", _table4(data)))
+    body.append(_section("curves", "Dice-coverage and risk-coverage curves (Fig. 3)", _figures(figures, "curves")))
+    if data.scatters:
+        scatter = _figures(figures, "scatter") + _scatter_tables(data)
+        body.append(_section("per-image", "Per-image differences (Fig. 2)", scatter))
+    montage = _figures(figures, "montage")
+    if montage:
+        body.append(_section("qualitative", "Qualitative results (Fig. 4)", montage))
+    calibration = _calibration(data.runs) + _figures(figures, "reliability")
+    if calibration:
+        body.append(_section("calibration", "Calibration", calibration))
+    qc = _quality_control(data.runs) + _figures(figures, "quality_control")
+    if qc:
+        body.append(_section("quality-control", "Quality control", qc))
+    disagreement = _disagreement(data.runs)
+    if disagreement:
+        body.append(_section("annotators", "Agreement with the annotators", disagreement))
+    ood = _ood(data.runs) + _figures(figures, "ood")
+    if ood:
+        body.append(_section("ood", "Out-of-distribution detection", ood))
+    scores = _figures(figures, "image_scores")
+    if scores:
+        body.append(_section("image-scores", "Image scores", scores))
+    body.append(_section("operating-points", "All operating points", _operating_points(data.runs)))
+    body.append(_section("configurations", "Run configurations", _configs(data.runs)))
+    body.append(
+        _section(
+            "software",
+            "Software that made this report",
+            _table(
+                "versions", ["package", "version"], [[k, v] for k, v in sorted(versions.items(), key=_version_order)]
+            ),
+        )
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
+
+
+_ORDER = ("python", "selectseg", "torch", "monai", "numpy", "matplotlib")
+
+
+def _version_order(item: tuple[str, Any]) -> tuple[int, str]:
+    name = item[0]
+    return (_ORDER.index(name) if name in _ORDER else len(_ORDER), name)

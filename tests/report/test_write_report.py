@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from selectseg.report import figures_dir, write_report
+
+from ._fixtures import BETTER_COVERAGE, BETTER_DICE, make_run, table_rows
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_tables_hold_the_hand_computed_numbers(full_report: Path) -> None:
+    html = full_report.read_text()
+    table1 = table_rows(html, "table1")
+    assert table1[0][:2] == ["run", "AURC (%)"]
+    assert table1[0][2:] == [f"Dice (%) at coverage {c}" for c in ("1.00", "0.95", "0.90", "0.80", "0.70")]
+    base = table1[2]
+    # Coverage 1: mean 0.75, std sqrt(0.0125) = 0.1118, 5th percentile 0.6 + 0.15 * 0.1 = 0.615.
+    assert base[:4] == ["base", "12.34", "75.00 ± 11.18", "61.50"]
+    assert table1[3][:3] == ["better", "12.34", "77.50 ± 9.39"]  # std of (.85, .72, .88, .65): sqrt(.008825)
+    table4 = table_rows(html, "table4")
+    assert table4[0] == [
+        "run",
+        "vs",
+        "cases",
+        *[f"coverage {c}" for c in ("1.00", "0.99", "0.98", "0.97", "0.96", "0.95")],
+    ]
+    assert table4[1][:4] == ["better", "base", "4", "+2.50"]
+    assert table4[1][-1] == "+3.00"
+    quadrants = table_rows(html, "quadrants")
+    assert quadrants[1] == ["better vs base", "0.95", "4", "25.0", "25.0", "0.0", "25.0", "25.0"]
+    qc = table_rows(html, "quality-control")
+    assert ["base", "mean entropy", "0.80", "0.3200", "0.2500", "0.0700"] in qc
+    ood = table_rows(html, "ood")
+    assert ood[0] == ["run", "image score", "AUROC, 0.5 distorted", "AUROC, 1 distorted"]
+    assert ["base", "mean entropy", "0.790", "n/a"] in ood
+    assert table_rows(html, "calibration")[1] == ["base", "0.1234", "0.0456", "0.0123", "0.0101", "15"]
+    assert table_rows(html, "disagreement")[1] == ["base", "max_softmax", "0.610", "0.550", "n/a", "0.420", "0.710"]
+    versions = dict(table_rows(html, "versions")[1:])
+    assert set(versions) == {"python", "selectseg", "torch", "monai", "numpy", "matplotlib"}
+
+
+def test_report_embeds_every_figure_and_saves_png_and_svg(full_report: Path) -> None:
+    html = full_report.read_text()
+    folder = figures_dir(full_report)
+    assert folder == full_report.parent / "report_figures"
+    names = sorted(p.stem for p in folder.glob("*.png"))
+    assert names == sorted(p.stem for p in folder.glob("*.svg"))
+    assert set(names) == {
+        "curves",
+        "scatter_better_vs_base",
+        "montage_base",
+        "montage_better",
+        "reliability",
+        "quality_control",
+        "ood_base",
+        "ood_better",
+        "image_scores_base",
+        "image_scores_better",
+    }
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert len(sources) == len(names)
+    for name in names:
+        assert f'id="fig-{name}"' in html
+        assert (folder / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+        assert (folder / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
+
+
+def test_report_is_self_contained_and_escaped(full_report: Path) -> None:
+    html = full_report.read_text()
+    assert "http://" not in html and "https://" not in html
+    assert 'loading="lazy"' not in html and "<script" not in html.lower()
+    assert not list(full_report.parent.glob(".*.tmp"))  # atomic writes leave no temp files
+    # The config's comment "<b>not bold</b>" is shown as text.
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html and "<b>not bold" not in html
+    assert "<summary>config.yaml (" in html and "member_0" in html  # the ensemble shows member 0's config
+    assert "<summary>ensemble.json</summary>" in html
+
+
+def test_single_run_report_has_no_comparison(tmp_path: Path) -> None:
+    out = write_report([make_run(tmp_path / "one", everything=False)], tmp_path / "one.html", figure_formats=())
+    html = out.read_text()
+    assert 'id="table1"' in html and 'id="table4"' not in html and 'id="quadrants"' not in html
+    assert "Per-image differences" not in html
+    assert not figures_dir(out).exists()
+
+
+def test_report_with_old_quality_control_and_no_optional_parts(tmp_path: Path) -> None:
+    bare = make_run(tmp_path / "bare", everything=False)
+    old = make_run(tmp_path / "old", BETTER_DICE, BETTER_COVERAGE, qc="old", everything=False)
+    out = write_report([bare, old], tmp_path / "r.html", labels=["bare <1>", "old & new"], figure_formats=("png",))
+    html = out.read_text()
+    assert table_rows(html, "quality-control")[1] == [
+        "old & new",
+        "mean max_softmax",
+        "0.80",
+        "0.3125",
+        "0.2500",
+        "0.0625",
+    ]
+    assert "bare &lt;1&gt;" in html
+    for absent in ('id="calibration"', 'id="disagreement"', 'id="ood"', "fig-quality_control", "fig-montage"):
+        assert absent not in html
+    assert "No config.yaml in the run folder." in html
+    assert sorted(p.name for p in figures_dir(out).iterdir()) == ["curves.png", "scatter_old_new_vs_bare_1.png"]
+
+
+def test_write_report_bad_arguments(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Did you mean 'svg'"):
+        write_report([two_runs[0]], tmp_path / "r.html", figure_formats=("svgz",))
+    with pytest.raises(TypeError, match="figure_formats"):
+        write_report([two_runs[0]], tmp_path / "r.html", figure_formats=(1,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="is a folder"):
+        write_report([two_runs[0]], tmp_path)
+    empty = tmp_path / "not_evaluated"
+    empty.mkdir()
+    (empty / "run.json").write_text(json.dumps({}))
+    with pytest.raises(ValueError, match=r"not_evaluated.*evaluation\.json' is missing"):
+        write_report([two_runs[0], empty], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_figure_bytes_rejects_unknown_format() -> None:
+    from matplotlib.figure import Figure
+
+    from selectseg.report.figures import figure_bytes
+
+    fig = Figure()
+    assert figure_bytes(fig, "png").startswith(PNG_MAGIC)
+    assert b"<dc:date>" not in figure_bytes(fig, "svg")  # no timestamp: the same figure gives the same file
+    with pytest.raises(ValueError, match="Expected `fmt` to be one of"):
+        figure_bytes(fig, "pdf")
