@@ -100,3 +100,20 @@ def test_pickled_code_is_not_executed(tmp_path: Path) -> None:
     torch.save({"model": {}, "spec": {}, "x": Evil()}, path)
     with pytest.raises(ValueError, match="could not be read"):
         load_checkpoint(path)
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    from selectseg._io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with open(tmp_path / "b.txt", "w") as handle:  # what a plain write gives
+            handle.write("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "a.txt").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o644
