@@ -58,6 +58,8 @@ def test_sweep_runs_resumes_collects_and_refuses_another_config(tmp_path: Path) 
     summary = json.loads((tmp_path / "summary.json").read_text())
     point = summary["parameters"]["loss.ranking_weight"][1]
     assert point["value"] == 4.0 and point["runs"] == 1 and point["aurc_mean"] == pytest.approx(rows[1]["aurc"])
+    assert (tmp_path / "figures" / "loss.ranking_weight.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "figures" / "loss.ranking_weight.svg").is_file()
     # Again: nothing is repeated. A grown grid adds only the new run.
     stamp = (first / "model.pt").stat().st_mtime_ns
     seen.clear()

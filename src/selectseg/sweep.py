@@ -7,6 +7,7 @@ A sweep folder holds::
     OUT/sweep.csv                  one row per finished run: the swept values, seed, AURC, Dice, training time
     OUT/summary.json               per swept key and value: AURC mean and std over the runs with that value,
                                    training time (the data of Ding et al.'s Fig. 5)
+    OUT/figures/<key>.png|svg      that figure per swept key
 
 A finished run (``model.pt`` and ``evaluation/evaluation.json`` present) is never repeated; an interrupted one
 resumes from its last checkpoint. Runs execute one after another (``workers=1``), in ``workers`` local processes
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .training.checkpoint import atomic_write_text
+from ._io import atomic_write_bytes, atomic_write_text
 from .training.config import TrainConfig, apply_overrides, config_from_dict, config_to_dict, save_config
 
 __all__ = ["SweepRun", "collect_sweep", "parse_grid", "plan_sweep", "run_sweep"]
@@ -388,4 +389,11 @@ def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]
             )
         summary["parameters"][key] = per_value
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    if rows:
+        from .report.figures import figure_bytes, plot_sweep_parameter
+
+        for key, points in summary["parameters"].items():
+            figure = plot_sweep_parameter(key, points)
+            for fmt in ("png", "svg"):
+                atomic_write_bytes(out / "figures" / f"{key}.{fmt}", figure_bytes(figure, fmt))
     return rows

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -512,3 +513,34 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     metadata = {"Date": None} if fmt == "svg" else {}
     fig.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata, facecolor="white")
     return buffer.getvalue()
+
+
+def plot_sweep_parameter(key: str, points: Sequence[dict[str, Any]]) -> Figure:
+    """Ding et al. Fig. 5 for one swept key: AURC (%) mean ± std over runs against the value, training time beside.
+
+    Args:
+        key: the config key swept.
+        points: ``summary.json``'s entries for the key: ``value``, ``runs``, ``aurc_mean``, ``aurc_std``,
+            ``train_seconds_mean`` (None where no run has finished).
+
+    Shape:
+        V points -> one figure with two panels.
+    """
+    done = [p for p in points if p["runs"]]
+    labels = [str(p["value"]) for p in done]
+    x = np.arange(len(done))
+    fig = _new_figure(8.4, 3.4)
+    left, right = fig.subplots(1, 2)
+    left.errorbar(
+        x, [100 * p["aurc_mean"] for p in done], yerr=[100 * p["aurc_std"] for p in done], marker="o", capsize=4
+    )
+    left.set_ylabel("AURC (%), mean ± std over runs")
+    right.bar(x, [p["train_seconds_mean"] / 60 for p in done], color="tab:gray")
+    right.set_ylabel("training time (min), mean")
+    for ax in (left, right):
+        ax.set_xticks(x, labels)
+        ax.set_xlabel(_t(key))
+        ax.grid(alpha=0.3)
+    left.set_title(_t(f"AURC against {key} (lower is better)"))
+    right.set_title("Training time")
+    return fig
