@@ -253,3 +253,13 @@ def test_report_command_and_evaluate_writes_a_report(trained: Path, tmp_path: Pa
     assert (tmp_path / "cmp.html").is_file() and any((tmp_path / "cmp_figures").glob("*.svg"))
     bad = invoke("report", tmp_path / "nowhere", "--out", tmp_path / "x.html")
     assert bad.exit_code == 2 and "nowhere" in bad.output
+
+
+def test_cli_default_coverages_are_the_library_defaults() -> None:
+    import inspect
+
+    from selectseg.cli import evaluate_command
+    from selectseg.evaluation import DEFAULT_COVERAGES
+
+    default = inspect.signature(evaluate_command).parameters["coverages"].default
+    assert tuple(float(c) for c in default.split(",")) == DEFAULT_COVERAGES

@@ -324,7 +324,7 @@ def test_referral_threshold_is_a_named_tuple():
         (
             lambda: risk_matrix([np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)], [0.0], num_classes=2),
             ValueError,
-            "at least one voxel",
+            "at least one pixel",
         ),
         (
             lambda: risk_matrix([np.zeros(2, int)], [np.zeros(2, int)], [np.array([0, np.inf])], [0.0], num_classes=2),

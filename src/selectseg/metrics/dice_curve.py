@@ -267,24 +267,49 @@ def selective_dice_curve(
         Ding et al., MIDL 2020, section 2.1 and Table 1.
     """
     k = check_num_classes(num_classes)
+    pred_flat, tgt_flat, unc_flat = check_selective_images(predictions, targets, uncertainties, k)
+    return _dice_curve(pred_flat, tgt_flat, unc_flat, k)
+
+
+def check_selective_images(
+    predictions: Sequence[ImageArray],
+    targets: Sequence[ImageArray],
+    uncertainties: Sequence[ImageArray],
+    num_classes: int,
+    *,
+    target_name: str = "targets",
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Validate per-image (prediction, target, uncertainty) triples and flatten them (the checks of
+    :func:`selective_dice_curve`); ``target_name`` is how the targets are called in the messages.
+
+    Shape:
+        N images ``(*S_i)`` each -> three lists of N flat arrays (labels as given, integer; uncertainties floating).
+
+    Raises:
+        TypeError: if a label map is not integer or a value is not numeric.
+        ValueError: if a list is empty, the lists differ in length, an image's arrays differ in shape or are empty,
+            an uncertainty is NaN/inf or a label lies outside [0, K).
+    """
+    k = num_classes
     preds = check_non_empty_sequence("predictions", predictions)
-    tgts = check_non_empty_sequence("targets", targets)
+    tgts = check_non_empty_sequence(target_name, targets)
     uncs = check_non_empty_sequence("uncertainties", uncertainties)
     if not len(preds) == len(tgts) == len(uncs):
         raise ValueError(
-            "Expected `predictions`, `targets` and `uncertainties` to hold one array per image each, "
+            f"Expected `predictions`, `{target_name}` and `uncertainties` to hold one array per image each, "
             f"but got {len(preds)}, {len(tgts)} and {len(uncs)}."
         )
+    single = target_name.rstrip("s")
     pred_flat, tgt_flat, unc_flat = [], [], []
     for i, (p, t, u) in enumerate(zip(preds, tgts, uncs)):
         p, t, u = (
-            to_numpy(f"{name}[{i}]", v) for name, v in (("predictions", p), ("targets", t), ("uncertainties", u))
+            to_numpy(f"{name}[{i}]", v) for name, v in (("predictions", p), (target_name, t), ("uncertainties", u))
         )
         check_integer_dtype(f"predictions[{i}]", p)
-        check_integer_dtype(f"targets[{i}]", t)
+        check_integer_dtype(f"{target_name}[{i}]", t)
         if p.shape != t.shape or p.shape != u.shape:
             raise ValueError(
-                f"Expected image {i}'s prediction, target and uncertainty to share one shape, "
+                f"Expected image {i}'s prediction, {single} and uncertainty to share one shape, "
                 f"but got {p.shape}, {t.shape} and {u.shape}."
             )
         if p.size == 0:
@@ -293,11 +318,11 @@ def selective_dice_curve(
             u = u.astype(np.float64)
         check_finite(f"uncertainties[{i}]", u)
         check_label_range(f"predictions[{i}]", p, k)
-        check_label_range(f"targets[{i}]", t, k)
+        check_label_range(f"{target_name}[{i}]", t, k)
         pred_flat.append(p.reshape(-1))
         tgt_flat.append(t.reshape(-1))
         unc_flat.append(u.reshape(-1))
-    return _dice_curve(pred_flat, tgt_flat, unc_flat, k)
+    return pred_flat, tgt_flat, unc_flat
 
 
 def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.ndarray], k: int) -> SelectiveDiceCurve:

@@ -13,15 +13,8 @@ from typing import Any
 import numpy as np
 
 from .._types import ImageArray
-from .._validation import (
-    check_finite,
-    check_integer_dtype,
-    check_label_range,
-    check_non_empty_sequence,
-    check_num_classes,
-    check_positive_int,
-    to_numpy,
-)
+from .._validation import check_finite, check_non_empty_sequence, check_num_classes, check_positive_int, to_numpy
+from ..metrics.dice_curve import check_selective_images
 
 __all__ = ["DEFAULT_MAX_CANDIDATES", "candidate_thresholds", "risk_matrix"]
 
@@ -85,36 +78,12 @@ def _check_images(
     predictions: Sequence[ImageArray], references: Sequence[ImageArray], uncertainties: Sequence[ImageArray], k: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Flat per-image int64 labels and float64 uncertainties, validated as :func:`selective_dice_curve` does."""
-    preds = check_non_empty_sequence("predictions", predictions)
-    refs = check_non_empty_sequence("references", references)
-    uncs = check_non_empty_sequence("uncertainties", uncertainties)
-    if not len(preds) == len(refs) == len(uncs):
-        raise ValueError(
-            "Expected `predictions`, `references` and `uncertainties` to hold one array per image each, "
-            f"but got {len(preds)}, {len(refs)} and {len(uncs)}."
-        )
-    out_p, out_r, out_u = [], [], []
-    for i, (p, r, u) in enumerate(zip(preds, refs, uncs)):
-        p = to_numpy(f"predictions[{i}]", p)
-        r = to_numpy(f"references[{i}]", r)
-        u = to_numpy(f"uncertainties[{i}]", u)
-        check_integer_dtype(f"predictions[{i}]", p)
-        check_integer_dtype(f"references[{i}]", r)
-        if p.shape != r.shape or p.shape != u.shape:
-            raise ValueError(
-                f"Expected image {i}'s prediction, reference and uncertainty to share one shape, "
-                f"but got {p.shape}, {r.shape} and {u.shape}."
-            )
-        if p.size == 0:
-            raise ValueError(f"Expected image {i} to hold at least one voxel, but got shape {p.shape}.")
-        u = u.astype(np.float64, copy=False)
-        check_finite(f"uncertainties[{i}]", u)
-        check_label_range(f"predictions[{i}]", p, k)
-        check_label_range(f"references[{i}]", r, k)
-        out_p.append(p.reshape(-1).astype(np.int64, copy=False))
-        out_r.append(r.reshape(-1).astype(np.int64, copy=False))
-        out_u.append(u.reshape(-1))
-    return out_p, out_r, out_u
+    preds, refs, uncs = check_selective_images(predictions, references, uncertainties, k, target_name="references")
+    return (
+        [p.astype(np.int64, copy=False) for p in preds],
+        [r.astype(np.int64, copy=False) for r in refs],
+        [u.astype(np.float64, copy=False) for u in uncs],
+    )
 
 
 def _check_thresholds(thresholds: Any) -> np.ndarray:
