@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write_bytes, atomic_write_text
-from .training.config import TrainConfig, apply_overrides, config_from_dict, config_to_dict, save_config
+from .training.config import TrainConfig, apply_overrides, config_diff, config_from_dict, config_to_dict, save_config
 
 __all__ = ["SweepRun", "collect_sweep", "parse_grid", "plan_sweep", "run_sweep"]
 
@@ -234,9 +234,10 @@ def run_sweep(
     index = out / SWEEP_FILE
     base_dict = config_to_dict(base)
     if index.is_file():
-        saved = json.loads(index.read_text())
-        if saved["base"] != json.loads(json.dumps(base_dict)):
-            changed = sorted(_diff(saved["base"], json.loads(json.dumps(base_dict))))
+        changed = [
+            key for key, _, _ in config_diff(json.loads(index.read_text())["base"], json.loads(json.dumps(base_dict)))
+        ]
+        if changed:
             raise ValueError(
                 f"Sweep folder {str(out)!r} belongs to a different base config (differs in {changed}); "
                 "use a new folder or the same config."
@@ -311,17 +312,6 @@ def _parallel(
             future.result()
             if on_run is not None:
                 on_run(name, "done")
-
-
-def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{key}.")
-        elif va != vb:
-            out.append(f"{prefix}{key}")
-    return out
 
 
 def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]:

@@ -108,6 +108,7 @@ def evaluate_cases(
     annotator_maps: list[np.ndarray] = []
     soft_dice: list[np.ndarray] = []
     distances: list[tuple[float, float]] = []
+    sampled_members = False  # GED / Hungarian IoU over the members' samples (else the one prediction)
     scores: dict[str, list[float]] = {}
     slices: list[dict[str, np.ndarray]] = []
     outputs = run.outputs(
@@ -127,7 +128,8 @@ def evaluate_cases(
             annotator_maps.append(annotator_variance(masks))
             foreground = 1.0 - output.probabilities[0]
             soft_dice.append(soft_dice_at_thresholds(np.clip(foreground, 0.0, 1.0), masks).dice)
-            samples = output.segmentation[None] > 0 if output.members is None else output.members.argmax(axis=1) > 0
+            sampled_members = output.members is not None
+            samples = output.members.argmax(axis=1) > 0 if output.members is not None else output.segmentation[None] > 0
             distances.append((generalized_energy_distance(samples, masks), hungarian_matched_iou(samples, masks)))
         slices.append(_montage_slice(output, reference, annotator_maps[-1] if multi else None))
         if on_case is not None:
@@ -201,7 +203,7 @@ def evaluate_cases(
                 "pixel_pearson": pixel_level_correlation(uncertainties, annotator_maps),
                 "soft_dice_thresholds": [round(0.1 * i, 1) for i in range(1, 10)],
                 "soft_dice": np.mean(soft_dice, axis=0).tolist(),
-                "samples": "the members' argmax foreground" if _has_members(slices) else "the prediction",
+                "samples": "the members' argmax foreground" if sampled_members else "the prediction",
                 "ged": float(np.mean([d[0] for d in distances])),
                 "hungarian_iou": float(np.mean([d[1] for d in distances])),
             }
@@ -273,11 +275,6 @@ def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.nda
             fg = np.clip(1.0 - output.members[:, 0][member_index].astype(np.float64), 0.0, 1.0)
             view["model_variance"] = prediction_variance(fg).astype(np.float32)
     return view
-
-
-def _has_members(slices: list[dict[str, np.ndarray]]) -> bool:
-    """True when the model variance was available (the estimator had members)."""
-    return bool(slices) and "model_variance" in slices[0]
 
 
 def _write_montage(

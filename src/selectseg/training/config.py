@@ -45,6 +45,7 @@ __all__ = [
     "SyntheticConfig",
     "TrainConfig",
     "apply_overrides",
+    "config_diff",
     "config_from_dict",
     "config_to_dict",
     "load_config",
@@ -295,6 +296,23 @@ def _range(key: str, value: float, low: float, high: float | None) -> None:
     if value < low or (high is not None and value > high):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"Expected `{key}` {bound}, but got {value}.")
+
+
+def config_diff(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, saved value, given value)`` for every leaf where two nested config dicts differ, sorted by key.
+
+    Example:
+        >>> config_diff({"optim": {"lr": 1.0, "epochs": 2}}, {"optim": {"lr": 0.5, "epochs": 2}})
+        [('optim.lr', 1.0, 0.5)]
+    """
+    out = []
+    for key in sorted(set(saved) | set(given)):
+        a, b = saved.get(key), given.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return out
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

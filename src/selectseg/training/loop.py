@@ -48,7 +48,7 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import TrainConfig, config_from_dict, config_to_dict, ranking_weight_at, save_config
+from .config import TrainConfig, config_diff, config_from_dict, config_to_dict, ranking_weight_at, save_config
 from .data import epoch_loader, load_cases, reference_labels, resolve_patch_size, split_cases, training_items
 from .distributed import DistributedContext, init_distributed
 
@@ -157,17 +157,8 @@ def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) ->
     return config
 
 
-def _dict_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
-    out = []
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            inner = _dict_diff(va, vb, f"{prefix}{key}.")
-            if inner:
-                out.append(inner)
-        elif va != vb:
-            out.append(f"{prefix}{key}: saved {va!r}, given {vb!r}")
-    return "; ".join(out)
+def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> str:
+    return "; ".join(f"{key}: saved {va!r}, given {vb!r}" for key, va, vb in config_diff(a, b))
 
 
 def _seed_everything(seed: int) -> None:
