@@ -19,13 +19,13 @@ demo: install
 	$(VENV)/bin/selectseg demo --out demo_output
 
 lint: install
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks experiments
+	$(PY) -m ruff format --check src tests benchmarks experiments
 	$(PY) -m mypy
 
 format: install
-	$(PY) -m ruff format src tests benchmarks
-	$(PY) -m ruff check --fix src tests benchmarks
+	$(PY) -m ruff format src tests benchmarks experiments
+	$(PY) -m ruff check --fix src tests benchmarks experiments
 
 # Headless Chromium for the report's browser test (tests/report/test_browser.py): Debian's chromium and its driver.
 browser-deps:

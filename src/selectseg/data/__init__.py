@@ -6,6 +6,7 @@
   Segmentation Decathlon / nnU-Net layout); :func:`write_msd_dataset` writes that layout.
 - :func:`make_synthetic_dataset`: 2-D/3-D images with ambiguous boundaries and several simulated annotators.
 - :func:`read_image`, :func:`save_like`: read one file; write an output map on a case's grid, atomically.
+- :func:`resize_case`, :func:`resize_dataset`: resample to a coarser grid, the affine following.
 - :func:`train_transforms`, :func:`eval_transforms`: MONAI dictionary transforms for training patches.
 
 See ``docs/data.md``.
@@ -15,6 +16,7 @@ from .case import Case, DatasetInfo, SegmentationDataset
 from .io import read_image, save_like
 from .msd import write_msd_dataset
 from .registry import DatasetFormat, get_format, list_formats, load_dataset, register_format
+from .resize import resize_case, resize_dataset
 from .synthetic import make_synthetic_dataset
 from .transforms import eval_transforms, train_transforms
 
@@ -35,6 +37,8 @@ __all__ = [
     "make_synthetic_dataset",
     "read_image",
     "register_format",
+    "resize_case",
+    "resize_dataset",
     "save_like",
     "train_transforms",
     "write_msd_dataset",

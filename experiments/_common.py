@@ -1,0 +1,193 @@
+"""What the experiment scripts share: prepared data, resumable training and evaluation, timing, Markdown tables.
+
+Every step is skipped when its result is already in the output folder, so an interrupted experiment resumes where it
+stopped when the same command runs again (training runs resume from their last checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from selectseg._io import atomic_write_text
+from selectseg.data import SegmentationDataset, load_dataset, write_msd_dataset
+from selectseg.evaluation import evaluate_cases, load_run
+from selectseg.evaluation.run import LoadedRun
+from selectseg.training import TrainConfig, train
+from selectseg.training.ensemble import train_ensemble
+
+COVERAGES = (1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7)
+TABLE1 = (1.0, 0.95, 0.9, 0.8, 0.7)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    """The hardware and software a result was measured on."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def prepare_data(
+    folder: Path, settings: dict[str, Any], build: Callable[[], tuple[SegmentationDataset, SegmentationDataset]]
+) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """The experiment's (train, test) data, written once to ``folder`` in the nnU-Net layout and read back from there.
+
+    ``settings`` (sources, scale, split) are stored beside the data; a folder prepared with other settings is refused
+    rather than silently reused.
+    """
+    stamp = folder / "prepared.json"
+    if stamp.is_file():
+        saved = json.loads(stamp.read_text())
+        if saved != json.loads(json.dumps(settings)):
+            raise ValueError(
+                f"{folder} was prepared with other settings ({saved}); expected {settings}. Use another --out."
+            )
+        log(f"data: reusing {folder}")
+    else:
+        log("data: preparing")
+        train_set, test_set = build()
+        write_msd_dataset(folder, train_set, test=test_set)
+        atomic_write_text(stamp, json.dumps(settings, indent=2))
+    return load_dataset(folder, split="train"), load_dataset(folder, split="test")
+
+
+def train_run(config: TrainConfig, run_dir: Path, *, members: int = 1) -> float:
+    """Train (or resume, or skip when finished) one run or a deep ensemble; return its training seconds."""
+    if members > 1:
+        resume = (run_dir / "ensemble.json").is_file()
+        train_ensemble(config, run_dir, members, resume=resume)
+        return sum(training_seconds(run_dir / f"member_{k}") for k in range(members))
+    train(config, run_dir, resume=(run_dir / "config.yaml").is_file())
+    return training_seconds(run_dir)
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The summed epoch times of a run's ``metrics.csv`` (training and validation; resumed runs included)."""
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    column = lines[0].split(",").index("seconds")
+    return float(sum(float(line.split(",")[column]) for line in lines[1:]))
+
+
+def evaluate_run(
+    run_dir: Path,
+    cases: Sequence[Any],
+    *,
+    estimator: str = "softmax",
+    uncertainty: str = "max_softmax",
+    estimator_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``RUN/evaluation/evaluation.json`` (computed unless it is there for the same estimator and uncertainty)."""
+    out = run_dir / "evaluation"
+    done = out / "evaluation.json"
+    if done.is_file():
+        saved = json.loads(done.read_text())
+        if saved["estimator"] == estimator and saved["uncertainty"] == uncertainty:
+            return dict(saved)
+    run = load_run(run_dir)
+    return evaluate_cases(
+        run,
+        list(cases),
+        out,
+        coverages=COVERAGES,
+        uncertainty=uncertainty,
+        estimator=estimator,
+        estimator_options=estimator_options,
+    )
+
+
+def inference_seconds(
+    run_dir: Path,
+    cases: Sequence[Any],
+    *,
+    estimator: str,
+    estimator_options: dict[str, Any] | None = None,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Wall time of the estimator's inference per image: the median of ``repeats`` passes over ``cases`` (after one
+    untimed warm-up case), cached in the run folder."""
+    cache = run_dir / "evaluation" / "inference_time.json"
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved["estimator"] == estimator:
+            return dict(saved)
+    run: LoadedRun = load_run(run_dir)
+    cases = list(cases)
+    for _ in run.outputs(cases[:1], estimator=estimator, estimator_options=estimator_options):
+        pass
+    passes = []
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in run.outputs(cases, estimator=estimator, estimator_options=estimator_options):
+            pass
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        passes.append((time.perf_counter() - start) / len(cases))
+    result = {
+        "estimator": estimator,
+        "images": len(cases),
+        "repeats": repeats,
+        "seconds_per_image": float(np.median(passes)),
+        "passes": passes,
+    }
+    atomic_write_text(cache, json.dumps(result, indent=2))
+    return result
+
+
+def table_row(evaluation: dict[str, Any], coverages: Sequence[float] = TABLE1) -> dict[str, Any]:
+    """AURC (%) and Dice mean / std / p5 at each of ``coverages`` from an ``evaluation.json``."""
+    by_target = {round(p["target_coverage"], 6): p for p in evaluation["table"]}
+    row: dict[str, Any] = {"aurc_percent": 100.0 * evaluation["aurc"]}
+    for c in coverages:
+        p = by_target[round(c, 6)]
+        row[f"dice@{c}"] = p["dice_mean"]
+        row[f"std@{c}"] = p["dice_std"]
+        row[f"p5@{c}"] = p["dice_p5"]
+        row[f"coverage@{c}"] = p["coverage"]
+    return row
+
+
+def image_dice(evaluation: dict[str, Any], coverage: float) -> np.ndarray:
+    """Per-image Dice at a target coverage, in case-id order."""
+    for p in evaluation["table"]:
+        if abs(p["target_coverage"] - coverage) < 1e-9:
+            return np.asarray([p["image_dice"][k] for k in sorted(p["image_dice"])], dtype=float)
+    raise KeyError(f"coverage {coverage} not evaluated")
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "nan" if not np.isfinite(value) else f"{value:.4f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, summary: dict[str, Any], markdown: str) -> None:
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(out / "results.md", markdown)
+    log(f"wrote {out / 'summary.json'} and {out / 'results.md'}")
