@@ -1,0 +1,155 @@
+"""The experiment scripts (experiments/*.py) end to end on a few real cases with a tiny budget: outputs, tables,
+resuming without retraining, refusing a folder prepared with other settings, NIfTI geometry of 3-D predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests._shared_data import shared
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _run(script: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXPERIMENTS / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in sorted(folder.rglob("model.pt"))}
+
+
+@pytest.mark.skipif(not shared("glas").is_dir(), reason=f"shared GlaS data not found at {shared('glas')}")
+def test_glas_experiment(tmp_path):
+    args = (
+        "--data",
+        shared("glas"),
+        "--out",
+        tmp_path,
+        "--scale",
+        "0.1",
+        "--epochs",
+        "1",
+        "--samples-per-epoch",
+        "8",
+        "--seeds",
+        "0,1",
+        "--limit",
+        "4",
+        "--channels",
+        "8,16",
+    )
+    _ok(_run("glas.py", *args))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert sorted(summary["table"]) == sorted(f"{m}_s{s}" for m in ("baseline", "sampled", "exact") for s in (0, 1))
+    for row in summary["table"].values():
+        assert 0 <= row["aurc_percent"] <= 100 and 0 <= row["dice@0.9"] <= 1
+        assert row["coverage@0.9"] <= 0.9 + 1e-9
+    assert len(summary["test_cases"]) == 4
+    text = (tmp_path / "results.md").read_text()
+    # the per-image comparison: better + worse + equal = the 4 test images, for each run x coverage row
+    section = text.split("### Per-image")[1].split("###")[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith(("| sampled_s", "| exact_s"))]
+    counts = [int(r[4]) + int(r[5]) + int(r[6]) for r in rows]
+    assert len(counts) == 4 * 3 and set(counts) == {4}
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+    before = _mtimes(tmp_path)
+    assert len(before) == 6
+    _ok(_run("glas.py", *args))  # everything finished: nothing retrains
+    assert _mtimes(tmp_path) == before
+    changed = list(args)
+    changed[changed.index("--scale") + 1] = "0.2"
+    other = _run("glas.py", *changed)
+    assert other.returncode != 0 and "prepared with other settings" in other.stderr
+
+
+@pytest.mark.skipif(not shared("riga").is_dir(), reason=f"shared RIGA data not found at {shared('riga')}")
+def test_riga_experiment(tmp_path):
+    _ok(
+        _run(
+            "riga.py",
+            "--data",
+            shared("riga"),
+            "--out",
+            tmp_path,
+            "--scale",
+            "0.04",
+            "--limit",
+            "4",
+            "--test-cases",
+            "2",
+            "--epochs",
+            "1",
+            "--samples-per-epoch",
+            "4",
+            "--members",
+            "2",
+            "--mc-samples",
+            "2",
+            "--channels",
+            "8,16,32",
+        )
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for structure in ("disc", "cup"):
+        results = summary["results"][structure]
+        assert len(results["test_cases"]) == 2 and len(results["train_cases"]) == 2
+        assert not set(results["test_cases"]) & set(results["train_cases"])
+        for method in ("edue", "layer_ensemble", "deep_ensemble", "mc_dropout"):
+            r = results[method]
+            assert r["seconds_per_image"] > 0 and 0 <= r["ece"] <= 1 and r["nll"] > 0
+            assert np.isnan(r["pixel_pearson"]) or -1 <= r["pixel_pearson"] <= 1
+        assert results["deep_ensemble"]["members"] == 2
+        assert "image_pearson_vs_de_percent" in results["edue"]
+        assert (tmp_path / structure / "report.html").is_file()
+    # the held-out cases are the same for both structures
+    assert summary["results"]["disc"]["test_cases"] == summary["results"]["cup"]["test_cases"]
+
+
+@pytest.mark.skipif(not shared("brats").is_dir(), reason=f"shared BraTS data not found at {shared('brats')}")
+def test_brats_experiment(tmp_path):
+    _ok(
+        _run(
+            "brats.py",
+            "--data",
+            shared("brats"),
+            "--out",
+            tmp_path,
+            "--scale",
+            "0.2",
+            "--patch",
+            "16",
+            "--epochs",
+            "1",
+            "--samples-per-epoch",
+            "2",
+            "--channels",
+            "4,8",
+        )
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert sorted(summary["table"]) == ["baseline", "exact"]
+    case = summary["test_cases"][0]
+    image = nib.load(next((tmp_path / "data" / "imagesTs").glob(f"{case}_0000.nii.gz")))
+    seg = nib.load(tmp_path / "exact" / "predictions" / f"{case}_seg.nii.gz")
+    assert seg.shape == image.shape
+    np.testing.assert_allclose(seg.affine, image.affine, atol=1e-4)
+    # the resampled grid covers the same extent: voxel size x shape equals the source's (240 x 1 mm at scale 0.2)
+    assert seg.header.get_zooms()[0] * seg.shape[0] == pytest.approx(240.0, rel=1e-3)
