@@ -36,6 +36,21 @@ from selectseg.report import write_report
 from selectseg.training import load_config
 
 METHODS = {"baseline": "none", "sampled": "sampled", "exact": "exact"}
+"""The compared methods: name -> ``loss.ranking``. Each also exists as ``<name>_2stage`` (ranking loss added after
+``--ranking-start-epoch`` epochs of segmentation loss alone; Ding et al. Appendix C), run when asked for."""
+DEFAULT_METHODS = ("baseline", "sampled", "exact")
+
+
+def method_overrides(method: str, start_epoch: int) -> list[str]:
+    """The config overrides of a method name (``baseline``, ``sampled``, ``exact``, ``sampled_2stage``, ...)."""
+    base, _, variant = method.partition("_")
+    if base not in METHODS or variant not in ("", "2stage") or (base == "baseline" and variant):
+        names = [*METHODS, "sampled_2stage", "exact_2stage"]
+        raise ValueError(f"Expected --methods from {names}, but got {method!r}.")
+    overrides = [f"loss.ranking={METHODS[base]}"]
+    if variant == "2stage":
+        overrides.append(f"loss.ranking_start_epoch={start_epoch}")
+    return overrides
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (the paper: 2e-4).")
     parser.add_argument("--channels", default="16,32,64,128", help="U-Net channels per level.")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"Subset of {','.join(METHODS)}.")
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help="Comma-separated: baseline, sampled, exact, sampled_2stage, exact_2stage.",
+    )
+    parser.add_argument(
+        "--ranking-start-epoch", type=int, default=30, help="Epochs of segmentation loss alone for *_2stage methods."
+    )
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N train and test cases (smoke runs).")
     return parser.parse_args(argv)
 
@@ -64,8 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = [m for m in args.methods.split(",") if m]
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"Expected --methods from {list(METHODS)}, but got {m!r}.")
+        method_overrides(m, args.ranking_start_epoch)
     settings = {
         "data": str(args.data.resolve()),
         "test": str((args.test or args.data).resolve()),
@@ -98,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
         for method in methods:
             name = f"{method}_s{seed}"
             run_dir = args.out / name
-            config = load_config(None, [*overrides, f"loss.ranking={METHODS[method]}", f"seed={seed}"])
+            config = load_config(
+                None, [*overrides, *method_overrides(method, args.ranking_start_epoch), f"seed={seed}"]
+            )
             log(f"train {name}")
             train_seconds[name] = train_run(config, run_dir)
             log(f"evaluate {name}")
