@@ -183,8 +183,20 @@ def main(argv: list[str] | None = None) -> dict:
     markdown += markdown_table(["method", "seeds", "AURC %", "vs baseline"] + [f"Dice@{c}" for c in TABLE1], mean_rows)
     markdown += "\n### Per-image Dice against the baseline of the same seed (Wilcoxon signed-rank p)\n\n"
     markdown += markdown_table(["run", "coverage", "mean diff", "better", "worse", "equal", "p"], comparison)
-    markdown += "\n### Compute\n\n"
-    markdown += markdown_table(["run", "training s"], [[k, f"{v:.0f}"] for k, v in train_seconds.items()])
+    markdown += "\n### Calibration of the mean probabilities and compute\n\n"
+    markdown += markdown_table(
+        ["run", "ECE (top-label)", "NLL", "Brier", "training s"],
+        [
+            [
+                name,
+                f"{evaluations[name]['calibration']['ece_top_label']:.4f}",
+                f"{evaluations[name]['calibration']['nll']:.4f}",
+                f"{evaluations[name]['calibration']['brier']:.4f}",
+                f"{seconds:.0f}",
+            ]
+            for name, seconds in train_seconds.items()
+        ],
+    )
     markdown += f"\nWhole command: {elapsed / 60:.1f} min (steps found finished were skipped). Machine: {machine()}\n"
     summary = {
         "settings": settings,
