@@ -153,3 +153,35 @@ def test_brats_experiment(tmp_path):
     np.testing.assert_allclose(seg.affine, image.affine, atol=1e-4)
     # the resampled grid covers the same extent: voxel size x shape equals the source's (240 x 1 mm at scale 0.2)
     assert seg.header.get_zooms()[0] * seg.shape[0] == pytest.approx(240.0, rel=1e-3)
+
+
+def _script(name: str):
+    import importlib.util
+
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    return module
+
+
+def test_glas_method_names():
+    glas = _script("glas")
+    assert glas.method_overrides("baseline", 30) == ["loss.ranking=none"]
+    assert glas.method_overrides("exact_2stage", 12) == ["loss.ranking=exact", "loss.ranking_start_epoch=12"]
+    for bad in ("baseline_2stage", "exact_3stage", "exakt"):
+        with pytest.raises(ValueError, match="--methods"):
+            glas.method_overrides(bad, 30)
+
+
+def test_riga_method_setup():
+    riga = _script("riga")
+    args = riga.parse_args(["--data", "x", "--out", "y", "--members", "3", "--mc-samples", "4"])
+    assert riga.method_setup("deep_ensemble", args) == ([], 3, "ensemble", {})
+    assert riga.method_setup("mc_dropout", args)[2:] == ("mc_dropout", {"n_samples": 4})
+    assert riga.method_setup("edue", args)[0] == ["loss.heads=all", "loss.guidance_weight=1.0"]
+    with pytest.raises(ValueError, match="--methods"):
+        riga.method_setup("bayes", args)
