@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from selectseg._io import atomic_write_text
-from selectseg.data import SegmentationDataset, load_dataset, write_msd_dataset
+from selectseg.data import SegmentationDataset, load_dataset, resize_dataset, write_msd_dataset
 from selectseg.evaluation import evaluate_cases, load_run
 from selectseg.evaluation.run import LoadedRun
 from selectseg.training import TrainConfig, train
@@ -69,6 +69,20 @@ def prepare_data(
         write_msd_dataset(folder, train_set, test=test_set)
         atomic_write_text(stamp, json.dumps(settings, indent=2))
     return load_dataset(folder, split="train"), load_dataset(folder, split="test")
+
+
+def load_resized(
+    train_path: Path, test_path: Path, format_: str, scale: float, limit: int = 0
+) -> tuple[SegmentationDataset, SegmentationDataset]:
+    """The ``train`` split of ``train_path`` and the ``test`` split of ``test_path`` in ``format_``, each cut to its
+    first ``limit`` cases (0 = all) and resampled by ``scale`` (:func:`selectseg.data.resize_dataset`)."""
+    out = []
+    for path, split in ((train_path, "train"), (test_path, "test")):
+        dataset = load_dataset(path, split=split, format=format_)
+        if limit > 0:
+            dataset = SegmentationDataset(dataset.info, dataset.cases[:limit])
+        out.append(resize_dataset(dataset, scale))
+    return out[0], out[1]
 
 
 def train_run(config: TrainConfig, run_dir: Path, *, members: int = 1) -> float:

@@ -18,6 +18,7 @@ from pathlib import Path
 from _common import (
     TABLE1,
     evaluate_run,
+    load_resized,
     log,
     machine,
     markdown_table,
@@ -26,8 +27,6 @@ from _common import (
     train_run,
     write_outputs,
 )
-from selectseg.data import SegmentationDataset, load_dataset
-from selectseg.data.resize import resize_dataset
 from selectseg.evaluation import load_run
 from selectseg.evaluation.predict import predict_cases
 from selectseg.report import write_report
@@ -62,13 +61,10 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError(f"Expected --methods from {list(METHODS)}, but got {m!r}.")
     settings = {"data": str(args.data.resolve()), "test": str((args.test or args.data).resolve()), "scale": args.scale}
 
-    def build() -> tuple[SegmentationDataset, SegmentationDataset]:
-        train_set = load_dataset(args.data, split="train", format="brats")
-        test_set = load_dataset(args.test or args.data, split="test", format="brats")
-        return resize_dataset(train_set, args.scale), resize_dataset(test_set, args.scale)
-
     data_dir = args.out / "data"
-    train_set, test = prepare_data(data_dir, settings, build)
+    train_set, test = prepare_data(
+        data_dir, settings, lambda: load_resized(args.data, args.test or args.data, "brats", args.scale)
+    )
     overrides = [
         f"data.path={data_dir}",
         "data.val_fraction=0",

@@ -22,6 +22,7 @@ from _common import (
     TABLE1,
     evaluate_run,
     image_dice,
+    load_resized,
     log,
     machine,
     markdown_table,
@@ -30,8 +31,6 @@ from _common import (
     train_run,
     write_outputs,
 )
-from selectseg.data import SegmentationDataset, load_dataset
-from selectseg.data.resize import resize_dataset
 from selectseg.report import write_report
 from selectseg.training import load_config
 
@@ -76,10 +75,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _limited(dataset: SegmentationDataset, limit: int) -> SegmentationDataset:
-    return dataset if limit <= 0 else SegmentationDataset(dataset.info, dataset.cases[:limit])
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -94,13 +89,10 @@ def main(argv: list[str] | None = None) -> dict:
         "limit": args.limit,
     }
 
-    def build():
-        train_set = _limited(load_dataset(args.data, split="train", format="glas"), args.limit)
-        test_set = _limited(load_dataset(args.test or args.data, split="test", format="glas"), args.limit)
-        return resize_dataset(train_set, args.scale), resize_dataset(test_set, args.scale)
-
     data_dir = args.out / "data"
-    _, test = prepare_data(data_dir, settings, build)
+    _, test = prepare_data(
+        data_dir, settings, lambda: load_resized(args.data, args.test or args.data, "glas", args.scale, args.limit)
+    )
     overrides = [
         f"data.path={data_dir}",
         "data.val_fraction=0.15",
