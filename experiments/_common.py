@@ -19,12 +19,11 @@ import torch
 
 from selectseg._io import atomic_write_text
 from selectseg.data import SegmentationDataset, load_dataset, resize_dataset, write_msd_dataset
-from selectseg.evaluation import evaluate_cases, load_run
+from selectseg.evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
 from selectseg.evaluation.run import LoadedRun
 from selectseg.training import TrainConfig, train
 from selectseg.training.ensemble import train_ensemble
 
-COVERAGES = (1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7)
 TABLE1 = (1.0, 0.95, 0.9, 0.8, 0.7)
 
 
@@ -122,7 +121,7 @@ def evaluate_run(
         run,
         list(cases),
         out,
-        coverages=COVERAGES,
+        coverages=DEFAULT_COVERAGES,
         uncertainty=uncertainty,
         estimator=estimator,
         estimator_options=estimator_options,
