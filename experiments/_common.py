@@ -200,7 +200,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out: Path, summary: dict[str, Any], markdown: str) -> None:
+def write_outputs(out: Path, summary: dict[str, Any], markdown: str, started: float) -> None:
+    """Write ``summary.json`` and ``results.md``, both completed with the machine and the command's wall time since
+    ``started`` (a ``time.perf_counter()`` value)."""
+    elapsed = time.perf_counter() - started
+    summary.update(machine=machine(), elapsed_seconds=elapsed)
+    markdown += f"\nWhole command: {elapsed / 60:.1f} min (steps found finished were skipped). Machine: {machine()}\n"
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     atomic_write_text(out / "results.md", markdown)
     log(f"wrote {out / 'summary.json'} and {out / 'results.md'}")

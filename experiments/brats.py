@@ -20,7 +20,6 @@ from _common import (
     evaluate_run,
     load_resized,
     log,
-    machine,
     markdown_table,
     prepare_data,
     table_row,
@@ -98,23 +97,19 @@ def main(argv: list[str] | None = None) -> dict:
             + [f"{train_seconds[method]:.0f}"]
         )
     write_report(run_dirs, args.out / "report.html", labels=methods)
-    elapsed = time.perf_counter() - started
     markdown = (
         f"{len(train_set)} training and {len(test)} test volumes of shape "
         f"{test.cases[0].spatial_shape}, spacing {tuple(round(s, 3) for s in test.cases[0].spacing)}.\n\n"
     )
     markdown += markdown_table(["method", "AURC %"] + [f"Dice@{c} (coverage)" for c in TABLE1] + ["training s"], rows)
-    markdown += f"\nWhole command: {elapsed / 60:.1f} min (steps found finished were skipped). Machine: {machine()}\n"
     summary = {
         "settings": settings,
         "overrides": overrides,
         "train_seconds": train_seconds,
         "table": table,
         "test_cases": [c.case_id for c in test.cases],
-        "machine": machine(),
-        "elapsed_seconds": elapsed,
     }
-    write_outputs(args.out, summary, markdown)
+    write_outputs(args.out, summary, markdown, started)
     return summary
 
 

@@ -24,7 +24,6 @@ from _common import (
     image_dice,
     load_resized,
     log,
-    machine,
     markdown_table,
     prepare_data,
     table_row,
@@ -168,7 +167,6 @@ def main(argv: list[str] | None = None) -> dict:
                 ]
             )
 
-    elapsed = time.perf_counter() - started
     markdown = "### Table 1 (per run; Dice mean ± std over test images, 5th percentile in brackets)\n\n"
     markdown += markdown_table(header, rows)
     markdown += "\n### Means over seeds (AURC mean ± std over seeds; change of the mean vs the baseline)\n\n"
@@ -189,7 +187,6 @@ def main(argv: list[str] | None = None) -> dict:
             for name, seconds in train_seconds.items()
         ],
     )
-    markdown += f"\nWhole command: {elapsed / 60:.1f} min (steps found finished were skipped). Machine: {machine()}\n"
     summary = {
         "settings": settings,
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -197,10 +194,8 @@ def main(argv: list[str] | None = None) -> dict:
         "test_cases": [c.case_id for c in test.cases],
         "train_seconds": train_seconds,
         "table": {name: table_row(e) for name, e in evaluations.items()},
-        "machine": machine(),
-        "elapsed_seconds": elapsed,
     }
-    write_outputs(args.out, summary, markdown)
+    write_outputs(args.out, summary, markdown, started)
     return summary
 
 

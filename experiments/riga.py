@@ -28,7 +28,6 @@ from _common import (
     evaluate_run,
     inference_seconds,
     log,
-    machine,
     markdown_table,
     prepare_data,
     train_run,
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
             cache["all"] = data if args.limit <= 0 else SegmentationDataset(data.info, data.cases[: args.limit])
         return cache["all"]
 
-    summary: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(), "results": {}}
+    summary: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "results": {}}
     markdown = ""
     for structure in structures:
         settings = {
@@ -239,10 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
                 ],
             )
         markdown += "\n"
-    elapsed = time.perf_counter() - started
-    summary["elapsed_seconds"] = elapsed
-    markdown += f"Whole command: {elapsed / 60:.1f} min (steps found finished were skipped). Machine: {machine()}\n"
-    write_outputs(args.out, summary, markdown)
+    write_outputs(args.out, summary, markdown, started)
     return summary
 
 
