@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -84,8 +85,7 @@ def test_resume_to_more_epochs_equals_one_run(tmp_path: Path) -> None:
     train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "parts")
     resumed = train(tiny("optim.epochs=3", "loss.ranking=exact"), tmp_path / "parts", resume=True)
     assert weights_equal(whole.model.state_dict(), resumed.model.state_dict())
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in whole.history]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history]
+    assert _strip(whole.history) == _strip(resumed.history)
 
 
 def test_resume_takes_saved_config_and_refuses_a_different_one(tmp_path: Path) -> None:
@@ -128,15 +128,15 @@ def _cli(*args: str) -> list[str]:
 
 def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     options = [f"--set={o}" for o in [*TINY, "data.synthetic.num_train=12", "data.synthetic.size=32"]]
-    options += ["--ranking", "exact", "--epochs", "6"]
+    options += ["--ranking", "exact", "--epochs", "12"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(_cli("train", "--out", str(tmp_path / "whole"), *options), check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
     process = subprocess.Popen(_cli("train", "--out", str(killed), *options), env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (killed / "checkpoints" / "last.pt").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # into a later epoch, possibly mid-write
+        time.sleep(0.01)
+    time.sleep(0.05)  # into a later epoch, possibly mid-write
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (killed / "model.pt").exists(), "the run finished before it could be killed; make it longer"
@@ -189,3 +189,108 @@ def test_two_stage_schedule_and_class_weights(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"one weight per class \(2"):
         train(tiny("optim.epochs=1", "loss.class_weights=[1, 2, 3]"), tmp_path / "bad")
     assert not (tmp_path / "bad" / "model.pt").exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after(epoch: int):
+    def progress(event: ProgressEvent) -> None:
+        if event.kind == "epoch" and event.epoch == epoch:  # after the checkpoint of that epoch was written
+            raise _Stop
+
+    return progress
+
+
+def _strip(history: list[dict[str, float]]) -> list[dict[str, float | None]]:
+    """The logged rows without the timings, NaN (not measured) as None so that rows compare equal."""
+    return [{k: None if math.isnan(v) else v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+def test_lr_schedule_and_balanced_weight_resume_exactly(tmp_path: Path) -> None:
+    """2 steps per epoch (4 training cases, batch 2): the logged lr is the mean of the schedule's two steps; a run
+    stopped after epoch 1 and resumed ends with the weights and metrics (balanced weight included) of an
+    uninterrupted one."""
+    from selectseg.training.schedule import lr_factor
+
+    options = [
+        "optim.epochs=3",
+        "loss.ranking=exact",
+        "optim.schedule=cosine",
+        "optim.warmup_epochs=1",
+        "loss.ranking_balance=0.5",
+        "loss.grad_norm_every=3",
+    ]
+    whole = train(tiny(*options), tmp_path / "whole")
+    expected = [1e-3 * (lr_factor("cosine", 2 * e, 6, 2) + lr_factor("cosine", 2 * e + 1, 6, 2)) / 2 for e in range(3)]
+    assert [r["lr"] for r in whole.history] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(_Stop):
+        train(tiny(*options), tmp_path / "parts", progress=_stop_after(1))
+    assert not (tmp_path / "parts" / "model.pt").exists()
+    resumed = train(tiny(*options), tmp_path / "parts", resume=True)
+    assert weights_equal(whole.model.state_dict(), resumed.model.state_dict())
+    assert _strip(whole.history) == _strip(resumed.history)
+    # steps 0 and 3 measured (every 3): epochs 1 and 2 have gradient norms, epoch 3 (steps 4, 5) has none
+    assert [math.isnan(r["grad_segmentation"]) for r in whole.history] == [False, False, True]
+
+
+def test_gradient_measurement_does_not_change_training(tmp_path: Path) -> None:
+    """Measuring every step (one extra backward per part) leaves the optimizer's steps exactly as without it."""
+    a = train(tiny("optim.epochs=2", "loss.ranking=exact", "loss.grad_norm_every=0"), tmp_path / "a")
+    b = train(tiny("optim.epochs=2", "loss.ranking=exact", "loss.grad_norm_every=1"), tmp_path / "b")
+    assert weights_equal(a.model.state_dict(), b.model.state_dict())
+    assert all(math.isnan(r["grad_segmentation"]) for r in a.history)
+    for row in b.history:
+        assert row["grad_segmentation"] > 0 and row["grad_ranking"] > 0 and row["grad_guidance"] == 0
+        assert row["grad_ratio"] == pytest.approx(2000 * row["grad_ranking"] / row["grad_segmentation"], rel=0.5)
+
+
+def test_gradient_norms_match_a_hand_backward() -> None:
+    """``_grad_norms`` = the norm of ``.grad`` after a plain backward of each part alone; 0 for a constant part."""
+    from selectseg.training.loop import _grad_norms
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    x = torch.randn(5, 3)
+    out = net(x)
+    a, b = out[:, 0].pow(2).mean(), out[:, 1].sum()
+    norms = _grad_norms((a, b, torch.zeros(())), net)
+    for part, norm in zip((a, b), norms):
+        net.zero_grad()
+        part.backward(retain_graph=True)
+        expected = torch.sqrt(sum(p.grad.pow(2).sum() for p in net.parameters()))
+        assert norm == pytest.approx(float(expected), rel=1e-6)
+    assert norms[2] == 0.0
+
+
+def test_balanced_weight_hits_its_fraction(tmp_path: Path) -> None:
+    """With momentum 0 and a measurement every step, each step's weight makes |w g_rank| = f |g_seg| exactly."""
+    run = train(
+        tiny(
+            "optim.epochs=2",
+            "loss.ranking=exact",
+            "loss.ranking_balance=0.25",
+            "loss.balance_momentum=0",
+            "loss.grad_norm_every=1",
+        ),
+        tmp_path / "run",
+    )
+    for row in run.history:
+        assert row["grad_ratio"] == pytest.approx(0.25, rel=1e-9)
+        assert 0 < row["ranking_weight"] < 2000  # not the fixed weight
+
+
+def test_snapshots_are_saved_and_loaded(tmp_path: Path) -> None:
+    from selectseg.evaluation import load_run
+    from selectseg.training.checkpoint import load_checkpoint
+
+    with pytest.raises(_Stop):
+        train(tiny("optim.epochs=3", "snapshot_epochs=[1,2]"), tmp_path / "run", progress=_stop_after(2))
+    after_two = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["model"]
+    train(tiny("optim.epochs=3", "snapshot_epochs=[1,2]"), tmp_path / "run", resume=True)
+    assert sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert weights_equal(load_run(tmp_path / "run", device="cpu", snapshot=2).model.state_dict(), after_two)
+    assert not weights_equal(load_run(tmp_path / "run", device="cpu").model.state_dict(), after_two)
+    with pytest.raises(ValueError, match=r"snapshot after epoch 3 .*found \['epoch_0001.pt', 'epoch_0002.pt'\]"):
+        load_run(tmp_path / "run", snapshot=3)

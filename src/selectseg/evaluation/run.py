@@ -17,7 +17,7 @@ import yaml
 from ..data import Case
 from ..models import SegmentationNet
 from ..models.inference import case_logits, normalize_image
-from ..training.checkpoint import load_model
+from ..training.checkpoint import load_model, snapshot_path
 from ..training.config import TrainConfig, config_from_dict
 from ..training.distributed import resolve_device
 from ..training.ensemble import ENSEMBLE_FILE
@@ -152,19 +152,25 @@ class LoadedRun:
             )
 
 
-def load_run(run_dir: str | Path, *, device: str = "auto") -> LoadedRun:
+def load_run(run_dir: str | Path, *, device: str = "auto", snapshot: int | None = None) -> LoadedRun:
     """Load a training run folder written by :func:`selectseg.training.train`, or an ensemble folder written by
     :func:`selectseg.training.ensemble.train_ensemble` (every member loaded; ``model`` is member 0).
 
+    Args:
+        run_dir: the run (or ensemble) folder.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
+        snapshot: load the weights saved after this epoch (``snapshot_epochs``: ``RUN/snapshots/epoch_NNNN.pt``)
+            instead of the final ``model.pt``.
+
     Raises:
-        ValueError: if the folder is not a finished run (no ``model.pt``, ``config.yaml`` or ``run.json``) or its
-            checkpoint does not fit its architecture.
+        ValueError: if the folder is not a finished run (no ``model.pt``, ``config.yaml`` or ``run.json``), the
+            snapshot was not saved, or its checkpoint does not fit its architecture.
     """
     run_dir = Path(run_dir)
     index = run_dir / ENSEMBLE_FILE
     if index.is_file():
         names = json.loads(index.read_text())["members"]
-        loaded = [load_run(run_dir / name, device=device) for name in names]
+        loaded = [load_run(run_dir / name, device=device, snapshot=snapshot) for name in names]
         first = loaded[0]
         return dataclasses.replace(first, run_dir=run_dir, members=tuple(r.model for r in loaded))
     for name in ("model.pt", "config.yaml", "run.json"):
@@ -174,5 +180,14 @@ def load_run(run_dir: str | Path, *, device: str = "auto") -> LoadedRun:
     config: TrainConfig = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     info = json.loads((run_dir / "run.json").read_text())
     resolved = resolve_device(device)
-    model = load_model(run_dir / "model.pt", device=resolved)
+    weights = run_dir / "model.pt"
+    if snapshot is not None:
+        weights = snapshot_path(run_dir, snapshot)
+        if not weights.is_file():
+            saved = sorted(p.name for p in (run_dir / "snapshots").glob("epoch_*.pt"))
+            raise ValueError(
+                f"Expected a snapshot after epoch {snapshot} in {str(run_dir)!r} ({weights.name}), but found "
+                f"{saved or 'none'}; snapshots are saved for the epochs in the config's `snapshot_epochs`."
+            )
+    model = load_model(weights, device=resolved)
     return LoadedRun(run_dir=run_dir, model=model, config=config, info=info, device=resolved)

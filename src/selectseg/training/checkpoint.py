@@ -28,7 +28,13 @@ __all__ = [
     "load_model",
     "restore_rng_state",
     "save_checkpoint",
+    "snapshot_path",
 ]
+
+
+def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
+    """``RUN/snapshots/epoch_NNNN.pt``: the weights saved after ``epoch`` (the config's ``snapshot_epochs``)."""
+    return Path(run_dir) / "snapshots" / f"epoch_{epoch:04d}.pt"
 
 
 def atomic_save(path: str | Path, writer: Callable[[IO[bytes]], None]) -> Path:

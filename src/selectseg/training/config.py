@@ -28,6 +28,7 @@ import yaml
 
 from .._validation import look_up_option
 from ..losses.segmentation import SEGMENTATION_LOSSES
+from .schedule import SCHEDULES
 
 METHODS: dict[str, list[str]] = {
     "standard": [],
@@ -135,6 +136,17 @@ class LossConfig:
             segmentation loss alone (ranking weight 0), then the combined loss. 0 (the paper's best) = from the start.
         ranking_warmup_epochs: after the start epoch, ramp the ranking weight linearly over W epochs: epoch e
             (0-based) uses ``ranking_weight * min(1, (e - E + 1) / W)``; 0 = full weight at once.
+        ranking_balance: 0 = the fixed ``ranking_weight``. > 0 = a gradient-balanced weight: at every gradient
+            measurement (``grad_norm_every``) the weight is set so that the weighted ranking loss's parameter
+            gradient has this fraction of the segmentation loss's gradient norm, ``w = f * |g_seg| / |g_rank|``
+            (norms smoothed by an exponential moving average, momentum ``balance_momentum``); the two-stage
+            schedule and warm-up above still multiply it. ``ranking_weight`` is then unused.
+        balance_momentum: momentum of the moving averages of the two gradient norms, in [0, 1) (0 = the last
+            measurement alone).
+        grad_norm_every: measure the parameter-gradient norm of each loss part (segmentation, unweighted ranking,
+            weighted guidance) every N optimizer steps, with one extra backward pass per part; their means are
+            logged per epoch (``metrics.csv``). The training step itself is unchanged. 0 = never (then
+            ``ranking_balance`` must be 0).
     """
 
     segmentation: str = "dice_ce"
@@ -150,16 +162,29 @@ class LossConfig:
     class_weights: tuple[float, ...] = ()
     ranking_start_epoch: int = 0
     ranking_warmup_epochs: int = 0
+    ranking_balance: float = 0.0
+    balance_momentum: float = 0.9
+    grad_norm_every: int = 20
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam (Ding et al.: learning rate 2e-4, batch 8)."""
+    """Adam (Ding et al.: learning rate 2e-4, batch 8) with a learning-rate schedule.
+
+    Attributes:
+        lr: the base learning rate.
+        schedule: ``"constant"``, ``"cosine"`` or ``"poly"`` (nnU-Net's ``(1 - t/T) ** 0.9``), applied per optimizer
+            step over the whole run (see :mod:`selectseg.training.schedule`). Resuming with a larger
+            ``optim.epochs`` stretches the decay over the new length from the step reached.
+        warmup_epochs: linear warm-up over the first N epochs (0 = none), at most ``epochs``.
+    """
 
     lr: float = 2e-4
     weight_decay: float = 0.0
     batch_size: int = 8
     epochs: int = 50
+    schedule: str = "constant"
+    warmup_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,8 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
         tensorboard: also log to TensorBoard when it is installed.
         val_every: validate every N epochs (0 = never).
+        snapshot_epochs: also save the weights after these epochs as ``snapshots/epoch_NNNN.pt`` (same format as
+            ``model.pt``; ``load_run(run, snapshot=N)`` evaluates one), e.g. to evaluate one run at several budgets.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -193,6 +220,7 @@ class TrainConfig:
     device: str = "auto"
     tensorboard: bool = True
     val_every: int = 1
+    snapshot_epochs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -223,6 +251,27 @@ def validate_config(config: TrainConfig) -> None:
     look_up_option("loss.ranking", config.loss.ranking, RANKING_MODES)
     look_up_option("loss.reduction", config.loss.reduction, ("mean", "sum"))
     look_up_option("loss.heads", config.loss.heads, ("main", "all"))
+    look_up_option("optim.schedule", config.optim.schedule, SCHEDULES)
+    if not 0 <= config.optim.warmup_epochs <= config.optim.epochs:
+        raise ValueError(
+            f"Expected `optim.warmup_epochs` in [0, optim.epochs={config.optim.epochs}] (a warm-up cannot be longer "
+            f"than training), but got {config.optim.warmup_epochs}."
+        )
+    _range("loss.ranking_balance", config.loss.ranking_balance, 0.0, None)
+    if not 0 <= config.loss.balance_momentum < 1:
+        raise ValueError(f"Expected `loss.balance_momentum` in [0, 1), but got {config.loss.balance_momentum}.")
+    if config.loss.grad_norm_every < 0:
+        raise ValueError(f"Expected `loss.grad_norm_every` >= 0, but got {config.loss.grad_norm_every}.")
+    if config.loss.ranking_balance > 0:
+        if config.loss.ranking == "none":
+            raise ValueError("`loss.ranking_balance` > 0 balances the ranking loss, but `loss.ranking` is 'none'.")
+        if config.loss.grad_norm_every == 0:
+            raise ValueError("`loss.ranking_balance` > 0 needs gradient measurements: set `loss.grad_norm_every` >= 1.")
+    bad = [e for e in config.snapshot_epochs if not 1 <= e <= config.optim.epochs]
+    if bad:
+        raise ValueError(
+            f"Expected every `snapshot_epochs` entry in [1, optim.epochs={config.optim.epochs}], but got {bad}."
+        )
     _range("loss.guidance_weight", config.loss.guidance_weight, 0.0, None)
     if config.loss.guidance_weight > 0 and config.loss.heads != "all":
         raise ValueError("`loss.guidance_weight` > 0 (EDUE) needs `loss.heads: all` (a multi-head network).")

@@ -7,6 +7,7 @@ Run folder (written by rank 0 only, every file atomically)::
     RUN/metrics.csv          one row per finished epoch: loss parts, validation Dice and AURC, seconds
     RUN/checkpoints/last.pt  model, optimizer, epoch, history and RNG state after the last finished epoch
     RUN/model.pt             final weights + architecture (what predict/evaluate load)
+    RUN/snapshots/epoch_NNNN.pt  the weights after the epochs in ``snapshot_epochs`` (same format as model.pt)
     RUN/tensorboard/         when TensorBoard is installed and ``tensorboard: true``
 
 Reproducibility: the initial weights come from ``seed``; at the start of every epoch all random streams (data
@@ -18,6 +19,7 @@ ends with the same weights and metrics as an uninterrupted run.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -47,12 +49,14 @@ from .checkpoint import (
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
+    snapshot_path,
 )
 from .config import TrainConfig, config_diff, config_from_dict, config_to_dict, ranking_weight_at, save_config
 from .data import epoch_loader, load_cases, reference_labels, resolve_patch_size, split_cases, training_items
 from .distributed import DistributedContext, init_distributed
+from .schedule import balanced_ranking_weight, ema, lr_factor
 
-__all__ = ["ProgressEvent", "TrainResult", "train"]
+__all__ = ["METRIC_COLUMNS", "ProgressEvent", "TrainResult", "train"]
 
 METRIC_COLUMNS = (
     "epoch",
@@ -61,10 +65,19 @@ METRIC_COLUMNS = (
     "ranking",
     "guidance",
     "ranking_weight",
+    "lr",
+    "grad_segmentation",
+    "grad_ranking",
+    "grad_guidance",
+    "grad_ratio",
     "val_dice",
     "val_aurc",
     "seconds",
 )
+"""``metrics.csv`` columns: the epoch's mean loss parts (ranking unweighted, guidance weighted), the mean ranking
+weight and learning rate of its steps, the mean parameter-gradient norms of the parts measured in the epoch
+(``grad_ranking`` unweighted; ``grad_ratio`` = weight x ``grad_ranking`` / ``grad_segmentation``; empty when no step
+of the epoch was measured), validation Dice and AURC, seconds."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,7 @@ def _train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     history: list[dict[str, float]] = []
     start_epoch = 0
+    balance: dict[str, float | None] = {"segmentation": None, "ranking": None}  # moving averages of the norms
     checkpoint_path = run_dir / "checkpoints" / "last.pt"
     if resume and checkpoint_path.is_file():
         payload = load_checkpoint(checkpoint_path, spec=spec)
@@ -227,6 +241,7 @@ def _train(
         start_epoch = int(payload["epoch"])
         history = [dict(row) for row in payload["history"]]
         restore_rng_state(payload["rng"])
+        balance.update(payload.get("balance", {}))
     elif ctx.is_main:
         atomic_write_text(run_dir / "config.yaml", save_config(config))
         run_info = {
@@ -273,28 +288,62 @@ def _train(
         if progress and ctx.is_main:
             progress(ProgressEvent("start", epoch + 1, epochs, 0, steps))
         net.train()
-        weight = ranking_weight_at(config.loss, epoch)
-        sums = np.zeros(4)
+        loss_cfg = config.loss
+        if loss_cfg.ranking_balance > 0:  # the two-stage / warm-up factor of the epoch times the balanced weight
+            factor = ranking_weight_at(dataclasses.replace(loss_cfg, ranking_weight=1.0), epoch)
+        else:
+            factor = ranking_weight_at(loss_cfg, epoch)
+        sums, weights, lrs = np.zeros(4), [], []
+        grad_rows: list[list[float]] = []
         for step, batch in enumerate(loader, start=1):
+            global_step = epoch * steps + step - 1
+            lr = config.optim.lr * lr_factor(
+                config.optim.schedule, global_step, epochs * steps, config.optim.warmup_epochs * steps
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             image = _plain(batch["image"]).to(ctx.device, dtype=torch.float32)
             label = _plain(batch["label"]).to(ctx.device, dtype=torch.long)
             optimizer.zero_grad(set_to_none=True)
-            parts = _step_loss(net, image, label, batch, loss_fn, weight, config, ctx.device)
-            parts[0].backward()
+            _, seg, ranking, guidance = _step_loss(net, image, label, batch, loss_fn, factor, config, ctx.device)
+            norms = None
+            if loss_cfg.grad_norm_every and global_step % loss_cfg.grad_norm_every == 0:
+                norms = ctx.mean(_grad_norms((seg, ranking, guidance), model))
+                for key, value in zip(("segmentation", "ranking"), norms):
+                    balance[key] = ema(balance[key], value, loss_cfg.balance_momentum)
+            if loss_cfg.ranking_balance > 0:
+                s_norm, r_norm = balance["segmentation"], balance["ranking"]
+                assert s_norm is not None and r_norm is not None  # measured at global step 0 of the run
+                weight = factor * balanced_ranking_weight(s_norm, r_norm, loss_cfg.ranking_balance)
+            else:
+                weight = factor
+            if norms is not None:
+                ratio = weight * norms[1] / norms[0] if norms[0] > 0 else float("nan")
+                grad_rows.append([*norms, ratio])
+            total = seg + weight * ranking + guidance
+            total.backward()
             optimizer.step()
-            values = [p.detach().item() for p in parts]
+            values = [p.detach().item() for p in (total, seg, ranking, guidance)]
             sums += values
+            weights.append(weight)
+            lrs.append(lr)
             if progress and ctx.is_main:
                 named = dict(zip(("loss", "seg", "rank", "guide"), values))
                 progress(ProgressEvent("step", epoch + 1, epochs, step, steps, named))
         means = ctx.mean((sums / max(steps, 1)).tolist())
+        grads = np.mean(grad_rows, axis=0).tolist() if grad_rows else [float("nan")] * 4
         row: dict[str, float] = {
             "epoch": float(epoch + 1),
             "loss": means[0],
             "segmentation": means[1],
             "ranking": means[2],
             "guidance": means[3],
-            "ranking_weight": weight,
+            "ranking_weight": float(np.mean(weights)) if weights else factor,
+            "lr": float(np.mean(lrs)) if lrs else float("nan"),
+            "grad_segmentation": grads[0],
+            "grad_ranking": grads[1],
+            "grad_guidance": grads[2],
+            "grad_ratio": grads[3],
             "val_dice": float("nan"),
             "val_aurc": float("nan"),
         }
@@ -319,8 +368,11 @@ def _train(
                     "history": history,
                     "rng": rng,
                     "config": config_to_dict(config),
+                    "balance": {k: v for k, v in balance.items() if v is not None},
                 },
             )
+            if epoch + 1 in config.snapshot_epochs:
+                _save_weights(snapshot_path(run_dir, epoch + 1), model, spec, config, epoch + 1)
             atomic_write_text(run_dir / "metrics.csv", _metrics_csv(history))
             if writer is not None:
                 for key, value in row.items():
@@ -334,20 +386,41 @@ def _train(
     model_path = run_dir / "model.pt"
     finished_before = start_epoch == epochs and model_path.is_file()  # resuming a finished run: nothing to redo
     if ctx.is_main and not finished_before:
-        save_checkpoint(
-            model_path,
-            {
-                "model": model.state_dict(),
-                "spec": spec.to_dict(),
-                "config": config_to_dict(config),
-                "epoch": epochs,
-                "selectseg_version": __version__,
-            },
-        )
+        _save_weights(model_path, model, spec, config, epochs)
     if ctx.is_main and writer is not None:
         writer.close()
     ctx.barrier()
     return TrainResult(run_dir=run_dir, model_path=model_path, history=history, model=model.eval())
+
+
+def _save_weights(path: Path, model: SegmentationNet, spec: ModelSpec, config: TrainConfig, epoch: int) -> None:
+    """Final weights (or a snapshot) + architecture: what ``load_model`` reads."""
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "spec": spec.to_dict(),
+            "config": config_to_dict(config),
+            "epoch": epoch,
+            "selectseg_version": __version__,
+        },
+    )
+
+
+def _grad_norms(parts: tuple[torch.Tensor, ...], model: nn.Module) -> list[float]:
+    """The L2 norm of each loss part's gradient with respect to all trainable parameters (0 for a part that does not
+    depend on them, e.g. the baseline's zero ranking loss). One extra backward pass per part; the graph is kept for
+    the training step's own backward, and no ``.grad`` is touched."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    norms = []
+    for part in parts:
+        if not part.requires_grad:
+            norms.append(0.0)
+            continue
+        grads = torch.autograd.grad(part, params, retain_graph=True, allow_unused=True)
+        squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
+        norms.append(float(torch.stack(squares).sum().sqrt()) if squares else 0.0)
+    return norms
 
 
 def _step_loss(
