@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,43 +38,45 @@ def _mtimes(folder: Path) -> dict[str, int]:
 
 
 @pytest.mark.skipif(not shared("glas").is_dir(), reason=f"shared GlaS data not found at {shared('glas')}")
-def test_glas_experiment(tmp_path):
+def test_glas_study(tmp_path):
+    """Paired runs on 4 real cases, 2 one-step epochs, snapshots at 1 step: one ledger record per run x budget x split;
+    the exact loss at weight 0 reproduces the baseline bit for bit (same weights, data order, only the loss code
+    differs); a rerun, or a rerun with the run folders gone but the ledger kept, trains nothing; the analysis reads
+    the ledger alone."""
+    out = tmp_path / "out"
     args = (
-        "--data",
-        shared("glas"),
-        "--out",
-        tmp_path,
-        "--scale",
-        "0.1",
-        "--epochs",
-        "1",
-        "--samples-per-epoch",
-        "8",
-        "--seeds",
-        "0,1",
-        "--limit",
-        "4",
-        "--channels",
-        "8,16",
-    )
+        "--data", shared("glas"), "--out", out, "--scale", "0.1", "--epochs", "2", "--samples-per-epoch", "8",
+        "--budgets", "1", "--seeds", "0", "--dose-seeds", "0", "--dose-methods", "exact_w0",
+        "--studies", "main,dose", "--limit", "4", "--channels", "8,16", "--bootstrap", "20",
+    )  # fmt: skip
     _ok(_run("glas.py", *args))
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert sorted(summary["table"]) == sorted(f"{m}_s{s}" for m in ("baseline", "sampled", "exact") for s in (0, 1))
-    for row in summary["table"].values():
-        assert 0 <= row["aurc_percent"] <= 100 and 0 <= row["dice@0.9"] <= 1
-        assert row["coverage@0.9"] <= 0.9 + 1e-9
-    assert len(summary["test_cases"]) == 4
-    text = (tmp_path / "results.md").read_text()
-    # the per-image comparison: better + worse + equal = the 4 test images, for each run x coverage row
-    section = text.split("### Per-image")[1].split("###")[0]
-    rows = [line.split("|") for line in section.splitlines() if line.startswith(("| sampled_s", "| exact_s"))]
-    counts = [int(r[4]) + int(r[5]) + int(r[6]) for r in rows]
-    assert len(counts) == 4 * 3 and set(counts) == {4}
-    assert (tmp_path / "report.html").stat().st_size > 10_000
-    before = _mtimes(tmp_path)
-    assert len(before) == 6
-    _ok(_run("glas.py", *args))  # everything finished: nothing retrains
-    assert _mtimes(tmp_path) == before
+    ledger = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    methods = ("baseline", "exact", "balanced", "sampled", "exact_w0")
+    assert sorted((r["method"], r["steps"], r["split"]) for r in ledger) == sorted(
+        (m, b, s) for m in methods for b in (1, 2) for s in ("test", "validation")
+    )
+    for r in ledger:
+        assert 0 <= r["aurc"] <= 1 and 0 <= r["dice@1"] <= 1 and r["coverage@0.9"] <= 0.9 + 1e-9
+        assert r["excess_aurc"] == pytest.approx(r["aurc"] - r["oracle_aurc"])
+        assert r["aurc_ci"][0] <= r["aurc"] <= r["aurc_ci"][1]
+        assert len(r["cases"]) == (4 if r["split"] == "test" else 1)
+    by_key = {(r["method"], r["steps"], r["split"]): r for r in ledger}
+    for b in (1, 2):
+        for split in ("test", "validation"):
+            assert by_key["exact_w0", b, split]["aurc"] == by_key["baseline", b, split]["aurc"]
+            assert by_key["exact", b, split]["aurc"] != by_key["baseline", b, split]["aurc"]
+    before = _mtimes(out)
+    assert len(before) == 5
+    _ok(_run("glas.py", *args))  # everything finished: nothing retrains, the ledger is unchanged
+    assert _mtimes(out) == before
+    assert len((out / "ledger.jsonl").read_text().splitlines()) == len(ledger)
+    shutil.rmtree(out / "exact_s0")
+    _ok(_run("glas.py", *args))  # the ledger alone says the run is done
+    assert not (out / "exact_s0").exists()
+    analysis = _run("glas_analysis.py", out / "ledger.jsonl", "--out", out)
+    _ok(analysis)
+    text = (out / "analysis.md").read_text()
+    assert "Paired by seed against the baseline" in text and "| exact_w0 | aurc | 1 |" in text
     changed = list(args)
     changed[changed.index("--scale") + 1] = "0.2"
     other = _run("glas.py", *changed)
@@ -170,11 +173,26 @@ def _script(name: str):
 
 def test_glas_method_names():
     glas = _script("glas")
-    assert glas.method_overrides("baseline", 30) == ["loss.ranking=none"]
-    assert glas.method_overrides("exact_2stage", 12) == ["loss.ranking=exact", "loss.ranking_start_epoch=12"]
-    for bad in ("baseline_2stage", "exact_3stage", "exakt"):
-        with pytest.raises(ValueError, match="--methods"):
-            glas.method_overrides(bad, 30)
+    assert glas.method_overrides("baseline", epochs=30, balance=0.25) == ["loss.ranking=none"]
+    assert glas.method_overrides("exact_2stage", epochs=24, balance=0.25) == [
+        "loss.ranking=exact",
+        "loss.ranking_start_epoch=12",
+    ]
+    assert glas.method_overrides("exact_w200", epochs=2, balance=0.25) == [
+        "loss.ranking=exact",
+        "loss.ranking_weight=200",
+    ]
+    assert glas.method_overrides("balanced", epochs=2, balance=0.25)[1] == "loss.ranking_balance=0.25"
+    assert glas.method_overrides("balanced_f0.05", epochs=2, balance=0.25)[1] == "loss.ranking_balance=0.05"
+    for bad in ("baseline_2stage", "exact_w", "exact_w-1", "balanced_f0", "exakt"):
+        with pytest.raises(ValueError, match="Expected a method among"):
+            glas.method_overrides(bad, epochs=30, balance=0.25)
+    args = glas.parse_args(["--data", "x", "--out", "y", "--seeds", "0,1", "--dose-seeds", "0"])
+    jobs = glas.study_jobs(args)
+    assert jobs[:4] == [("main", m, 0) for m in ("baseline", "exact", "balanced", "sampled")]
+    assert ("twostage", "exact_2stage", 1) in jobs and len(jobs) == len(set(jobs)) == 8 + 5 + 2
+    with pytest.raises(ValueError, match="--studies"):
+        glas.study_jobs(glas.parse_args(["--data", "x", "--out", "y", "--studies", "mane"]))
 
 
 def test_riga_method_setup():
