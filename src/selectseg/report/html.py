@@ -178,7 +178,7 @@ def _table1(data: ReportData) -> str:
     if split:
         caption += (
             " Oracle: the AURC of the same segmentation if every wrong pixel were referred first (segmentation "
-            "quality); excess = AURC - oracle (how the uncertainty orders the pixels; can be slightly negative). "
+            "quality); excess = AURC - oracle (how the uncertainty orders the pixels; can be negative). "
             "AUGRC: area under the generalized risk (kept and wrong pixels / all pixels) over coverage (lower is "
             "better). Error AUROC: how well the uncertainty ranks wrong above correct pixels (0.5 chance, 1 perfect). "
             "All over the pixels of all images pooled; n/a where undefined or not in a run's files."
