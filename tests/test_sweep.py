@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def test_sweep_runs_resumes_collects_and_refuses_another_config(tmp_path: Path) 
     assert rows[0]["aurc"] == evaluation["aurc"] and rows[0]["loss.ranking_weight"] == 1.0
     table = list(csv.DictReader((tmp_path / "sweep.csv").open()))
     assert [float(r["loss.ranking_weight"]) for r in table] == [1.0, 4.0]
+    for key in ("oracle_aurc", "excess_aurc", "error_auroc", "augrc"):  # beside AURC, from evaluation.json
+        assert float(table[0][key]) == rows[0][key] == evaluation[key]
     summary = json.loads((tmp_path / "summary.json").read_text())
     point = summary["parameters"]["loss.ranking_weight"][1]
     assert point["value"] == 4.0 and point["runs"] == 1 and point["aurc_mean"] == pytest.approx(rows[1]["aurc"])
@@ -77,6 +80,23 @@ def test_sweep_runs_resumes_collects_and_refuses_another_config(tmp_path: Path) 
     other = load_config(overrides=[*BASE, "optim.lr=0.1"])
     with pytest.raises(ValueError, match=r"different base config \(differs in \['optim.lr'\]\)"):
         run_sweep(other, grid, tmp_path, seeds=[0])
+
+
+def test_collect_reads_runs_evaluated_before_the_aurc_split_as_nan(tmp_path: Path) -> None:
+    from selectseg.sweep import collect_sweep
+
+    runs = plan_sweep(load_config(overrides=BASE), parse_grid(["ranking_weight=1"]), seeds=[0])
+    run_dir = tmp_path / "runs" / runs[0].name
+    (run_dir / "evaluation").mkdir(parents=True)
+    (run_dir / "model.pt").write_bytes(b"")
+    (run_dir / "metrics.csv").write_text("epoch,seconds\n0,1.5\n")
+    old = {"aurc": 0.1, "error_auroc": None, "table": [{"target_coverage": 1.0, "dice_mean": 0.8}]}
+    (run_dir / "evaluation" / "evaluation.json").write_text(json.dumps(old))
+    row = collect_sweep(tmp_path, runs)[0]
+    assert row["aurc"] == 0.1 and row["dice"] == 0.8
+    assert all(math.isnan(row[k]) for k in ("oracle_aurc", "excess_aurc", "error_auroc", "augrc"))
+    line = next(csv.DictReader((tmp_path / "sweep.csv").open()))
+    assert line["oracle_aurc"] == "nan" and line["aurc"] == "0.1"
 
 
 def test_sweep_submit_template_then_collect(tmp_path: Path) -> None:

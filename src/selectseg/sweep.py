@@ -4,7 +4,9 @@ A sweep folder holds::
 
     OUT/sweep.json                 the base config, the grid and the seeds (a folder belongs to one base config)
     OUT/runs/<name>/               one ordinary run per (grid point, seed), evaluated into <name>/evaluation
-    OUT/sweep.csv                  one row per finished run: the swept values, seed, AURC, Dice, training time
+    OUT/sweep.csv                  one row per finished run: the swept values, seed, AURC, oracle and excess AURC,
+                                   error AUROC, AUGRC (NaN for a run evaluated before these existed), Dice,
+                                   training time
     OUT/summary.json               per swept key and value: AURC mean and std over the runs with that value,
                                    training time (the data of Ding et al.'s Fig. 5)
     OUT/figures/<key>.png|svg      that figure per swept key
@@ -314,12 +316,21 @@ def _parallel(
                 on_run(name, "done")
 
 
+_AURC_PARTS = ("oracle_aurc", "excess_aurc", "error_auroc", "augrc")
+"""The ``evaluation.json`` floats written beside AURC in ``sweep.csv`` (see ``docs/metrics.md``)."""
+
+
+def _float_or_nan(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
 def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]:
     """Gather the finished runs into ``sweep.csv`` and ``summary.json`` (see the module docstring).
 
     Returns:
-        One row per finished run: the swept values, ``seed``, ``aurc``, ``dice`` (mean Dice at coverage 1) and
-        ``train_seconds`` (sum of the epochs' times in ``metrics.csv``).
+        One row per finished run: the swept values, ``seed``, ``aurc``, ``oracle_aurc``, ``excess_aurc``,
+        ``error_auroc``, ``augrc`` (NaN where ``evaluation.json`` holds null or lacks them), ``dice`` (mean Dice at
+        coverage 1) and ``train_seconds`` (sum of the epochs' times in ``metrics.csv``).
     """
     import csv
     import io
@@ -340,6 +351,7 @@ def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]
                 **r.params,
                 "seed": r.seed,
                 "aurc": result["aurc"],
+                **{key: _float_or_nan(result.get(key)) for key in _AURC_PARTS},
                 "dice": full["dice_mean"],
                 "train_seconds": seconds,
             }
@@ -347,7 +359,7 @@ def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]
     keys = list(runs[0].params) if runs else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", *keys, "seed", "aurc", "dice", "train_seconds"])
+    writer.writerow(["name", *keys, "seed", "aurc", *_AURC_PARTS, "dice", "train_seconds"])
     for row in rows:
         writer.writerow(
             [
@@ -355,6 +367,7 @@ def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]
                 *(row[k] for k in keys),
                 row["seed"],
                 repr(row["aurc"]),
+                *(repr(row[k]) for k in _AURC_PARTS),
                 repr(row["dice"]),
                 repr(row["train_seconds"]),
             ]

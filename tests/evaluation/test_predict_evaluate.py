@@ -78,6 +78,28 @@ def test_evaluate_writes_table_curve_and_per_image(run_dir: Path, tmp_path: Path
     assert 0 <= row_1 <= 1
 
 
+def test_evaluate_writes_the_aurc_split_error_auroc_and_augrc(run_dir: Path, tmp_path: Path) -> None:
+    from selectseg.metrics import pixel_augrc, pixel_error_auroc
+    from selectseg.training.data import reference_labels
+
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases
+    evaluate_cases(run, cases, tmp_path / "ev")
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    outputs = list(run.outputs(cases))
+    preds = [o.segmentation for o in outputs]
+    refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
+    uncs = [o.uncertainty for o in outputs]
+    curve = selective_dice_curve(preds, refs, uncs, num_classes=2)
+    for key in ("oracle_aurc", "excess_aurc", "error_auroc", "augrc"):
+        assert isinstance(saved[key], float), key  # top-level floats (the run comparison reads these keys)
+    assert saved["oracle_aurc"] == pytest.approx(curve.oracle_aurc, abs=1e-12)
+    assert saved["excess_aurc"] == pytest.approx(saved["aurc"] - saved["oracle_aurc"], abs=1e-12)
+    assert saved["error_auroc"] == pytest.approx(pixel_error_auroc(preds, refs, uncs), abs=1e-12)
+    assert saved["augrc"] == pytest.approx(pixel_augrc(preds, refs, uncs), abs=1e-12)
+    assert 0 <= saved["oracle_aurc"] <= 0.5 and 0 <= saved["augrc"] <= 0.5 and 0 <= saved["error_auroc"] <= 1
+
+
 def test_predict_nifti_keeps_geometry_and_referral_matches_coverage(run_dir: Path, tmp_path: Path) -> None:
     run = load_run(run_dir, device="cpu")
     train_set = make_synthetic_dataset(split="train", num_cases=2, size=16, seed=5)

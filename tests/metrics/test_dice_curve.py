@@ -9,6 +9,7 @@ from scipy.spatial.distance import dice as scipy_dice_dissimilarity
 
 from selectseg.metrics import selective_dice_curve
 from tests.reference.dice_curve import operating_point, slow_dice_curve
+from tests.reference.error_detection import slow_oracle_aurc
 
 LABEL = np.array([1, 1, 1, 0, 0, 0, 0, 0, 1, 0])
 PRED = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 1])
@@ -204,3 +205,70 @@ def test_coverage_threshold_errors() -> None:
         coverage_threshold(np.ones(0), 0.5)
     with pytest.raises(ValueError, match="uncertainty"):
         coverage_threshold(np.array([0.1, np.nan]), 0.5)
+
+
+# Oracle and excess AURC (docs/metrics.md, "AURC = oracle + excess").
+
+
+def test_oracle_and_excess_on_the_worked_example():
+    curve = selective_dice_curve([PRED], [LABEL], [1 - CONF], num_classes=2)
+    # 3 of 10 pixels wrong, Dice 2/3 at coverage 1: the chord from (0.7, risk 0) to (1, risk 1/3).
+    assert curve.oracle_aurc == pytest.approx(0.3 * (1 / 3) / 2, rel=1e-12)
+    assert curve.excess_aurc == pytest.approx(curve.aurc - 0.05, rel=1e-12)
+    assert curve.excess_aurc == pytest.approx(0.052778 - 0.05, abs=5e-7)
+
+
+@pytest.mark.parametrize("levels", [None, 3])
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("seed", range(3))
+def test_oracle_aurc_equals_the_slow_curve_of_the_oracle_uncertainty(levels, k, seed):
+    rng = np.random.default_rng(seed)
+    preds, targets, uncs = _images(rng, k=k, levels=levels)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=k)
+    assert curve.oracle_aurc == pytest.approx(slow_oracle_aurc(preds, targets, k), rel=1e-10, abs=1e-15)
+    assert curve.excess_aurc == pytest.approx(curve.aurc - curve.oracle_aurc, abs=0)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_excess_is_zero_when_the_wrong_pixels_are_tied_above_every_correct_one(k, rng):
+    preds, targets, _ = _images(rng, k=k)
+    wrong = [(p != t).astype(np.float64) for p, t in zip(preds, targets)]
+    # The oracle map itself, and any map that puts all wrong pixels at one value above every correct pixel.
+    for uncs in (wrong, [np.where(w > 0, 5.0, rng.random(w.shape)) for w in wrong]):
+        curve = selective_dice_curve(preds, targets, uncs, num_classes=k)
+        assert curve.excess_aurc == pytest.approx(0.0, abs=1e-15)
+        assert curve.aurc == pytest.approx(curve.oracle_aurc, abs=1e-15)
+
+
+def test_excess_can_be_negative_or_positive_when_wrong_pixels_are_ordered():
+    # One image, 10 pixels, 4 foreground; wrong pixels at distinct uncertainties above every correct pixel.
+    label = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    # Two missed foreground pixels (FN only): Dice 2/3 at coverage 1. Keeping one FN gives Dice 6/7, below the chord
+    # from (0.8, 1) to (1, 2/3) at coverage 0.9: AURC 0.05 * (1/7 + 1/7 + 1/3) = 13/420 < oracle 1/30 = 14/420.
+    missed = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    u = np.array([0, 0, 0.5, 1, 0, 0, 0, 0, 0, 0], dtype=np.float64)
+    curve = selective_dice_curve([missed], [label], [u], num_classes=2)
+    assert curve.oracle_aurc == pytest.approx(1 / 30, rel=1e-12)
+    assert curve.aurc == pytest.approx(13 / 420, rel=1e-12)
+    assert curve.excess_aurc == pytest.approx(-1 / 420, rel=1e-10)
+    # Two false positives (FP only): Dice 8/10 at coverage 1; keeping one gives 8/9, above the chord: excess > 0.
+    extra = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    u = np.array([0, 0, 0, 0, 0.5, 1, 0, 0, 0, 0], dtype=np.float64)
+    curve = selective_dice_curve([extra], [label], [u], num_classes=2)
+    assert curve.oracle_aurc == pytest.approx(0.2 * 0.2 / 2, rel=1e-12)
+    assert curve.aurc == pytest.approx(0.05 * (1 / 9 + 1 / 9 + 0.2), rel=1e-12)
+    assert curve.excess_aurc == pytest.approx(0.05 * (2 / 9 + 0.2) - 0.02, rel=1e-10)
+    assert curve.excess_aurc > 0
+
+
+def test_oracle_and_excess_ignore_image_order_and_are_zero_for_a_perfect_segmentation(rng):
+    preds, targets, uncs = _images(rng, levels=6)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=3)
+    order = [1, 3, 2, 0]
+    other = selective_dice_curve(
+        [preds[i] for i in order], [targets[i] for i in order], [uncs[i] for i in order], num_classes=3
+    )
+    assert other.oracle_aurc == pytest.approx(curve.oracle_aurc, rel=1e-12)
+    assert other.excess_aurc == pytest.approx(curve.excess_aurc, rel=1e-10)
+    perfect = selective_dice_curve(targets, targets, uncs, num_classes=3)
+    assert perfect.oracle_aurc == 0.0 and perfect.excess_aurc == 0.0

@@ -50,8 +50,13 @@ def evaluation_json(
     disagreement: bool = False,
     image_scores: bool = True,
     per_image_in_json: bool = True,
+    decomposition: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``evaluation.json`` (Dice statistics computed from the per-image values)."""
+    """The content of ``evaluation.json`` (Dice statistics computed from the per-image values).
+
+    ``decomposition``: top-level ``oracle_aurc``, ``excess_aurc``, ``error_auroc``, ``augrc`` to add (None: none, as
+    in files written before they existed).
+    """
     table = []
     for c in coverages:
         image_dice = _per_image(dice, cases, c, dice=True)
@@ -80,6 +85,7 @@ def evaluation_json(
         "num_classes": 2,
         "class_names": ["background", "lesion"],
         "aurc": aurc,
+        **(decomposition or {}),
         "table": table,
     }
     if calibration:

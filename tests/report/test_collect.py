@@ -203,3 +203,24 @@ def test_labels_default_and_validation(tmp_path: Path) -> None:
         collect_report([base, other], reference=2)
     with pytest.raises(ValueError, match="at least one run"):
         collect_report([])
+
+
+DECOMPOSITION = {"oracle_aurc": 0.1, "excess_aurc": 0.0234, "error_auroc": 0.875, "augrc": 0.0456}
+
+
+def test_aurc_split_error_auroc_and_augrc_are_read_and_old_files_give_nan(tmp_path: Path) -> None:
+    new = load_run_results(make_run(tmp_path / "new", everything=False, decomposition=DECOMPOSITION))
+    assert (new.oracle_aurc, new.excess_aurc, new.error_auroc, new.augrc) == (0.1, 0.0234, 0.875, 0.0456)
+    # A file written before these keys existed loads; each is NaN (JSON null too).
+    old = load_run_results(make_run(tmp_path / "old", everything=False))
+    assert all(math.isnan(v) for v in (old.oracle_aurc, old.excess_aurc, old.error_auroc, old.augrc))
+    undefined = load_run_results(
+        make_run(tmp_path / "null", everything=False, decomposition={**DECOMPOSITION, "error_auroc": None})
+    )
+    assert math.isnan(undefined.error_auroc) and undefined.augrc == 0.0456
+    data = collect_report([tmp_path / "old", tmp_path / "new"])
+    assert data.table1.has_decomposition
+    row = data.table1.rows[1]
+    assert (row.oracle_aurc, row.excess_aurc, row.augrc, row.error_auroc) == (0.1, 0.0234, 0.0456, 0.875)
+    assert math.isnan(data.table1.rows[0].oracle_aurc)
+    assert not collect_report([tmp_path / "old"]).table1.has_decomposition

@@ -138,3 +138,20 @@ def test_figure_bytes_rejects_unknown_format() -> None:
     assert b"<dc:date>" not in figure_bytes(fig, "svg")  # no timestamp: the same figure gives the same file
     with pytest.raises(ValueError, match="Expected `fmt` to be one of"):
         figure_bytes(fig, "pdf")
+
+
+def test_table1_shows_the_aurc_split_error_auroc_and_augrc_when_a_run_has_them(tmp_path: Path) -> None:
+    old = make_run(tmp_path / "old", everything=False)
+    split = {"oracle_aurc": 0.1, "excess_aurc": -0.0012, "error_auroc": 0.875, "augrc": 0.0456}
+    new = make_run(tmp_path / "new", BETTER_DICE, BETTER_COVERAGE, everything=False, decomposition=split)
+    html = write_report([old, new], tmp_path / "r.html", figure_formats=()).read_text()
+    table1 = table_rows(html, "table1")
+    assert table1[0][-3:] == ["AURC = oracle + excess (%)", "AUGRC (%)", "error AUROC"]
+    assert table1[1][-2:] == ["oracle", "excess"]
+    assert table1[2][0] == "old" and table1[2][-4:] == ["n/a"] * 4  # an older file: n/a, not a crash
+    assert table1[3][:2] == ["new", "12.34"] and table1[3][-4:] == ["10.00", "-0.12", "4.56", "0.875"]
+    assert "Oracle: the AURC of the same segmentation" in html
+    # Runs without these numbers keep Ding et al.'s columns only.
+    only_old = write_report([old], tmp_path / "o.html", figure_formats=()).read_text()
+    assert table_rows(only_old, "table1")[0][-1] == "Dice (%) at coverage 0.70"
+    assert "Oracle: the AURC" not in only_old

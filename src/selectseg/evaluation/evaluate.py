@@ -21,6 +21,8 @@ from ..metrics import (
     generalized_energy_distance,
     hungarian_matched_iou,
     image_level_correlation,
+    pixel_augrc,
+    pixel_error_auroc,
     pixel_level_correlation,
     prediction_variance,
     quality_control_curve,
@@ -59,7 +61,10 @@ def evaluate_cases(
     ``montage.npz``.
 
     One global uncertainty threshold across all cases per operating point (see ``docs/metrics.md``). Reported: the
-    full Dice-coverage curve, AURC, and at each target coverage (largest achievable <= the target over every
+    full Dice-coverage curve, AURC and its split ``oracle_aurc`` (the AURC of the same segmentation with a perfect
+    error detector) + ``excess_aurc`` (the ordering part), the pixel error-detection AUROC ``error_auroc`` (null
+    when no voxel or every voxel is wrong) and the ``augrc`` (pixel error), all over the voxels of all cases pooled,
+    and at each target coverage (largest achievable <= the target over every
     distinct threshold) the Dice mean, std and 5th percentile over images, gamma (wrong fraction among referred
     voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice. Beside them:
 
@@ -135,6 +140,9 @@ def evaluate_cases(
         if on_case is not None:
             on_case(output.case.case_id)
     curve = selective_dice_curve(predictions, references, uncertainties, num_classes=run.num_classes)
+    with warnings.catch_warnings():  # no wrong or no correct voxel: the AUROC is NaN (written as null)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        error_auroc = pixel_error_auroc(predictions, references, uncertainties)
     flat_pred = np.concatenate([p.reshape(-1) for p in predictions])
     flat_ref = np.concatenate([r.reshape(-1) for r in references])
     flat_unc = np.concatenate([u.reshape(-1) for u in uncertainties])
@@ -216,6 +224,10 @@ def evaluate_cases(
         "num_classes": run.num_classes,
         "class_names": run.info.get("class_names"),
         "aurc": curve.aurc,
+        "oracle_aurc": curve.oracle_aurc,
+        "excess_aurc": curve.excess_aurc,
+        "error_auroc": error_auroc,
+        "augrc": pixel_augrc(predictions, references, uncertainties),
         "table": table,
         **extra,
     }

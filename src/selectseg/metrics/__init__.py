@@ -1,4 +1,5 @@
-"""Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection, calibration
+"""Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection (with the
+oracle/excess split of the Dice AURC, the pixel error-detection AUROC and the AUGRC), calibration
 (NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection, and
 agreement between annotators.
 
@@ -30,6 +31,7 @@ from .disagreement import (
     soft_dice_at_thresholds,
     sum_of_variances,
 )
+from .error_detection import pixel_augrc, pixel_error_auroc
 from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
 from .quality import QCCurve, ood_auroc, quality_control_curve
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
@@ -63,6 +65,8 @@ __all__ = [
     "nll",
     "ood_auroc",
     "pairwise_dice",
+    "pixel_augrc",
+    "pixel_error_auroc",
     "pixel_level_correlation",
     "prediction_variance",
     "quality_control_curve",

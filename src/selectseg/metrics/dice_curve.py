@@ -95,6 +95,28 @@ class SelectiveDiceCurve:
         """Area under the risk (1 - Dice) over coverage 0..1, trapezoid rule (lower is better)."""
         return float(np.trapezoid(1.0 - self.dice, self.coverage))
 
+    @property
+    def oracle_aurc(self) -> float:
+        """AURC of the same segmentation with the oracle uncertainty ``1[wrong]`` (lower is better).
+
+        A perfect error detector refers every wrong pixel before any correct one. Its wrong pixels are tied, and
+        ties are one operating point, so the curve runs through (0, Dice 1), (1 - e, Dice 1) and (1, D_1), with
+        e the fraction of wrong pixels and D_1 the mean Dice at coverage 1: ``oracle_aurc = e (1 - D_1) / 2``.
+        It depends on the segmentation only (0 when every pixel is right); see ``docs/metrics.md``.
+        """
+        error_rate = self._events.uncertainty.size / self._sorted_uncertainty.size
+        return float(error_rate * (1.0 - self.dice[-1]) / 2.0)
+
+    @property
+    def excess_aurc(self) -> float:
+        """``aurc - oracle_aurc``: the part of the AURC due to how the uncertainty orders the pixels.
+
+        0 when every wrong pixel has one uncertainty above every correct pixel's. It can be negative: Dice is
+        not linear in the kept wrong pixels, and an uncertainty that orders the wrong pixels among themselves (e.g.
+        missed foreground pixels one by one) can run below the oracle's straight chord; see ``docs/metrics.md``.
+        """
+        return self.aurc - self.oracle_aurc
+
     def image_dice(self, index: int | Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Per-image Dice at stored point(s): ``(N,)`` for one index, ``(len(index), N)`` for several or all.
 
@@ -262,6 +284,8 @@ def selective_dice_curve(
         [0.6667, 0.75, 0.8889, 1.0]
         >>> round(curve.aurc, 6)
         0.052778
+        >>> round(curve.oracle_aurc, 6), round(curve.excess_aurc, 6)  # 3 of 10 wrong: 0.3 * (1 - 2/3) / 2
+        (0.05, 0.002778)
 
     References:
         Ding et al., MIDL 2020, section 2.1 and Table 1.
@@ -275,12 +299,13 @@ def check_selective_images(
     predictions: Sequence[ImageArray],
     targets: Sequence[ImageArray],
     uncertainties: Sequence[ImageArray],
-    num_classes: int,
+    num_classes: int | None,
     *,
     target_name: str = "targets",
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Validate per-image (prediction, target, uncertainty) triples and flatten them (the checks of
-    :func:`selective_dice_curve`); ``target_name`` is how the targets are called in the messages.
+    :func:`selective_dice_curve`); ``target_name`` is how the targets are called in the messages. With
+    ``num_classes=None`` the label range is not checked (metrics that only compare labels for equality).
 
     Shape:
         N images ``(*S_i)`` each -> three lists of N flat arrays (labels as given, integer; uncertainties floating).
@@ -317,8 +342,9 @@ def check_selective_images(
         if u.dtype == np.bool_ or not np.issubdtype(u.dtype, np.floating):
             u = u.astype(np.float64)
         check_finite(f"uncertainties[{i}]", u)
-        check_label_range(f"predictions[{i}]", p, k)
-        check_label_range(f"{target_name}[{i}]", t, k)
+        if k is not None:
+            check_label_range(f"predictions[{i}]", p, k)
+            check_label_range(f"{target_name}[{i}]", t, k)
         pred_flat.append(p.reshape(-1))
         tgt_flat.append(t.reshape(-1))
         unc_flat.append(u.reshape(-1))

@@ -50,19 +50,31 @@ _TOL = 1e-9
 @dataclass(frozen=True)
 class Table1Row:
     """One run's row of Table 1: AURC (fraction; shown in %) and the operating point at each of the table's coverages
-    (None where the run was not evaluated at that coverage)."""
+    (None where the run was not evaluated at that coverage); then the AURC's split into oracle + excess, the AUGRC
+    (fractions) and the pixel error-detection AUROC, NaN where the run's files do not hold them."""
 
     label: str
     aurc: float
     points: tuple[OperatingPoint | None, ...]
+    oracle_aurc: float = math.nan
+    excess_aurc: float = math.nan
+    augrc: float = math.nan
+    error_auroc: float = math.nan
 
 
 @dataclass(frozen=True)
 class Table1:
-    """Ding et al. Table 1: AURC and Dice (mean ± std, 5th percentile) at fixed coverages, one row per run."""
+    """Ding et al. Table 1: AURC and Dice (mean ± std, 5th percentile) at fixed coverages, one row per run; beside
+    them, when any run has them, the oracle/excess split of the AURC, the AUGRC and the error-detection AUROC."""
 
     coverages: tuple[float, ...]
     rows: tuple[Table1Row, ...]
+
+    @property
+    def has_decomposition(self) -> bool:
+        """Whether any row holds one of the oracle AURC, excess AURC, AUGRC or error AUROC (older result files hold
+        none, and their table keeps Ding et al.'s columns only)."""
+        return any(math.isfinite(v) for r in self.rows for v in (r.oracle_aurc, r.excess_aurc, r.augrc, r.error_auroc))
 
 
 @dataclass(frozen=True)
@@ -213,7 +225,18 @@ def _common_ids(run: RunResults, ref: RunResults) -> tuple[tuple[str, ...], tupl
 
 def _table1(runs: Sequence[RunResults]) -> Table1:
     coverages = tuple(c for c in TABLE1_COVERAGES if any(r.point(c) is not None for r in runs))
-    rows = tuple(Table1Row(label=r.label, aurc=r.aurc, points=tuple(r.point(c) for c in coverages)) for r in runs)
+    rows = tuple(
+        Table1Row(
+            label=r.label,
+            aurc=r.aurc,
+            points=tuple(r.point(c) for c in coverages),
+            oracle_aurc=r.oracle_aurc,
+            excess_aurc=r.excess_aurc,
+            augrc=r.augrc,
+            error_auroc=r.error_auroc,
+        )
+        for r in runs
+    )
     return Table1(coverages=coverages, rows=rows)
 
 

@@ -1,8 +1,8 @@
 """Assemble the report as one self-contained HTML page: inline CSS, figures as ``data:`` PNG images, no JavaScript.
 
 Every piece of text from the result files is escaped (:func:`html.escape`); the page loads nothing from the network
-or the disk. Numbers: AURC and Dice in percent (Dice differences in percentage points), other metrics as fractions;
-"n/a" where a value is undefined (NaN) or was not computed.
+or the disk. Numbers: AURC (with its oracle/excess split, and the AUGRC) and Dice in percent (Dice differences in
+percentage points), other metrics as fractions; "n/a" where a value is undefined (NaN) or was not computed.
 """
 
 from __future__ import annotations
@@ -148,8 +148,13 @@ def _trained_with(info: Mapping[str, Any]) -> str:
 def _table1(data: ReportData) -> str:
     t = data.table1
     head = '<tr><th class="text" rowspan="2">run</th><th rowspan="2">AURC (%)</th>'
-    head += "".join(f'<th colspan="2">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages) + "</tr><tr>"
-    head += "".join("<th>mean ± std</th><th>5th pct.</th>" for _ in t.coverages) + "</tr>"
+    head += "".join(f'<th colspan="2">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages)
+    split = t.has_decomposition
+    if split:
+        head += '<th colspan="2">AURC = oracle + excess (%)</th><th rowspan="2">AUGRC (%)</th>'
+        head += '<th rowspan="2">error AUROC</th>'
+    head += "</tr><tr>" + "".join("<th>mean ± std</th><th>5th pct.</th>" for _ in t.coverages)
+    head += ("<th>oracle</th><th>excess</th>" if split else "") + "</tr>"
     body = []
     for i, row in enumerate(t.rows):
         cls = ' class="reference"' if i == data.reference and len(t.rows) > 1 else ""
@@ -161,12 +166,23 @@ def _table1(data: ReportData) -> str:
             achieved = f"achieved coverage {_num(p.coverage, 4)}, threshold {_num(p.threshold, 4)}"
             cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
             cells.append(_cell(_pct(p.dice_p5), title=achieved))
+        if split:
+            cells += [_cell(_pct(row.oracle_aurc)), _cell(_pct(row.excess_aurc)), _cell(_pct(row.augrc))]
+            cells.append(_cell(_num(row.error_auroc)))
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     caption = (
         "AURC: area under the risk-coverage curve, risk = 1 - Dice (lower is better). Dice: mean ± standard deviation "
         "and 5th percentile over images at the largest achievable coverage not above the target (one global "
         "uncertainty threshold; referred pixels take the ground truth). Hover a cell for the achieved coverage."
     )
+    if split:
+        caption += (
+            " Oracle: the AURC of the same segmentation if every wrong pixel were referred first (segmentation "
+            "quality); excess = AURC - oracle (how the uncertainty orders the pixels; can be negative). "
+            "AUGRC: area under the generalized risk (kept and wrong pixels / all pixels) over coverage (lower is "
+            "better). Error AUROC: how well the uncertainty ranks wrong above correct pixels (0.5 chance, 1 perfect). "
+            "All over the pixels of all images pooled; n/a where undefined or not in a run's files."
+        )
     return (
         f'<table id="table1"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
         f'<p class="caption">{escape(caption)}</p>'

@@ -3,9 +3,10 @@
 Files read from a run folder ``RUN`` (written by ``selectseg evaluate`` and ``selectseg train``); only the first two
 are required, every other part is read when present:
 
-- ``RUN/evaluation/evaluation.json``: settings, AURC, the operating-point table (Dice at each target coverage with
-  per-image coverage and Dice), calibration, quality control, disagreement with annotators, image scores (JSON null
-  is read as NaN);
+- ``RUN/evaluation/evaluation.json``: settings, AURC and (when present) its split into oracle and excess AURC, the
+  pixel error-detection AUROC and the AUGRC, the operating-point table (Dice at each target coverage with per-image
+  coverage and Dice), calibration, quality control, disagreement with annotators, image scores (JSON null and a
+  missing key, as in files written before these numbers existed, are read as NaN);
 - ``RUN/evaluation/curve.csv``: the Dice-coverage curve ``threshold,coverage,dice,risk``;
 - ``RUN/evaluation/per_image.csv``: per-image ``coverage@c,dice@c`` (used where the JSON table lacks them);
 - ``RUN/evaluation/montage.npz``: a few cases' image, reference, prediction, uncertainty and referral maps;
@@ -213,7 +214,12 @@ class OODResults:
 
 @dataclass(frozen=True)
 class RunResults:
-    """Everything the report shows about one evaluated run (optional parts None or empty when absent)."""
+    """Everything the report shows about one evaluated run (optional parts None or empty when absent).
+
+    Attributes:
+        aurc: the Dice AURC; oracle_aurc + excess_aurc = aurc (its split); error_auroc: pixel error-detection AUROC;
+            augrc: AUGRC with the pixel error (see ``docs/metrics.md``). NaN where the file does not hold them.
+    """
 
     run_dir: Path
     label: str
@@ -226,6 +232,10 @@ class RunResults:
     aurc: float
     points: tuple[OperatingPoint, ...]
     curve: DiceCurve
+    oracle_aurc: float = math.nan
+    excess_aurc: float = math.nan
+    error_auroc: float = math.nan
+    augrc: float = math.nan
     calibration: Calibration | None = None
     quality_control: QualityControl | None = None
     disagreement: Disagreement | None = None
@@ -326,6 +336,10 @@ def load_run_results(run_dir: str | Path, *, label: str | None = None) -> RunRes
         aurc=_float(ev.get("aurc")),
         points=points,
         curve=_read_curve(run_dir / _CURVE),
+        oracle_aurc=_float(ev.get("oracle_aurc")),
+        excess_aurc=_float(ev.get("excess_aurc")),
+        error_auroc=_float(ev.get("error_auroc")),
+        augrc=_float(ev.get("augrc")),
         calibration=_calibration(ev.get("calibration")),
         quality_control=_quality_control(ev.get("quality_control"), ev.get("uncertainty")),
         disagreement=_disagreement(ev.get("disagreement")),
