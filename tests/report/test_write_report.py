@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from selectseg.report import figures_dir, write_report
@@ -155,3 +156,31 @@ def test_table1_shows_the_aurc_split_error_auroc_and_augrc_when_a_run_has_them(t
     only_old = write_report([old], tmp_path / "o.html", figure_formats=()).read_text()
     assert table_rows(only_old, "table1")[0][-1] == "Dice (%) at coverage 0.70"
     assert "Oracle: the AURC" not in only_old
+
+
+def test_training_history_section(tmp_path: Path) -> None:
+    """metrics.csv is read as columns (empty cells and 'nan' as NaN, an older file without the gradient columns
+    too), drawn in the Training figure and summarised per run: the last weight and lr, the mean gradient ratio over
+    the first and the last tenth of the measured epochs."""
+    from selectseg.report.results import load_run_results
+
+    new = make_run(tmp_path / "new")
+    lines = ["epoch,segmentation,ranking,ranking_weight,lr,grad_ratio,val_aurc,seconds"]
+    for e in range(1, 21):
+        ratio = f"{100.0 * e:g}" if e % 2 else "nan"  # measured on odd epochs: 100, 300, ..., 1900
+        lines.append(f"{e},{1 / e:g},0.1,2000,{1e-3 / e:g},{ratio},,1.5")
+    (new / "metrics.csv").write_text("\n".join(lines) + "\n")
+    old = make_run(tmp_path / "old")
+    (old / "metrics.csv").write_text("epoch,loss,segmentation,ranking,val_dice,val_aurc,seconds\n1,1,1,0,0.5,0.2,3\n")
+    history = load_run_results(new).training
+    assert history is not None and history.epochs.tolist() == list(range(1, 21))
+    assert history.get("lr")[1] == pytest.approx(5e-4) and np.isnan(history.get("val_aurc")).all()
+    assert np.isnan(history.get("grad_ratio")[1]) and history.get("grad_segmentation") is None
+    assert load_run_results(old).training.get("grad_ratio") is None
+    html = write_report([new, old], tmp_path / "report.html").read_text()
+    assert '<section id="training">' in html and 'id="fig-training"' in html
+    rows = {r[0]: r for r in table_rows(html, "training-summary")[1:]}
+    # 10 measured epochs: first tenth = epoch 1 (100), last tenth = epoch 19 (1900)
+    assert rows["new"][1:] == ["20", "2e+03", "5e-05", "100", "1.9e+03"]
+    assert rows["old"][1:] == ["1", "n/a", "n/a", "n/a", "n/a"]
+    assert "training.png" in {p.name for p in figures_dir(tmp_path / "report.html").iterdir()}

@@ -293,6 +293,53 @@ def plot_reliability(runs: Sequence[RunResults]) -> Figure:
     return fig
 
 
+TRAINING_PANELS = (
+    ("segmentation", "segmentation loss", False),
+    ("weighted_ranking", "ranking loss x weight", True),
+    ("grad_ratio", "|weight x g_rank| / |g_seg|", True),
+    ("lr", "learning rate", False),
+    ("val_aurc", "validation AURC", False),
+)
+"""The training figure's panels: (column, title, log scale); ``weighted_ranking`` = ranking x ranking_weight."""
+
+
+def plot_training(runs: Sequence[RunResults]) -> Figure:
+    """The runs' training histories (``metrics.csv``) against the epoch, one panel per quantity: the segmentation
+    loss, the weighted ranking loss, the gradient ratio of the two parts (how much the ranking term drives the
+    parameters), the learning rate and the validation AURC.
+
+    Args:
+        runs: the runs with a training history (others are skipped).
+
+    Returns:
+        The figure.
+    """
+    fig = _new_figure(*_panel_size(len(TRAINING_PANELS), max_cols=5, width=3.4, height=3.0))
+    axes = _grid(fig, len(TRAINING_PANELS), max_cols=5)
+    for ax, (column, title, log) in zip(axes, TRAINING_PANELS):
+        for i, run in enumerate(runs):
+            history = run.training
+            if history is None:
+                continue
+            if column == "weighted_ranking":
+                ranking, weight = history.get("ranking"), history.get("ranking_weight")
+                values = None if ranking is None or weight is None else ranking * weight
+            else:
+                values = history.get(column)
+            if values is None:
+                continue
+            keep = np.isfinite(values) & ((values > 0) if log else True)
+            if keep.any():
+                ax.plot(history.epochs[keep], values[keep], "-", color=f"C{i}", linewidth=1.2, label=_t(run.label))
+        if log and ax.has_data():
+            ax.set_yscale("log")
+        ax.set_title(_t(title), fontsize="medium")
+        ax.set_xlabel("epoch")
+    if axes[0].has_data():
+        axes[0].legend(loc="upper right", fontsize="x-small")
+    return fig
+
+
 def plot_quality_control(runs: Sequence[RunResults]) -> Figure:
     """Quality-control curves, one panel per run with stored curves: the share of images failing and not yet flagged
     against the share flagged for review (by decreasing image score), and the ideal curve; d-AUC in the legend
@@ -489,6 +536,17 @@ def report_figures(data: ReportData) -> list[ReportFigure]:
                 "AUROC of telling them apart in the panel titles (higher is better).",
                 plot_ood(run.ood, label=run.label),
             )
+    if any(r.training is not None for r in runs):
+        add(
+            "training",
+            "training",
+            "Training",
+            "Per epoch: the segmentation loss, the ranking loss times its weight, the ratio of the weighted ranking "
+            "gradient to the segmentation gradient (parameter-gradient norms, measured every loss.grad_norm_every "
+            "steps; about 1000 means the ranking term alone steers training), the learning rate and the validation "
+            "AURC.",
+            plot_training(runs),
+        )
     for run in runs:
         if run.image_scores and run.point(1.0) is not None:
             add(

@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+import numpy as np
+
 from .collect import ReportData
 from .results import RunResults
 
@@ -67,6 +69,11 @@ def _num(value: float | None, digits: int = 3, *, scale: float = 1.0, sign: bool
     if value is None or not math.isfinite(value):
         return "n/a"
     return f"{scale * value:{'+' if sign else ''}.{digits}f}"
+
+
+def _sig(value: float | None) -> str:
+    """Three significant digits (learning rates, weights and ratios span orders of magnitude)."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -386,6 +393,38 @@ def _configs(runs: Sequence[RunResults]) -> str:
     return "".join(out)
 
 
+def _training(runs: Sequence[RunResults]) -> str:
+    """Per run: epochs, the last epoch's ranking weight and learning rate, and the mean gradient ratio over the first
+    and the last tenth of the epochs that measured it."""
+    rows = []
+    for r in runs:
+        h = r.training
+        if h is None or len(h.epochs) == 0:
+            continue
+        ratio = h.get("grad_ratio")
+        measured = ratio[np.isfinite(ratio)] if ratio is not None else np.array([])
+        tenth = max(1, len(measured) // 10)
+        weight, lr = h.get("ranking_weight"), h.get("lr")
+        rows.append(
+            [
+                r.label,
+                str(int(h.epochs[-1])),
+                _sig(float(weight[-1]) if weight is not None else None),
+                _sig(float(lr[-1]) if lr is not None else None),
+                _sig(float(measured[:tenth].mean()) if measured.size else None),
+                _sig(float(measured[-tenth:].mean()) if measured.size else None),
+            ]
+        )
+    if not rows:
+        return ""
+    header = ["run", "epochs", "ranking weight (last)", "lr (last)", "gradient ratio (first 10 %)", "(last 10 %)"]
+    caption = (
+        "Gradient ratio = |weight x ranking gradient| / |segmentation gradient| "
+        "(parameter-gradient norms, RUN/metrics.csv)."
+    )
+    return _table("training-summary", header, rows, caption=caption)
+
+
 def render_html(
     data: ReportData,
     figures: Sequence[EmbeddedFigure],
@@ -443,6 +482,9 @@ def render_html(
     scores = _figures(figures, "image_scores")
     if scores:
         body.append(_section("image-scores", "Image scores", scores))
+    training = _training(data.runs) + _figures(figures, "training")
+    if training:
+        body.append(_section("training", "Training", training))
     body.append(_section("operating-points", "All operating points", _operating_points(data.runs)))
     body.append(_section("configurations", "Run configurations", _configs(data.runs)))
     body.append(

@@ -11,7 +11,8 @@ are required, every other part is read when present:
 - ``RUN/evaluation/per_image.csv``: per-image ``coverage@c,dice@c`` (used where the JSON table lacks them);
 - ``RUN/evaluation/montage.npz``: a few cases' image, reference, prediction, uncertainty and referral maps;
 - ``RUN/ood/ood.json`` and ``RUN/ood/ood.csv``: out-of-distribution detection (AUROC and per-image scores);
-- ``RUN/config.yaml`` and ``RUN/run.json`` (for an ensemble folder, those of its first member, and ``ensemble.json``).
+- ``RUN/config.yaml`` and ``RUN/run.json`` (for an ensemble folder, those of its first member, and ``ensemble.json``);
+- ``RUN/metrics.csv``: the training history (loss parts, ranking weight, learning rate, gradient norms per epoch).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "QualityControl",
     "Reliability",
     "RunResults",
+    "TrainingHistory",
     "default_labels",
     "load_run_results",
 ]
@@ -50,6 +52,25 @@ _PER_IMAGE = Path("evaluation") / "per_image.csv"
 _MONTAGE = Path("evaluation") / "montage.npz"
 _OOD_JSON = Path("ood") / "ood.json"
 _OOD_CSV = Path("ood") / "ood.csv"
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """``RUN/metrics.csv``: one value per finished epoch for each logged column (NaN where an epoch has none, e.g. no
+    gradient measurement or no validation in that epoch; columns of older files that lack them are absent).
+
+    Attributes:
+        epochs: ``(E,)`` the epoch numbers, from 1.
+        columns: column name -> ``(E,)`` float64 values (``segmentation``, ``ranking``, ``ranking_weight``, ``lr``,
+            ``grad_segmentation``, ``grad_ranking``, ``grad_ratio``, ``val_dice``, ``val_aurc``, ...).
+    """
+
+    epochs: np.ndarray
+    columns: Mapping[str, np.ndarray]
+
+    def get(self, name: str) -> np.ndarray | None:
+        """The column's values, or None when the file has no such column."""
+        return self.columns.get(name)
 
 
 @dataclass(frozen=True)
@@ -246,6 +267,7 @@ class RunResults:
     config_text: str | None = None
     run_info: Mapping[str, Any] | None = None
     ensemble: Mapping[str, Any] | None = None
+    training: TrainingHistory | None = None
 
     def point(self, target_coverage: float) -> OperatingPoint | None:
         """The operating point for ``target_coverage``, or None when the run was not evaluated there."""
@@ -354,7 +376,21 @@ def load_run_results(run_dir: str | Path, *, label: str | None = None) -> RunRes
         config_text=config_text,
         run_info=run_info,
         ensemble=ensemble,
+        training=_read_training(config_path.parent / "metrics.csv") if config_path is not None else None,
     )
+
+
+def _read_training(path: Path) -> TrainingHistory | None:
+    """``metrics.csv`` as columns (None when absent or empty; an unreadable cell is NaN)."""
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "epoch" not in rows[0]:
+        return None
+    names = [k for k in rows[0] if k != "epoch"]
+    columns = {k: np.array([_float(r.get(k)) for r in rows], dtype=np.float64) for k in names}
+    return TrainingHistory(epochs=np.array([_int(_float(r["epoch"]), 0) for r in rows]), columns=columns)
 
 
 def _float(value: Any) -> float:
