@@ -3,10 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from selectseg.cli import app
 from selectseg.demo import COVERAGES, RUNS
+from selectseg.training.config import RECOMMENDED_BALANCE
 
 
 def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:
@@ -16,12 +19,20 @@ def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:
     assert [row["run"] for row in summary["table"]] == [name for name, _ in RUNS]
     for row in summary["table"]:
         assert 0 <= row["aurc"] <= 1
+        assert row["aurc"] == pytest.approx(row["oracle_aurc"] + row["excess_aurc"], abs=1e-12)
+        assert row["error_auroc"] is None or 0 <= row["error_auroc"] <= 1
         assert all(0 <= row[f"dice@{c}"] <= 1 and row[f"coverage@{c}"] <= c for c in COVERAGES)
     for name, _ in RUNS:
         assert (tmp_path / name / "model.pt").is_file()
         assert (tmp_path / name / "evaluation" / "evaluation.json").is_file()
     assert (tmp_path / "comparison.csv").read_text().startswith("run,ranking,aurc")
-    assert "uncertainty_aware" in result.output and "AURC" in result.output
+    assert "uncertainty_aware" in result.output and "AURC" in result.output and "excess" in result.output
+    assert summary["reading"].startswith("The uncertainty-aware run")
+    assert " ".join(summary["reading"].split()[:6]) in " ".join(result.output.split())
+    configs = {name: yaml.safe_load((tmp_path / name / "config.yaml").read_text()) for name, _ in RUNS}
+    assert configs["uncertainty_aware"]["loss"]["ranking_balance"] == RECOMMENDED_BALANCE > 0
+    assert configs["baseline"]["loss"]["ranking_balance"] == 0
+    assert {c["optim"]["schedule"] for c in configs.values()} == {"poly"}  # only the loss differs
     # Run again: both runs are finished, so it resumes instantly and gives the same numbers.
     again = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--quick"], catch_exceptions=False)
     assert again.exit_code == 0

@@ -37,8 +37,14 @@ METHODS: dict[str, list[str]] = {
 }
 """``--method`` presets: the overrides each applies (before the user's own ``--set``)."""
 
+RECOMMENDED_BALANCE = 0.25
+"""The gradient-balanced ranking weight recommended for uncertainty-aware training (``loss.ranking_balance``): the
+weighted ranking gradient held at this fraction of the segmentation gradient. See docs/training.md for the evidence
+(the GlaS study in docs/results.md) and its limits."""
+
 __all__ = [
     "METHODS",
+    "RECOMMENDED_BALANCE",
     "DataConfig",
     "LossConfig",
     "ModelConfig",
