@@ -1,12 +1,13 @@
 """Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection, calibration
-(NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection, and
-agreement between annotators.
+(NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection,
+agreement between annotators, the bootstrap over images of the Dice curve.
 
 Pure library layer: imports neither models, training nor plotting.
 """
 
 from .._validation import UndefinedMetricWarning
 from .agreement import aula, layer_agreement_curve, mean_dice, pairwise_dice
+from .bootstrap import DiceBootstrap, WeightedDiceStatistics, bootstrap_dice_curve, weighted_dice_statistics
 from .calibration import (
     CalibrationBins,
     CalibrationResult,
@@ -39,6 +40,7 @@ __all__ = [
     "CalibrationResult",
     "CalibrationStats",
     "Correlation",
+    "DiceBootstrap",
     "DiceOperatingPoint",
     "PixelSelectiveMetrics",
     "QCCurve",
@@ -46,10 +48,12 @@ __all__ = [
     "SelectiveDiceCurve",
     "ThresholdDice",
     "UndefinedMetricWarning",
+    "WeightedDiceStatistics",
     "annotator_variance",
     "apply_temperature",
     "aula",
     "aurc",
+    "bootstrap_dice_curve",
     "brier",
     "coverage_threshold",
     "eaurc",
@@ -71,4 +75,5 @@ __all__ = [
     "selective_pixel_metrics",
     "soft_dice_at_thresholds",
     "sum_of_variances",
+    "weighted_dice_statistics",
 ]
