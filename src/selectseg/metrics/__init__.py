@@ -1,6 +1,6 @@
 """Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection, calibration
 (NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection,
-agreement between annotators, the bootstrap over images of the Dice curve.
+agreement between annotators, the bootstrap over images of the Dice curve and the paired comparison over seeds.
 
 Pure library layer: imports neither models, training nor plotting.
 """
@@ -31,6 +31,7 @@ from .disagreement import (
     soft_dice_at_thresholds,
     sum_of_variances,
 )
+from .paired import PairedComparison, paired_comparison
 from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
 from .quality import QCCurve, ood_auroc, quality_control_curve
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
@@ -42,6 +43,7 @@ __all__ = [
     "Correlation",
     "DiceBootstrap",
     "DiceOperatingPoint",
+    "PairedComparison",
     "PixelSelectiveMetrics",
     "QCCurve",
     "RiskCoverageCurve",
@@ -66,6 +68,7 @@ __all__ = [
     "mean_dice",
     "nll",
     "ood_auroc",
+    "paired_comparison",
     "pairwise_dice",
     "pixel_level_correlation",
     "prediction_variance",
