@@ -33,8 +33,10 @@ def test_train_predict_evaluate_from_the_command_line(trained: Path, tmp_path: P
     assert len(cases) == 2 and all(c["coverage"] <= 0.9 for c in cases)
     result = invoke("evaluate", trained, "--out", tmp_path / "ev", "--coverages", "1,0.9", "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert "AURC" in result.output
-    assert len(json.loads((tmp_path / "ev" / "evaluation.json").read_text())["table"]) == 2
+    assert "AURC" in result.output and "95% CI" in result.output
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert len(saved["table"]) == 2 and len(saved["aurc_ci"]) == 2 and saved["bootstrap"]["n_resamples"] == 1000
+    assert (tmp_path / "ev" / "summary.csv").is_file()
 
 
 def test_synth_writes_a_dataset_train_reads(tmp_path: Path) -> None:
@@ -60,6 +62,7 @@ def test_synth_writes_a_dataset_train_reads(tmp_path: Path) -> None:
         (["predict", "/nonexistent/run", "--out", "x"], "not a finished selectseg run"),
         (["evaluate", "/nonexistent/run"], "not a finished selectseg run"),
         (["evaluate", "RUN", "--coverages", "1,abc"], "comma-separated numbers"),
+        (["evaluate", "RUN", "--bootstrap", "-1"], "`n_resamples` to be an int >= 0"),
         (["predict", "RUN", "--out", "OUT", "--coverage", "0.9", "--threshold", "0.1"], "either `threshold`"),
     ],
 )
@@ -263,3 +266,14 @@ def test_cli_default_coverages_are_the_library_defaults() -> None:
 
     default = inspect.signature(evaluate_command).parameters["coverages"].default
     assert tuple(float(c) for c in default.split(",")) == DEFAULT_COVERAGES
+
+
+def test_cli_bootstrap_defaults_are_the_library_defaults() -> None:
+    import inspect
+
+    from selectseg.cli import evaluate_command
+    from selectseg.metrics.bootstrap import DEFAULT_CONFIDENCE_LEVEL, DEFAULT_N_RESAMPLES
+
+    parameters = inspect.signature(evaluate_command).parameters
+    assert parameters["bootstrap"].default == DEFAULT_N_RESAMPLES
+    assert parameters["confidence_level"].default == DEFAULT_CONFIDENCE_LEVEL

@@ -323,8 +323,14 @@ def evaluate_command(
     mc_samples: McSamplesOption = 10,
     device: DeviceOption = "auto",
     report: Annotated[bool, typer.Option(help="Also write RUN/report.html (with the default --out).")] = True,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples over images for the intervals of AURC and Dice (0: none).")
+    ] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    confidence_level: Annotated[float, typer.Option(help="Level of the bootstrap intervals.")] = 0.95,
 ) -> None:
-    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV).
+    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage with bootstrap intervals
+    over images (JSON and CSV).
 
     A cross-validation folder (train --folds K) is evaluated fold by fold, each on its held-out cases (or on --data),
     and aggregated as mean and std over folds."""
@@ -383,27 +389,44 @@ def evaluate_command(
             estimator=estimator,
             estimator_options=_estimator_options(estimator, mc_samples),
             on_case=on_case,
+            n_resamples=bootstrap,
+            bootstrap_seed=bootstrap_seed,
+            confidence_level=confidence_level,
         ),
     )
-    table = Table(title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%")
-    for column in ("target", "coverage", "Dice mean ± std", "Dice p5", "gamma", "psi_c"):
+    level = f"{100 * confidence_level:g}% CI"
+    aurc_ci = _interval(result.get("aurc_ci"), 100.0, 3)
+    table = Table(
+        title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%"
+        + (f" {aurc_ci} ({level}, bootstrap over images)" if aurc_ci else "")
+    )
+    columns = ["target", "coverage", "Dice mean ± std", *([level] if aurc_ci else []), "Dice p5", "gamma", "psi_c"]
+    for column in columns:
         table.add_column(column, justify="right")
     for row in result["table"]:
         table.add_row(
             f"{row['target_coverage']:.2f}",
             f"{row['coverage']:.4f}",
             f"{row['dice_mean']:.4f} ± {row['dice_std']:.4f}",
+            *([_interval(row.get("dice_ci"), 1.0, 4)] if aurc_ci else []),
             f"{row['dice_p5']:.4f}",
             f"{row['gamma']:.4f}",
             f"{row['psi_c']:.4f}",
         )
     Console().print(table)
-    console.print(f"Wrote {out}/evaluation.json, curve.csv, per_image.csv, montage.npz")
+    console.print(f"Wrote {out}/evaluation.json, summary.csv, curve.csv, per_image.csv, montage.npz")
     if report and Path(out).resolve() == (run_dir / "evaluation").resolve():
         from .report import write_report
 
         page = write_report([run_dir], run_dir / "report.html")
         console.print(f"Report: {page}")
+
+
+def _interval(ci: Any, scale: float, digits: int) -> str:
+    """``[low, high]`` of a JSON interval (scaled), or "" when there is none."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or None in ci:
+        return ""
+    return f"[{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]"
 
 
 @app.command("ood")

@@ -130,7 +130,7 @@ def check_bootstrap_options(num_images: int, n_resamples: int, confidence_level:
     if num_images < 2:
         raise ValueError(
             f"Expected at least 2 images for a bootstrap over images (`n_resamples` = {n_resamples}), but got "
-            f"{num_images}: resampling one image always gives that image."
+            f"{num_images} (one image resampled is always itself); set `n_resamples` to 0 to skip the bootstrap."
         )
 
 
