@@ -203,3 +203,20 @@ def test_labels_default_and_validation(tmp_path: Path) -> None:
         collect_report([base, other], reference=2)
     with pytest.raises(ValueError, match="at least one run"):
         collect_report([])
+
+
+def test_load_run_results_reads_bootstrap_intervals_and_summary_metrics(tmp_path: Path) -> None:
+    extra = {"reference_sha256": "ab" * 32, "oracle_aurc": 0.05, "error_auroc": None}
+    new = load_run_results(make_run(tmp_path / "new", everything=False, bootstrap=True, extra=extra))
+    assert new.aurc_ci == pytest.approx((0.1134, 0.1384))
+    assert new.bootstrap is not None and new.bootstrap["n_resamples"] == 1000
+    p1 = new.point(1.0)
+    assert p1 is not None and p1.dice_ci == pytest.approx((0.73, 0.76))
+    assert new.reference_sha256 == "ab" * 32
+    assert new.summary_metrics["aurc"] == pytest.approx(0.1234) and new.summary_metrics["oracle_aurc"] == 0.05
+    assert math.isnan(new.summary_metrics["error_auroc"]) and "augrc" not in new.summary_metrics
+    old = load_run_results(make_run(tmp_path / "old", everything=False))  # written before the bootstrap
+    assert old.aurc_ci is None and old.bootstrap is None and old.reference_sha256 is None
+    assert all(p.dice_ci is None for p in old.points) and set(old.summary_metrics) == {"aurc"}
+    data = collect_report([tmp_path / "new", tmp_path / "old"])
+    assert data.table1.rows[0].aurc_ci == new.aurc_ci and data.table1.rows[1].aurc_ci is None

@@ -50,11 +50,13 @@ _TOL = 1e-9
 @dataclass(frozen=True)
 class Table1Row:
     """One run's row of Table 1: AURC (fraction; shown in %) and the operating point at each of the table's coverages
-    (None where the run was not evaluated at that coverage)."""
+    (None where the run was not evaluated at that coverage); ``aurc_ci`` its bootstrap interval over images (None
+    without one; the points hold theirs)."""
 
     label: str
     aurc: float
     points: tuple[OperatingPoint | None, ...]
+    aurc_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,10 @@ def _common_ids(run: RunResults, ref: RunResults) -> tuple[tuple[str, ...], tupl
 
 def _table1(runs: Sequence[RunResults]) -> Table1:
     coverages = tuple(c for c in TABLE1_COVERAGES if any(r.point(c) is not None for r in runs))
-    rows = tuple(Table1Row(label=r.label, aurc=r.aurc, points=tuple(r.point(c) for c in coverages)) for r in runs)
+    rows = tuple(
+        Table1Row(label=r.label, aurc=r.aurc, points=tuple(r.point(c) for c in coverages), aurc_ci=r.aurc_ci)
+        for r in runs
+    )
     return Table1(coverages=coverages, rows=rows)
 
 

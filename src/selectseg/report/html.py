@@ -145,21 +145,51 @@ def _trained_with(info: Mapping[str, Any]) -> str:
     return text or "n/a"
 
 
+def _ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    """``"5.12 [4.30, 6.00]"`` in percent; the value alone without an interval."""
+    return _pct(value) if ci is None else f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def _bootstrap_note(runs: Sequence[RunResults]) -> str:
+    """How the intervals of Table 1 were made: the runs' bootstrap settings (one phrase when they agree)."""
+    settings = {
+        (b.get("confidence_level"), b.get("n_resamples"), b.get("seed")): None
+        for b in (r.bootstrap for r in runs)
+        if b is not None
+    }
+    phrases = [
+        f"{_num(100 * level, 0) if isinstance(level, (int, float)) else '?'} % percentile bootstrap interval over "
+        f"images ({n} resamples, seed {seed})"
+        for level, n, seed in settings
+    ]
+    return " or ".join(phrases)
+
+
 def _table1(data: ReportData) -> str:
     t = data.table1
-    head = '<tr><th class="text" rowspan="2">run</th><th rowspan="2">AURC (%)</th>'
-    head += "".join(f'<th colspan="2">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages) + "</tr><tr>"
-    head += "".join("<th>mean ± std</th><th>5th pct.</th>" for _ in t.coverages) + "</tr>"
+    with_ci = any(row.aurc_ci is not None for row in t.rows)
+    dice_columns = ["mean [CI]", "std", "5th pct."] if with_ci else ["mean ± std", "5th pct."]
+    head = '<tr><th class="text" rowspan="2">run</th>'
+    head += f'<th rowspan="2">AURC (%){" [CI]" if with_ci else ""}</th>'
+    head += (
+        "".join(f'<th colspan="{len(dice_columns)}">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages)
+        + "</tr><tr>"
+    )
+    head += "".join("".join(f"<th>{escape(h)}</th>" for h in dice_columns) for _ in t.coverages) + "</tr>"
     body = []
     for i, row in enumerate(t.rows):
         cls = ' class="reference"' if i == data.reference and len(t.rows) > 1 else ""
-        cells = [_cell(row.label, cls="text"), _cell(_pct(row.aurc))]
+        cells = [_cell(row.label, cls="text"), _cell(_ci(row.aurc, row.aurc_ci))]
         for p in row.points:
             if p is None:
-                cells += [_cell("n/a"), _cell("n/a")]
+                cells += [_cell("n/a")] * len(dice_columns)
                 continue
             achieved = f"achieved coverage {_num(p.coverage, 4)}, threshold {_num(p.threshold, 4)}"
-            cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
+            if with_ci:
+                cells.append(_cell(_ci(p.dice_mean, p.dice_ci), title=achieved))
+                cells.append(_cell(_pct(p.dice_std), title=achieved))
+            else:
+                cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
             cells.append(_cell(_pct(p.dice_p5), title=achieved))
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     caption = (
@@ -167,6 +197,11 @@ def _table1(data: ReportData) -> str:
         "and 5th percentile over images at the largest achievable coverage not above the target (one global "
         "uncertainty threshold; referred pixels take the ground truth). Hover a cell for the achieved coverage."
     )
+    if with_ci:
+        caption += (
+            f" [CI]: {_bootstrap_note(data.runs)}: images resampled with replacement, the whole curve recomputed; it "
+            "reflects the test images, not the training (for that, compare runs over seeds)."
+        )
     return (
         f'<table id="table1"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
         f'<p class="caption">{escape(caption)}</p>'

@@ -5,7 +5,8 @@ are required, every other part is read when present:
 
 - ``RUN/evaluation/evaluation.json``: settings, AURC, the operating-point table (Dice at each target coverage with
   per-image coverage and Dice), calibration, quality control, disagreement with annotators, image scores (JSON null
-  is read as NaN);
+  is read as NaN); where written, the bootstrap intervals (``aurc_ci``, the rows' ``dice_ci``, ``bootstrap``), the
+  reference fingerprint ``reference_sha256`` and the other top-level metrics of :data:`SUMMARY_METRICS`;
 - ``RUN/evaluation/curve.csv``: the Dice-coverage curve ``threshold,coverage,dice,risk``;
 - ``RUN/evaluation/per_image.csv``: per-image ``coverage@c,dice@c`` (used where the JSON table lacks them);
 - ``RUN/evaluation/montage.npz``: a few cases' image, reference, prediction, uncertainty and referral maps;
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "SUMMARY_METRICS",
     "Calibration",
     "DiceCurve",
     "Disagreement",
@@ -50,6 +52,9 @@ _MONTAGE = Path("evaluation") / "montage.npz"
 _OOD_JSON = Path("ood") / "ood.json"
 _OOD_CSV = Path("ood") / "ood.csv"
 
+SUMMARY_METRICS = ("aurc", "oracle_aurc", "excess_aurc", "error_auroc", "augrc")
+"""Top-level numbers of ``evaluation.json`` read into :attr:`RunResults.summary_metrics` where present."""
+
 
 @dataclass(frozen=True)
 class OperatingPoint:
@@ -61,6 +66,7 @@ class OperatingPoint:
         dice_mean, dice_std, dice_p5: mean, standard deviation and 5th percentile of the per-image Dice.
         gamma: wrong fraction among the referred pixels; psi_c: pixel accuracy on the kept pixels (NaN if absent).
         image_coverage, image_dice: per-image coverage and Dice by case id (empty when the files hold none).
+        dice_ci: the bootstrap interval of ``dice_mean`` over images, ``(low, high)``; None when not computed.
     """
 
     target_coverage: float
@@ -73,6 +79,7 @@ class OperatingPoint:
     psi_c: float
     image_coverage: Mapping[str, float] = field(repr=False)
     image_dice: Mapping[str, float] = field(repr=False)
+    dice_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,7 +220,12 @@ class OODResults:
 
 @dataclass(frozen=True)
 class RunResults:
-    """Everything the report shows about one evaluated run (optional parts None or empty when absent)."""
+    """Everything the report shows about one evaluated run (optional parts None or empty when absent).
+
+    ``aurc_ci`` and ``bootstrap`` (its settings: n_resamples, seed, confidence_level, ...) are None for evaluations
+    without a bootstrap; ``reference_sha256`` is None for older evaluations; ``summary_metrics`` holds the keys of
+    :data:`SUMMARY_METRICS` the file has (NaN for null).
+    """
 
     run_dir: Path
     label: str
@@ -236,6 +248,10 @@ class RunResults:
     config_text: str | None = None
     run_info: Mapping[str, Any] | None = None
     ensemble: Mapping[str, Any] | None = None
+    aurc_ci: tuple[float, float] | None = None
+    bootstrap: Mapping[str, Any] | None = None
+    reference_sha256: str | None = None
+    summary_metrics: Mapping[str, float] = field(default_factory=dict)
 
     def point(self, target_coverage: float) -> OperatingPoint | None:
         """The operating point for ``target_coverage``, or None when the run was not evaluated there."""
@@ -340,7 +356,18 @@ def load_run_results(run_dir: str | Path, *, label: str | None = None) -> RunRes
         config_text=config_text,
         run_info=run_info,
         ensemble=ensemble,
+        aurc_ci=_interval(ev.get("aurc_ci")),
+        bootstrap=ev["bootstrap"] if isinstance(ev.get("bootstrap"), dict) else None,
+        reference_sha256=str(ev["reference_sha256"]) if isinstance(ev.get("reference_sha256"), str) else None,
+        summary_metrics={k: _float(ev[k]) for k in SUMMARY_METRICS if k in ev},
     )
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    """A JSON ``[low, high]`` as floats; None when absent or malformed."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return (_float(value[0]), _float(value[1]))
+    return None
 
 
 def _float(value: Any) -> float:
@@ -396,6 +423,7 @@ def _operating_point(row: Any, path: Path, per_image: Mapping[float, dict[str, t
         psi_c=_float(row.get("psi_c")),
         image_coverage=image_coverage,
         image_dice=image_dice,
+        dice_ci=_interval(row.get("dice_ci")),
     )
 
 
