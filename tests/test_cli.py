@@ -277,3 +277,47 @@ def test_cli_bootstrap_defaults_are_the_library_defaults() -> None:
     parameters = inspect.signature(evaluate_command).parameters
     assert parameters["bootstrap"].default == DEFAULT_N_RESAMPLES
     assert parameters["confidence_level"].default == DEFAULT_CONFIDENCE_LEVEL
+
+
+def test_compare_command_writes_files_and_the_report_shows_them(tmp_path: Path) -> None:
+    from .report.test_compare import seeded_run
+
+    cand = [seeded_run(tmp_path / f"rank_s{s}", s, aurc=0.1 - 0.01 * s, shift=0.01) for s in range(3)]
+    ref = [seeded_run(tmp_path / f"base_s{s}", s, aurc=0.12) for s in range(3)]
+    refs = [a for r in ref[::-1] for a in ("--reference", r)]
+    result = invoke("compare", *cand, *refs, "--out", tmp_path / "cmp", "--labels", "rank,base")
+    assert result.exit_code == 0, result.output
+    assert "rank vs base: 3 seeds (0, 1, 2)" in result.output and "dice@0.95" in result.output
+    assert "-3.000" in result.output and "3/0/0" in result.output  # AURC difference -3 points; better on all seeds
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved["candidate"]["label"] == "rank" and saved["metrics"][0]["metric"] == "aurc"
+    assert (tmp_path / "cmp" / "compare.csv").is_file()
+    page = tmp_path / "page.html"
+    result = invoke("report", cand[0], ref[0], "--out", page, "--comparison", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    assert 'id="paired-comparison"' in page.read_text()
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("missing", "seeds [2] have no reference run"),
+        ("cases", "Expected every run evaluated on the same cases"),
+        ("labels", "`--labels` to be two names"),
+    ],
+)
+def test_compare_command_user_errors(which: str, message: str, tmp_path: Path) -> None:
+    from .report.test_compare import seeded_run
+
+    cand = [seeded_run(tmp_path / f"c{s}", s, aurc=0.1) for s in range(3)]
+    ref = [
+        seeded_run(tmp_path / f"r{s}", s, aurc=0.1, cases=("a", "b", "x", "y") if which == "cases" else None)
+        for s in range(3)
+    ]
+    if which == "missing":
+        ref = ref[:2]
+    labels = ["--labels", "one"] if which == "labels" else []
+    result = invoke("compare", *cand, *[a for r in ref for a in ("--reference", r)], "--out", tmp_path / "o", *labels)
+    assert result.exit_code == 2
+    assert "Error:" in result.output and message in result.output.replace("\n", "")
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()

@@ -549,6 +549,71 @@ def sweep_command(
     console.print(f"Wrote {out}/sweep.csv, summary.json")
 
 
+@app.command("compare")
+@_user_errors
+def compare_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="The candidate's evaluated runs, one per seed.")],
+    reference: Annotated[
+        list[Path], typer.Option("--reference", "-r", help="A reference run; repeat the option, one run per seed.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for compare.json and compare.csv.")] = Path(
+        "compare"
+    ),
+    labels: Annotated[
+        str | None, typer.Option(help="Names of the candidate and the reference: NAME,NAME.")
+    ] = "candidate,reference",
+    confidence_level: Annotated[float, typer.Option(help="Level of the t intervals.")] = 0.95,
+) -> None:
+    """Compare runs with reference runs over training seeds (paired by the seed in each config.yaml): mean difference,
+    t interval, paired t-test and sign test for AURC and Dice at every evaluated coverage."""
+    import warnings
+
+    from ._validation import UndefinedMetricWarning
+    from .report.compare import compare_runs, shown_in_percent, write_comparison
+
+    names = [n.strip() for n in (labels or "").split(",")]
+    if len(names) != 2 or not all(names):
+        raise ValueError(f"Expected `--labels` to be two names, NAME,NAME, but got {labels!r}.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # the notes say it
+        comparison = compare_runs(
+            run_dirs,
+            reference,
+            candidate_label=names[0],
+            reference_label=names[1],
+            confidence_level=confidence_level,
+        )
+    write_comparison(comparison, out)
+    level = f"{100 * confidence_level:g}% CI"
+    table = Table(
+        title=f"{names[0]} vs {names[1]}: {len(comparison.seeds)} seeds ({', '.join(map(str, comparison.seeds))}), "
+        f"{comparison.num_cases} cases; difference = {names[0]} - {names[1]} (AURC, Dice in %)"
+    )
+    for column in ("metric", "better", names[0], names[1], f"difference [{level}]", "p (t)", "p (sign)", "+/-/="):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for m in comparison.metrics:
+        r = m.result
+        scale, digits = (100.0, 3) if shown_in_percent(m.metric) else (1.0, 4)
+
+        def num(value: float, signed: bool = False, scale: float = scale, digits: int = digits) -> str:
+            return "n/a" if math.isnan(value) else f"{scale * value:{'+' if signed else ''}.{digits}f}"
+
+        table.add_row(
+            m.metric,
+            "higher" if m.higher_is_better else "lower",
+            num(sum(m.candidate) / len(m.candidate)),
+            num(sum(m.reference) / len(m.reference)),
+            f"{num(r.mean, True)} [{num(r.ci[0], True)}, {num(r.ci[1], True)}]",
+            "n/a" if math.isnan(r.p_value) else f"{r.p_value:.3g}",
+            "n/a" if math.isnan(r.sign_p_value) else f"{r.sign_p_value:.3g}",
+            f"{r.better}/{r.worse}/{r.equal}",
+        )
+    Console(width=max(Console().width, 130)).print(table)
+    for note in comparison.notes:
+        console.print(f"Note: {note}", highlight=False)
+    console.print(f"Wrote {out}/compare.json, compare.csv")
+
+
 @app.command("report")
 @_user_errors
 def report_command(
@@ -562,13 +627,17 @@ def report_command(
         str | None, typer.Option(help="Comma-separated names of the runs (default: folder names).")
     ] = None,
     reference: Annotated[int, typer.Option(help="Index of the run the others are compared with.")] = 0,
+    comparison: Annotated[
+        list[Path] | None,
+        typer.Option("--comparison", help="A compare.json (or its folder) of `selectseg compare` to include; repeat."),
+    ] = None,
 ) -> None:
-    """One self-contained HTML page comparing evaluated runs: Table 1 and 4, curves, per-image scatter, montages,
-    calibration, quality control, OOD, configs and versions."""
+    """One self-contained HTML page comparing evaluated runs: Table 1 and 4, paired comparisons over seeds, curves,
+    per-image scatter, montages, calibration, quality control, OOD, configs and versions."""
     from .report import figures_dir, write_report
 
     names = None if labels is None else [n.strip() for n in labels.split(",")]
-    page = write_report(run_dirs, out, labels=names, reference=reference)
+    page = write_report(run_dirs, out, labels=names, reference=reference, comparisons=list(comparison or []))
     console.print(f"Wrote {page} (figures as PNG and SVG in {figures_dir(page)})")
 
 

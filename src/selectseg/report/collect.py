@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .compare import RunComparison, load_comparison
 from .results import OperatingPoint, RunResults, default_labels, load_run_results
 
 __all__ = [
@@ -137,6 +138,7 @@ class ReportData:
     scatters: tuple[ScatterData, ...]
     versions: Mapping[str, str]
     notes: tuple[str, ...] = ()
+    comparisons: tuple[RunComparison, ...] = ()
 
 
 def quadrant_fractions(
@@ -270,6 +272,7 @@ def collect_report(
     labels: Sequence[str] | None = None,
     reference: int = 0,
     scatter_coverage: float = SCATTER_COVERAGE,
+    comparisons: Sequence[str | Path] = (),
 ) -> ReportData:
     """Read the runs and compute Table 1, Table 4 and the per-image scatters against the reference run.
 
@@ -283,14 +286,15 @@ def collect_report(
         labels: their names in the report (default :func:`default_labels`); must be unique.
         reference: index of the run the others are compared with.
         scatter_coverage: target coverage of the per-image scatter, in (0, 1).
+        comparisons: ``compare.json`` files (or their folders) of ``selectseg compare``, shown as they are.
 
     Returns:
         The report's data.
 
     Raises:
         ValueError: if no run is given, ``labels`` has the wrong length or repeats a name, ``reference`` is out of
-            range, a run folder has no evaluation results (see :func:`load_run_results`), or two compared runs
-            share no case.
+            range, a run folder has no evaluation results (see :func:`load_run_results`), two compared runs
+            share no case, or a comparison file is missing or malformed.
     """
     if len(run_dirs) == 0:
         raise ValueError("Expected at least one run folder, but got none.")
@@ -303,6 +307,7 @@ def collect_report(
     if isinstance(reference, bool) or not isinstance(reference, int) or not 0 <= reference < len(run_dirs):
         raise ValueError(f"Expected `reference` to be a run index in [0, {len(run_dirs) - 1}], but got {reference!r}.")
     runs = tuple(load_run_results(d, label=str(lab)) for d, lab in zip(run_dirs, labels))
+    paired = tuple(load_comparison(c) for c in comparisons)
     ref = runs[reference]
     table4 = None
     scatters = []
@@ -340,6 +345,7 @@ def collect_report(
         scatters=tuple(scatters),
         versions=software_versions(),
         notes=tuple(notes),
+        comparisons=paired,
     )
 
 

@@ -17,6 +17,7 @@ from html import escape
 from typing import Any
 
 from .collect import ReportData
+from .compare import RunComparison, shown_in_percent
 from .results import RunResults
 
 __all__ = ["EmbeddedFigure", "render_html"]
@@ -235,6 +236,61 @@ def _table4(data: ReportData) -> str:
     )
 
 
+def _paired(comparisons: Sequence[RunComparison]) -> str:
+    out = []
+    for i, comp in enumerate(comparisons):
+        level = f"{_num(100 * comp.confidence_level, 0)} % CI"
+        rows = []
+        for m in comp.metrics:
+            r = m.result
+            scale, digits = (100.0, 2) if shown_in_percent(m.metric) else (1.0, 4)
+            rows.append(
+                [
+                    m.metric,
+                    "higher" if m.higher_is_better else "lower",
+                    _num(sum(m.candidate) / len(m.candidate), digits, scale=scale),
+                    _num(sum(m.reference) / len(m.reference), digits, scale=scale),
+                    f"{_num(r.mean, digits, scale=scale, sign=True)} [{_num(r.ci[0], digits, scale=scale, sign=True)}, "
+                    f"{_num(r.ci[1], digits, scale=scale, sign=True)}]",
+                    _num(r.sd, digits, scale=scale),
+                    _p(r.p_value),
+                    _p(r.sign_p_value),
+                    f"{r.better} / {r.worse} / {r.equal}",
+                ]
+            )
+        header = [
+            "metric",
+            "better is",
+            f"{comp.candidate_label} (mean)",
+            f"{comp.reference_label} (mean)",
+            f"difference [{level}]",
+            "sd of differences",
+            "p (paired t)",
+            "p (sign test)",
+            "better / worse / equal",
+        ]
+        seeds = ", ".join(str(s) for s in comp.seeds)
+        title = (
+            f"{comp.candidate_label} vs {comp.reference_label}: {len(comp.seeds)} seed"
+            f"{'s' if len(comp.seeds) != 1 else ''} ({seeds}), {comp.num_cases} cases"
+        )
+        caption = (
+            f"Each pair is a {comp.candidate_label} run and a {comp.reference_label} run trained with the same seed; "
+            f"difference = {comp.candidate_label} - {comp.reference_label}, averaged over the pairs, with its t "
+            "interval (AURC and Dice in percent, differences in percentage points). The paired t-test and the exact "
+            "sign test (ties dropped) test a zero mean difference; better / worse / equal count the seeds by the "
+            "metric's direction. The replication unit is the training run, so this covers the variation between "
+            "trainings that the bootstrap over images of Table 1 does not."
+        )
+        notes = "".join(f'<p class="note">{escape(n)}</p>' for n in comp.notes)
+        out.append(f"<h3>{escape(title)}</h3>" + _table(f"paired-{i}", header, rows, caption=caption) + notes)
+    return "".join(out)
+
+
+def _p(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.3g}"
+
+
 def _scatter_tables(data: ReportData) -> str:
     rows = []
     for s in data.scatters:
@@ -412,8 +468,8 @@ def render_html(
     title: str = "selectseg report",
     generated: datetime | None = None,
 ) -> str:
-    """The report page: the runs, Table 1, Table 4, the figures and the tables of every metric present, the run
-    configurations and the software versions.
+    """The report page: the runs, Table 1, Table 4, the paired comparisons over seeds, the figures and the tables of
+    every metric present, the run configurations and the software versions.
 
     Args:
         data: from :func:`selectseg.report.collect.collect_report`.
@@ -440,6 +496,8 @@ def render_html(
     body.append(_section("dice-at-coverage", "Dice at coverage (Table 1)", _table1(data)))
     if data.table4 is not None and data.table4.rows:
         body.append(_section("dice-difference", "Dice difference between runs (Table 4)", _table4(data)))
+    if data.comparisons:
+        body.append(_section("paired-comparison", "Paired comparison over seeds", _paired(data.comparisons)))
     body.append(_section("curves", "Dice-coverage and risk-coverage curves (Fig. 3)", _figures(figures, "curves")))
     if data.scatters:
         scatter = _figures(figures, "scatter") + _scatter_tables(data)
