@@ -505,8 +505,16 @@ def sweep_command(
     ] = None,
     collect_only: Annotated[bool, typer.Option(help="Run nothing; collect the finished runs.")] = False,
     split: SplitOption = "test",
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference", help="key=value naming the grid point the others are compared with, by seed (repeat)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a grid of trainings (and seeds), resumably; collect AURC, Dice and time per run and per swept value."""
+    """Run a grid of trainings (and seeds), resumably; collect AURC, Dice and time per run and per swept value; with
+    --reference, compare each grid point with that one over the seeds (paired by seed)."""
+    from .report.compare import load_comparison
     from .sweep import parse_grid, run_sweep
     from .training import load_config
 
@@ -536,6 +544,7 @@ def sweep_command(
             collect_only=collect_only,
             split=split,
             on_run=on_run,
+            reference=reference,
         )
     table = Table(title=f"{out}: {len(rows)} finished runs")
     for column in (*parsed, "seed", "AURC %", "Dice", "train s"):
@@ -547,6 +556,26 @@ def sweep_command(
         )
     Console().print(table)
     console.print(f"Wrote {out}/sweep.csv, summary.json")
+    if reference:
+        compared = Table(title="Against the reference point, paired by seed (difference = point - reference, %)")
+        for column in ("point", "seeds", "AURC difference [95% CI]", "p (t)", "Dice@1 difference", "+/-/= (AURC)"):
+            compared.add_column(column, justify="left" if column == "point" else "right")
+        for path in sorted((out / "compare").glob("*/compare.json")):
+            comparison = load_comparison(path)
+            aurc, dice = comparison.metric("aurc"), comparison.metric("dice@1.0")
+            if aurc is None:
+                continue
+            r = aurc.result
+            compared.add_row(
+                comparison.candidate_label,
+                str(len(comparison.seeds)),
+                f"{100 * r.mean:+.3f} [{100 * r.ci[0]:+.3f}, {100 * r.ci[1]:+.3f}]",
+                f"{r.p_value:.3g}",
+                f"{100 * dice.result.mean:+.2f}" if dice is not None else "n/a",
+                f"{r.better}/{r.worse}/{r.equal}",
+            )
+        Console().print(compared)
+        console.print(f"Wrote {out}/compare/<point>/compare.json, compare.csv (points not compared: summary.json)")
 
 
 @app.command("compare")
