@@ -321,3 +321,20 @@ def test_compare_command_user_errors(which: str, message: str, tmp_path: Path) -
     assert result.exit_code == 2
     assert "Error:" in result.output and message in result.output.replace("\n", "")
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_sweep_collect_only_with_a_reference_prints_the_paired_comparison(tmp_path: Path) -> None:
+    from .test_sweep import _fake_finished_run
+
+    for weight, shift in (("0", 0.0), ("2", -0.01)):
+        for seed in (0, 1):
+            _fake_finished_run(
+                tmp_path / "runs" / f"ranking_weight={weight}__seed={seed}", seed, 0.1 + shift + seed / 100
+            )
+    args = ["sweep", "--grid", "ranking_weight=0,2", "--seeds", "0,1", "--out", tmp_path, "--collect-only"]
+    result = invoke(*args, "--reference", "ranking_weight=0")
+    assert result.exit_code == 0, result.output
+    assert "ranking_weight=2" in result.output and "-1.000 [" in result.output and "2/0/0" in result.output
+    assert (tmp_path / "compare" / "ranking_weight=2" / "compare.json").is_file()
+    bad = invoke(*args, "--reference", "ranking_weight=1")
+    assert bad.exit_code == 2 and "one of the grid's ['0', '2']" in bad.output

@@ -559,7 +559,7 @@ def sweep_command(
     if reference:
         compared = Table(title="Against the reference point, paired by seed (difference = point - reference, %)")
         for column in ("point", "seeds", "AURC difference [95% CI]", "p (t)", "Dice@1 difference", "+/-/= (AURC)"):
-            compared.add_column(column, justify="left" if column == "point" else "right")
+            compared.add_column(column, justify="left" if column == "point" else "right", no_wrap=True)
         for path in sorted((out / "compare").glob("*/compare.json")):
             comparison = load_comparison(path)
             aurc, dice = comparison.metric("aurc"), comparison.metric("dice@1.0")
@@ -574,7 +574,7 @@ def sweep_command(
                 f"{100 * dice.result.mean:+.2f}" if dice is not None else "n/a",
                 f"{r.better}/{r.worse}/{r.equal}",
             )
-        Console().print(compared)
+        Console(width=max(Console().width, 130)).print(compared)
         console.print(f"Wrote {out}/compare/<point>/compare.json, compare.csv (points not compared: summary.json)")
 
 
