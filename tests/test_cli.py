@@ -33,8 +33,10 @@ def test_train_predict_evaluate_from_the_command_line(trained: Path, tmp_path: P
     assert len(cases) == 2 and all(c["coverage"] <= 0.9 for c in cases)
     result = invoke("evaluate", trained, "--out", tmp_path / "ev", "--coverages", "1,0.9", "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert "AURC" in result.output
-    assert len(json.loads((tmp_path / "ev" / "evaluation.json").read_text())["table"]) == 2
+    assert "AURC" in result.output and "95% CI" in result.output
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert len(saved["table"]) == 2 and len(saved["aurc_ci"]) == 2 and saved["bootstrap"]["n_resamples"] == 1000
+    assert (tmp_path / "ev" / "summary.csv").is_file()
 
 
 def test_synth_writes_a_dataset_train_reads(tmp_path: Path) -> None:
@@ -60,6 +62,7 @@ def test_synth_writes_a_dataset_train_reads(tmp_path: Path) -> None:
         (["predict", "/nonexistent/run", "--out", "x"], "not a finished selectseg run"),
         (["evaluate", "/nonexistent/run"], "not a finished selectseg run"),
         (["evaluate", "RUN", "--coverages", "1,abc"], "comma-separated numbers"),
+        (["evaluate", "RUN", "--bootstrap", "-1"], "`n_resamples` to be an int >= 0"),
         (["predict", "RUN", "--out", "OUT", "--coverage", "0.9", "--threshold", "0.1"], "either `threshold`"),
     ],
 )
@@ -263,3 +266,75 @@ def test_cli_default_coverages_are_the_library_defaults() -> None:
 
     default = inspect.signature(evaluate_command).parameters["coverages"].default
     assert tuple(float(c) for c in default.split(",")) == DEFAULT_COVERAGES
+
+
+def test_cli_bootstrap_defaults_are_the_library_defaults() -> None:
+    import inspect
+
+    from selectseg.cli import evaluate_command
+    from selectseg.metrics.bootstrap import DEFAULT_CONFIDENCE_LEVEL, DEFAULT_N_RESAMPLES
+
+    parameters = inspect.signature(evaluate_command).parameters
+    assert parameters["bootstrap"].default == DEFAULT_N_RESAMPLES
+    assert parameters["confidence_level"].default == DEFAULT_CONFIDENCE_LEVEL
+
+
+def test_compare_command_writes_files_and_the_report_shows_them(tmp_path: Path) -> None:
+    from .report.test_compare import seeded_run
+
+    cand = [seeded_run(tmp_path / f"rank_s{s}", s, aurc=0.1 - 0.01 * s, shift=0.01) for s in range(3)]
+    ref = [seeded_run(tmp_path / f"base_s{s}", s, aurc=0.12) for s in range(3)]
+    refs = [a for r in ref[::-1] for a in ("--reference", r)]
+    result = invoke("compare", *cand, *refs, "--out", tmp_path / "cmp", "--labels", "rank,base")
+    assert result.exit_code == 0, result.output
+    assert "rank vs base: 3 seeds (0, 1, 2)" in result.output and "dice@0.95" in result.output
+    assert "-3.000" in result.output and "3/0/0" in result.output  # AURC difference -3 points; better on all seeds
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved["candidate"]["label"] == "rank" and saved["metrics"][0]["metric"] == "aurc"
+    assert (tmp_path / "cmp" / "compare.csv").is_file()
+    page = tmp_path / "page.html"
+    result = invoke("report", cand[0], ref[0], "--out", page, "--comparison", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    assert 'id="paired-comparison"' in page.read_text()
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("missing", "seeds [2] have no reference run"),
+        ("cases", "Expected every run evaluated on the same cases"),
+        ("labels", "`--labels` to be two names"),
+    ],
+)
+def test_compare_command_user_errors(which: str, message: str, tmp_path: Path) -> None:
+    from .report.test_compare import seeded_run
+
+    cand = [seeded_run(tmp_path / f"c{s}", s, aurc=0.1) for s in range(3)]
+    ref = [
+        seeded_run(tmp_path / f"r{s}", s, aurc=0.1, cases=("a", "b", "x", "y") if which == "cases" else None)
+        for s in range(3)
+    ]
+    if which == "missing":
+        ref = ref[:2]
+    labels = ["--labels", "one"] if which == "labels" else []
+    result = invoke("compare", *cand, *[a for r in ref for a in ("--reference", r)], "--out", tmp_path / "o", *labels)
+    assert result.exit_code == 2
+    assert "Error:" in result.output and message in result.output.replace("\n", "")
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_sweep_collect_only_with_a_reference_prints_the_paired_comparison(tmp_path: Path) -> None:
+    from .test_sweep import _fake_finished_run
+
+    for weight, shift in (("0", 0.0), ("2", -0.01)):
+        for seed in (0, 1):
+            _fake_finished_run(
+                tmp_path / "runs" / f"ranking_weight={weight}__seed={seed}", seed, 0.1 + shift + seed / 100
+            )
+    args = ["sweep", "--grid", "ranking_weight=0,2", "--seeds", "0,1", "--out", tmp_path, "--collect-only"]
+    result = invoke(*args, "--reference", "ranking_weight=0")
+    assert result.exit_code == 0, result.output
+    assert "ranking_weight=2" in result.output and "-1.000 [" in result.output and "2/0/0" in result.output
+    assert (tmp_path / "compare" / "ranking_weight=2" / "compare.json").is_file()
+    bad = invoke(*args, "--reference", "ranking_weight=1")
+    assert bad.exit_code == 2 and "one of the grid's ['0', '2']" in bad.output

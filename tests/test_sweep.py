@@ -118,3 +118,76 @@ def test_sweep_workers_in_processes(tmp_path: Path) -> None:
     base = load_config(overrides=BASE)
     rows = run_sweep(base, parse_grid(["ranking_weight=1,2"]), tmp_path, workers=2)
     assert len(rows) == 2 and all((tmp_path / "runs" / r["name"] / "model.pt").is_file() for r in rows)
+
+
+def _fake_finished_run(folder: Path, seed: int, aurc: float) -> None:
+    """An evaluated run as collect_sweep sees it: evaluation files, config.yaml with the seed, model.pt, metrics.csv."""
+    from .report.test_compare import seeded_run
+
+    seeded_run(folder, seed, aurc=aurc)
+    (folder / "model.pt").write_bytes(b"")
+    (folder / "metrics.csv").write_text("epoch,seconds\n1,2.5\n")
+
+
+def test_collect_sweep_compares_each_grid_point_with_the_reference_by_seed(tmp_path: Path) -> None:
+    from selectseg.report import load_comparison
+    from selectseg.sweep import collect_sweep, parse_reference
+
+    grid = parse_grid(["ranking_weight=0,2,4", "n_correct=2200"])
+    runs = plan_sweep(load_config(overrides=BASE), grid, seeds=[0, 1, 2])
+    for r in runs:
+        weight = r.params["loss.ranking_weight"]
+        if weight == 4.0 and r.seed == 2:
+            continue  # unfinished: the point is compared over seeds 0 and 1
+        _fake_finished_run(tmp_path / "runs" / r.name, r.seed, aurc=0.1 - 0.005 * weight + 0.001 * r.seed**2)
+    reference = parse_reference(grid, ["ranking_weight=0"])
+    rows = collect_sweep(tmp_path, runs, reference=reference)
+    assert len(rows) == 8
+    comparisons = json.loads((tmp_path / "summary.json").read_text())["comparisons"]
+    assert comparisons["reference"] == "ranking_weight=0__n_correct=2200"
+    points = {p["point"]: p for p in comparisons["points"]}
+    assert set(points) == {"ranking_weight=2__n_correct=2200", "ranking_weight=4__n_correct=2200"}
+    two, four = points["ranking_weight=2__n_correct=2200"], points["ranking_weight=4__n_correct=2200"]
+    assert two["seeds"] == [0, 1, 2] and four["seeds"] == [0, 1]
+    assert two["aurc_difference"] == pytest.approx(-0.01) and four["aurc_difference"] == pytest.approx(-0.02)
+    comparison = load_comparison(tmp_path / two["folder"])
+    assert comparison.reference_label == comparisons["reference"] and comparison.seeds == (0, 1, 2)
+    aurc = comparison.metric("aurc")
+    assert aurc is not None and aurc.result.better == 3
+    # A point with no seed finished on both sides is reported, not compared.
+    for seed in (0, 1):
+        (
+            tmp_path
+            / "runs"
+            / next(r.name for r in runs if r.seed == seed and r.params["loss.ranking_weight"] == 4.0)
+            / "model.pt"
+        ).unlink()
+    collect_sweep(tmp_path, runs, reference=reference)
+    points = {p["point"]: p for p in json.loads((tmp_path / "summary.json").read_text())["comparisons"]["points"]}
+    assert points["ranking_weight=4__n_correct=2200"]["error"].startswith("no seed finished")
+    assert not (tmp_path / "compare" / "ranking_weight=4__n_correct=2200").exists()
+
+
+def test_parse_reference_names_one_grid_point() -> None:
+    from selectseg.sweep import parse_reference
+
+    grid = parse_grid(["ranking_weight=0,2", "n_correct=2200,4400", "lr=0.001"])
+    assert parse_reference(grid, ["ranking_weight=0", "loss.n_correct=4400"]) == {
+        "loss.ranking_weight": "0",
+        "loss.n_correct": "4400",
+        "optim.lr": "0.001",
+    }
+    with pytest.raises(ValueError, match=r"to give 'loss.n_correct' \(one of \['2200', '4400'\]\)"):
+        parse_reference(grid, ["ranking_weight=0"])
+    with pytest.raises(ValueError, match=r"one of the grid's \['0', '2'\], but got '1'"):
+        parse_reference(grid, ["ranking_weight=1", "n_correct=2200"])
+    with pytest.raises(ValueError, match="is not swept"):
+        parse_reference(grid, ["epochs=3"])
+    with pytest.raises(ValueError, match="given twice"):
+        parse_reference(grid, ["ranking_weight=0", "loss.ranking_weight=0", "n_correct=2200"])
+    with pytest.raises(ValueError, match="`key=value`"):
+        parse_reference(grid, ["ranking_weight"])
+    with pytest.raises(ValueError, match="Did you mean"):
+        parse_reference(grid, ["ranking_wieght=0"])
+    with pytest.raises(ValueError, match="to give"):  # refused by run_sweep before anything runs
+        run_sweep(load_config(overrides=BASE), grid, Path("/nonexistent/sweep"), reference=[])

@@ -323,8 +323,14 @@ def evaluate_command(
     mc_samples: McSamplesOption = 10,
     device: DeviceOption = "auto",
     report: Annotated[bool, typer.Option(help="Also write RUN/report.html (with the default --out).")] = True,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples over images for the intervals of AURC and Dice (0: none).")
+    ] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    confidence_level: Annotated[float, typer.Option(help="Level of the bootstrap intervals.")] = 0.95,
 ) -> None:
-    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage (JSON and CSV).
+    """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage with bootstrap intervals
+    over images (JSON and CSV).
 
     A cross-validation folder (train --folds K) is evaluated fold by fold, each on its held-out cases (or on --data),
     and aggregated as mean and std over folds."""
@@ -383,27 +389,44 @@ def evaluate_command(
             estimator=estimator,
             estimator_options=_estimator_options(estimator, mc_samples),
             on_case=on_case,
+            n_resamples=bootstrap,
+            bootstrap_seed=bootstrap_seed,
+            confidence_level=confidence_level,
         ),
     )
-    table = Table(title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%")
-    for column in ("target", "coverage", "Dice mean ± std", "Dice p5", "gamma", "psi_c"):
+    level = f"{100 * confidence_level:g}% CI"
+    aurc_ci = _interval(result.get("aurc_ci"), 100.0, 3)
+    table = Table(
+        title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%"
+        + (f" {aurc_ci} ({level}, bootstrap over images)" if aurc_ci else "")
+    )
+    columns = ["target", "coverage", "Dice mean ± std", *([level] if aurc_ci else []), "Dice p5", "gamma", "psi_c"]
+    for column in columns:
         table.add_column(column, justify="right")
     for row in result["table"]:
         table.add_row(
             f"{row['target_coverage']:.2f}",
             f"{row['coverage']:.4f}",
             f"{row['dice_mean']:.4f} ± {row['dice_std']:.4f}",
+            *([_interval(row.get("dice_ci"), 1.0, 4)] if aurc_ci else []),
             f"{row['dice_p5']:.4f}",
             f"{row['gamma']:.4f}",
             f"{row['psi_c']:.4f}",
         )
     Console().print(table)
-    console.print(f"Wrote {out}/evaluation.json, curve.csv, per_image.csv, montage.npz")
+    console.print(f"Wrote {out}/evaluation.json, summary.csv, curve.csv, per_image.csv, montage.npz")
     if report and Path(out).resolve() == (run_dir / "evaluation").resolve():
         from .report import write_report
 
         page = write_report([run_dir], run_dir / "report.html")
         console.print(f"Report: {page}")
+
+
+def _interval(ci: Any, scale: float, digits: int) -> str:
+    """``[low, high]`` of a JSON interval (scaled), or "" when there is none."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or None in ci:
+        return ""
+    return f"[{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]"
 
 
 @app.command("ood")
@@ -482,8 +505,16 @@ def sweep_command(
     ] = None,
     collect_only: Annotated[bool, typer.Option(help="Run nothing; collect the finished runs.")] = False,
     split: SplitOption = "test",
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference", help="key=value naming the grid point the others are compared with, by seed (repeat)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a grid of trainings (and seeds), resumably; collect AURC, Dice and time per run and per swept value."""
+    """Run a grid of trainings (and seeds), resumably; collect AURC, Dice and time per run and per swept value; with
+    --reference, compare each grid point with that one over the seeds (paired by seed)."""
+    from .report.compare import load_comparison
     from .sweep import parse_grid, run_sweep
     from .training import load_config
 
@@ -513,6 +544,7 @@ def sweep_command(
             collect_only=collect_only,
             split=split,
             on_run=on_run,
+            reference=reference,
         )
     table = Table(title=f"{out}: {len(rows)} finished runs")
     for column in (*parsed, "seed", "AURC %", "Dice", "train s"):
@@ -524,6 +556,91 @@ def sweep_command(
         )
     Console().print(table)
     console.print(f"Wrote {out}/sweep.csv, summary.json")
+    if reference:
+        compared = Table(title="Against the reference point, paired by seed (difference = point - reference, %)")
+        for column in ("point", "seeds", "AURC difference [95% CI]", "p (t)", "Dice@1 difference", "+/-/= (AURC)"):
+            compared.add_column(column, justify="left" if column == "point" else "right", no_wrap=True)
+        for path in sorted((out / "compare").glob("*/compare.json")):
+            comparison = load_comparison(path)
+            aurc, dice = comparison.metric("aurc"), comparison.metric("dice@1.0")
+            if aurc is None:
+                continue
+            r = aurc.result
+            compared.add_row(
+                comparison.candidate_label,
+                str(len(comparison.seeds)),
+                f"{100 * r.mean:+.3f} [{100 * r.ci[0]:+.3f}, {100 * r.ci[1]:+.3f}]",
+                f"{r.p_value:.3g}",
+                f"{100 * dice.result.mean:+.2f}" if dice is not None else "n/a",
+                f"{r.better}/{r.worse}/{r.equal}",
+            )
+        Console(width=max(Console().width, 130)).print(compared)
+        console.print(f"Wrote {out}/compare/<point>/compare.json, compare.csv (points not compared: summary.json)")
+
+
+@app.command("compare")
+@_user_errors
+def compare_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="The candidate's evaluated runs, one per seed.")],
+    reference: Annotated[
+        list[Path], typer.Option("--reference", "-r", help="A reference run; repeat the option, one run per seed.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for compare.json and compare.csv.")] = Path(
+        "compare"
+    ),
+    labels: Annotated[
+        str | None, typer.Option(help="Names of the candidate and the reference: NAME,NAME.")
+    ] = "candidate,reference",
+    confidence_level: Annotated[float, typer.Option(help="Level of the t intervals.")] = 0.95,
+) -> None:
+    """Compare runs with reference runs over training seeds (paired by the seed in each config.yaml): mean difference,
+    t interval, paired t-test and sign test for AURC and Dice at every evaluated coverage."""
+    import warnings
+
+    from ._validation import UndefinedMetricWarning
+    from .report.compare import compare_runs, shown_in_percent, write_comparison
+
+    names = [n.strip() for n in (labels or "").split(",")]
+    if len(names) != 2 or not all(names):
+        raise ValueError(f"Expected `--labels` to be two names, NAME,NAME, but got {labels!r}.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # the notes say it
+        comparison = compare_runs(
+            run_dirs,
+            reference,
+            candidate_label=names[0],
+            reference_label=names[1],
+            confidence_level=confidence_level,
+        )
+    write_comparison(comparison, out)
+    level = f"{100 * confidence_level:g}% CI"
+    table = Table(
+        title=f"{names[0]} vs {names[1]}: {len(comparison.seeds)} seeds ({', '.join(map(str, comparison.seeds))}), "
+        f"{comparison.num_cases} cases; difference = {names[0]} - {names[1]} (AURC, Dice in %)"
+    )
+    for column in ("metric", "better", names[0], names[1], f"difference [{level}]", "p (t)", "p (sign)", "+/-/="):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for m in comparison.metrics:
+        r = m.result
+        scale, digits = (100.0, 3) if shown_in_percent(m.metric) else (1.0, 4)
+
+        def num(value: float, signed: bool = False, scale: float = scale, digits: int = digits) -> str:
+            return "n/a" if math.isnan(value) else f"{scale * value:{'+' if signed else ''}.{digits}f}"
+
+        table.add_row(
+            m.metric,
+            "higher" if m.higher_is_better else "lower",
+            num(sum(m.candidate) / len(m.candidate)),
+            num(sum(m.reference) / len(m.reference)),
+            f"{num(r.mean, True)} [{num(r.ci[0], True)}, {num(r.ci[1], True)}]",
+            "n/a" if math.isnan(r.p_value) else f"{r.p_value:.3g}",
+            "n/a" if math.isnan(r.sign_p_value) else f"{r.sign_p_value:.3g}",
+            f"{r.better}/{r.worse}/{r.equal}",
+        )
+    Console(width=max(Console().width, 130)).print(table)
+    for note in comparison.notes:
+        console.print(f"Note: {note}", highlight=False)
+    console.print(f"Wrote {out}/compare.json, compare.csv")
 
 
 @app.command("report")
@@ -539,13 +656,17 @@ def report_command(
         str | None, typer.Option(help="Comma-separated names of the runs (default: folder names).")
     ] = None,
     reference: Annotated[int, typer.Option(help="Index of the run the others are compared with.")] = 0,
+    comparison: Annotated[
+        list[Path] | None,
+        typer.Option("--comparison", help="A compare.json (or its folder) of `selectseg compare` to include; repeat."),
+    ] = None,
 ) -> None:
-    """One self-contained HTML page comparing evaluated runs: Table 1 and 4, curves, per-image scatter, montages,
-    calibration, quality control, OOD, configs and versions."""
+    """One self-contained HTML page comparing evaluated runs: Table 1 and 4, paired comparisons over seeds, curves,
+    per-image scatter, montages, calibration, quality control, OOD, configs and versions."""
     from .report import figures_dir, write_report
 
     names = None if labels is None else [n.strip() for n in labels.split(",")]
-    page = write_report(run_dirs, out, labels=names, reference=reference)
+    page = write_report(run_dirs, out, labels=names, reference=reference, comparisons=list(comparison or []))
     console.print(f"Wrote {page} (figures as PNG and SVG in {figures_dir(page)})")
 
 

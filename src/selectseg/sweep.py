@@ -8,14 +8,21 @@ A sweep folder holds::
                                    error AUROC, AUGRC (NaN for a run evaluated before these existed), Dice,
                                    training time
     OUT/summary.json               per swept key and value: AURC mean and std over the runs with that value,
-                                   training time (the data of Ding et al.'s Fig. 5)
+                                   training time (the data of Ding et al.'s Fig. 5); with a reference grid point,
+                                   ``comparisons``: each other point against it, paired by seed
     OUT/figures/<key>.png|svg      that figure per swept key
+    OUT/compare/<point>/           with a reference point: ``compare.json`` and ``compare.csv`` of that grid point
+                                   against the reference (as ``selectseg compare`` writes them)
 
 A finished run (``model.pt`` and ``evaluation/evaluation.json`` present) is never repeated; an interrupted one
 resumes from its last checkpoint. Runs execute one after another (``workers=1``), in ``workers`` local processes
 (round-robin over the visible GPUs when there are any), or are handed to an existing scheduler through a submit
 command template (one job per run, e.g. ``sbatch --wrap "{command}"``); after the jobs have finished,
 ``collect_only`` gathers the table without running anything.
+
+With ``reference`` (one grid point, e.g. ``ranking_weight=0``), every other grid point is compared with it over the
+seeds finished on both (:func:`selectseg.report.compare_runs`: the training run is the unit of replication); a point
+that cannot be compared (no common finished seed, or evaluated differently) gets its reason instead.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -39,7 +47,7 @@ import numpy as np
 from ._io import atomic_write_bytes, atomic_write_text
 from .training.config import TrainConfig, apply_overrides, config_diff, config_from_dict, config_to_dict, save_config
 
-__all__ = ["SweepRun", "collect_sweep", "parse_grid", "plan_sweep", "run_sweep"]
+__all__ = ["SweepRun", "collect_sweep", "parse_grid", "parse_reference", "plan_sweep", "run_sweep"]
 
 SWEEP_FILE = "sweep.json"
 
@@ -133,6 +141,53 @@ def _name(params: dict[str, str], seed: int) -> str:
     return "".join(c if c.isalnum() or c in "=._-" else "-" for c in text)
 
 
+def _point_name(params: dict[str, str]) -> str:
+    """The grid point's part of :func:`_name` (``ranking_weight=0.5__n_correct=2200``; ``base`` for an empty grid)."""
+    return _name(params, 0).removesuffix("seed=0").removesuffix("__") or "base"
+
+
+def _point_of(run: SweepRun) -> str:
+    return run.name.removesuffix(f"seed={run.seed}").removesuffix("__") or "base"
+
+
+def parse_reference(grid: dict[str, list[str]], specs: Sequence[str]) -> dict[str, str]:
+    """Parse ``key=value`` options naming one grid point (the reference of the comparisons) into ``{full key:
+    value}``; a key with one value in the grid may be left out.
+
+    Raises:
+        ValueError: on a malformed option, a key that is not swept (or unknown, with a near match) or given twice, a
+            value not in the grid (the message lists the grid's), or a swept key with several values left out.
+
+    Example:
+        >>> parse_reference({"loss.ranking_weight": ["0", "2"], "loss.n_correct": ["2200"]}, ["ranking_weight=0"])
+        {'loss.ranking_weight': '0', 'loss.n_correct': '2200'}
+    """
+    keys = _config_keys()
+    chosen: dict[str, str] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"Expected the reference as `key=value` (one grid point), but got {spec!r}.")
+        full = _resolve_key(key.strip(), keys)
+        if full not in grid:
+            raise ValueError(f"Reference key {full!r} is not swept; the grid's keys are {list(grid)}.")
+        if full in chosen:
+            raise ValueError(f"Reference key {full!r} is given twice.")
+        if value.strip() not in grid[full]:
+            raise ValueError(
+                f"Expected the reference's {full!r} to be one of the grid's {grid[full]}, but got {value!r}."
+            )
+        chosen[full] = value.strip()
+    for full, values in grid.items():
+        if full not in chosen:
+            if len(values) > 1:
+                raise ValueError(
+                    f"Expected the reference to give {full!r} (one of {values}), since the grid sweeps it."
+                )
+            chosen[full] = values[0]
+    return {k: chosen[k] for k in grid}
+
+
 def plan_sweep(base: TrainConfig, grid: dict[str, list[str]], seeds: Sequence[int]) -> list[SweepRun]:
     """Every (grid point, seed) run, each config built and validated now (a bad value fails before anything runs).
 
@@ -205,6 +260,7 @@ def run_sweep(
     collect_only: bool = False,
     split: str = "test",
     on_run: Callable[[str, str], None] | None = None,
+    reference: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume, or submit) every run of the sweep, then collect the finished ones (module docstring).
 
@@ -219,13 +275,15 @@ def run_sweep(
         collect_only: run nothing, only collect the finished runs.
         split: the test split each run is evaluated on.
         on_run: called with (run name, "done" | "skipped" | "submitted") for progress.
+        reference: ``key=value`` options naming the grid point the others are compared with, paired by seed
+            (:func:`parse_reference`); None: no comparison.
 
     Returns:
         The rows of ``sweep.csv`` (finished runs only).
 
     Raises:
         ValueError: before anything runs, if the folder belongs to another base config, a grid value is invalid,
-            ``workers < 1`` or ``submit`` lacks ``{command}``.
+            ``workers < 1``, ``submit`` lacks ``{command}`` or ``reference`` does not name one grid point.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"Expected `workers` to be an int >= 1, but got {workers!r}.")
@@ -233,6 +291,7 @@ def run_sweep(
         raise ValueError(f"Expected the submit template to contain {{command}}, but got {submit!r}.")
     out = Path(out)
     runs = plan_sweep(base, grid, seeds)
+    reference_point = parse_reference(grid, reference) if reference is not None else None
     index = out / SWEEP_FILE
     base_dict = config_to_dict(base)
     if index.is_file():
@@ -264,7 +323,7 @@ def run_sweep(
                     on_run(r.name, "done")
         else:
             _parallel(todo, out, workers, split, on_run)
-    return collect_sweep(out, runs)
+    return collect_sweep(out, runs, reference=reference_point)
 
 
 def _submit(
@@ -324,8 +383,12 @@ def _float_or_nan(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
-def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]:
-    """Gather the finished runs into ``sweep.csv`` and ``summary.json`` (see the module docstring).
+def collect_sweep(
+    out: str | Path, runs: list[SweepRun], *, reference: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Gather the finished runs into ``sweep.csv`` and ``summary.json`` (see the module docstring); with
+    ``reference`` (a grid point from :func:`parse_reference`), compare every other point with it over the seeds
+    finished on both, into ``OUT/compare/<point>/`` and ``summary.json``'s ``comparisons``.
 
     Returns:
         One row per finished run: the swept values, ``seed``, ``aurc``, ``oracle_aurc``, ``excess_aurc``,
@@ -391,6 +454,8 @@ def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]
                 }
             )
         summary["parameters"][key] = per_value
+    if reference is not None:
+        summary["comparisons"] = _compare_points(out, runs, _point_name(reference))
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     if rows:
         from .report.figures import figure_bytes, plot_sweep_parameter
@@ -400,3 +465,52 @@ def collect_sweep(out: str | Path, runs: list[SweepRun]) -> list[dict[str, Any]]
             for fmt in ("png", "svg"):
                 atomic_write_bytes(out / "figures" / f"{key}.{fmt}", figure_bytes(figure, fmt))
     return rows
+
+
+def _compare_points(out: Path, runs: list[SweepRun], reference: str) -> dict[str, Any]:
+    """Each grid point against ``reference`` over their common finished seeds: ``OUT/compare/<point>/`` files and
+    the ``comparisons`` entry of ``summary.json`` (per point its folder and notes, or why it was not compared)."""
+    import warnings
+
+    from ._validation import UndefinedMetricWarning
+    from .report.compare import compare_runs, write_comparison
+
+    finished: dict[str, dict[int, Path]] = {}
+    for r in runs:
+        finished.setdefault(_point_of(r), {})
+        if _finished(out / "runs" / r.name):
+            finished[_point_of(r)][r.seed] = out / "runs" / r.name
+    reference_runs = finished.get(reference, {})
+    points = []
+    for point, by_seed in finished.items():
+        if point == reference:
+            continue
+        entry: dict[str, Any] = {"point": point}
+        seeds = sorted(set(by_seed) & set(reference_runs))
+        if not seeds:
+            entry["error"] = "no seed finished for both this point and the reference"
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UndefinedMetricWarning)  # one seed: the notes say it
+                    comparison = compare_runs(
+                        [by_seed[s] for s in seeds],
+                        [reference_runs[s] for s in seeds],
+                        candidate_label=point,
+                        reference_label=reference,
+                    )
+            except ValueError as error:
+                entry["error"] = str(error)
+            else:
+                folder = write_comparison(comparison, out / "compare" / point)
+                aurc = comparison.metric("aurc")
+                entry.update(
+                    folder=str(folder.relative_to(out)),
+                    seeds=seeds,
+                    aurc_difference=aurc.result.mean if aurc is not None else None,
+                    notes=list(comparison.notes),
+                )
+        if "error" in entry:  # no stale files of an earlier collection
+            shutil.rmtree(out / "compare" / point, ignore_errors=True)
+        points.append(entry)
+    return {"reference": reference, "unit": "training run (paired by seed)", "points": points}

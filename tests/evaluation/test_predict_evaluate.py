@@ -100,6 +100,54 @@ def test_evaluate_writes_the_aurc_split_error_auroc_and_augrc(run_dir: Path, tmp
     assert 0 <= saved["oracle_aurc"] <= 0.5 and 0 <= saved["augrc"] <= 0.5 and 0 <= saved["error_auroc"] <= 1
 
 
+def test_evaluate_writes_bootstrap_intervals_and_the_reference_fingerprint(run_dir: Path, tmp_path: Path) -> None:
+    from selectseg.metrics import bootstrap_dice_curve
+    from selectseg.training.data import reference_labels
+
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases
+    result = evaluate_cases(run, cases, tmp_path / "ev", coverages=[1.0, 0.9], n_resamples=50, bootstrap_seed=3)
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert saved["bootstrap"] == {
+        "n_resamples": 50,
+        "seed": 3,
+        "confidence_level": 0.95,
+        "method": "percentile",
+        "unit": "image",
+    }
+    outputs = list(run.outputs(cases))
+    refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
+    curve = selective_dice_curve(
+        [o.segmentation for o in outputs], refs, [o.uncertainty for o in outputs], num_classes=2
+    )
+    boot = bootstrap_dice_curve(curve, [1.0, 0.9], n_resamples=50, seed=3)
+    assert saved["aurc_ci"] == pytest.approx(list(boot.aurc_ci), abs=1e-12)
+    np.testing.assert_allclose([row["dice_ci"] for row in saved["table"]], boot.dice_ci, atol=1e-12)
+    summary = list(csv.DictReader((tmp_path / "ev" / "summary.csv").open()))
+    assert [r["metric"] for r in summary] == ["aurc", "dice@1.0", "dice@0.9"]
+    assert float(summary[0]["value"]) == result["aurc"] and float(summary[2]["ci_high"]) == boot.dice_ci[1, 1]
+    # The fingerprint depends on the reference labels only: the same cases in another order give the same one.
+    again = evaluate_cases(run, cases[::-1], tmp_path / "ev2", coverages=[1.0], n_resamples=0)
+    assert again["reference_sha256"] == result["reference_sha256"] and len(result["reference_sha256"]) == 64
+    assert again["bootstrap"] is None and "aurc_ci" not in again and "dice_ci" not in again["table"][0]
+    assert next(csv.DictReader((tmp_path / "ev2" / "summary.csv").open()))["ci_low"] == ""
+
+
+def test_evaluate_bootstrap_needs_two_cases_before_inference(run_dir: Path, tmp_path: Path) -> None:
+    run = load_run(run_dir, device="cpu")
+    one = load_cases(run.config.data, split="test").cases[:1]
+    seen: list[str] = []
+    with pytest.raises(ValueError, match=r"at least 2 images for a bootstrap over images \(`n_resamples` = 1000\)"):
+        evaluate_cases(run, one, tmp_path / "ev", on_case=seen.append)
+    assert seen == [] and not (tmp_path / "ev").exists()
+    with pytest.raises(ValueError, match="`n_resamples` to be an int >= 0"):
+        evaluate_cases(run, one, tmp_path / "ev", n_resamples=-1)
+    with pytest.raises(ValueError, match="`confidence_level`"):
+        evaluate_cases(run, list(load_cases(run.config.data, split="test").cases), tmp_path / "ev", confidence_level=2)
+    result = evaluate_cases(run, one, tmp_path / "ev", n_resamples=0)
+    assert result["num_cases"] == 1 and result["bootstrap"] is None
+
+
 def test_predict_nifti_keeps_geometry_and_referral_matches_coverage(run_dir: Path, tmp_path: Path) -> None:
     run = load_run(run_dir, device="cpu")
     train_set = make_synthetic_dataset(split="train", num_cases=2, size=16, seed=5)
@@ -144,7 +192,7 @@ def test_load_run_and_case_errors(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"model\.pt is missing"):
         load_run(tmp_path)
     run = load_run(run_dir, device="cpu")
-    three_d = make_synthetic_dataset(split="test", num_cases=1, spatial_dims=3, size=16).cases
+    three_d = make_synthetic_dataset(split="test", num_cases=2, spatial_dims=3, size=16).cases
     with pytest.raises(ValueError, match="expects \\(C=1, \\*S\\) with 2 spatial axes"):
         evaluate_cases(run, three_d, tmp_path / "e")
     with pytest.raises(ValueError, match="at least one labelled case"):

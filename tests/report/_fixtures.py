@@ -51,11 +51,15 @@ def evaluation_json(
     image_scores: bool = True,
     per_image_in_json: bool = True,
     decomposition: Mapping[str, float | None] | None = None,
+    bootstrap: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of ``evaluation.json`` (Dice statistics computed from the per-image values).
 
     ``decomposition``: top-level ``oracle_aurc``, ``excess_aurc``, ``error_auroc``, ``augrc`` to add (None: none, as
     in files written before they existed).
+    ``bootstrap``: with made-up intervals (AURC - 0.01 to + 0.015, each Dice mean - 0.02 to + 0.01) and settings, as
+    ``evaluate`` writes them since it bootstraps; ``extra``: more top-level keys (e.g. ``reference_sha256``).
     """
     table = []
     for c in coverages:
@@ -72,6 +76,8 @@ def evaluation_json(
             "gamma": None if c == 1.0 else 0.4,
             "psi_c": 0.97,
         }
+        if bootstrap:
+            row["dice_ci"] = [row["dice_mean"] - 0.02, row["dice_mean"] + 0.01]
         if per_image_in_json:
             row["image_coverage"] = image_cov
             row["image_dice"] = image_dice
@@ -87,7 +93,11 @@ def evaluation_json(
         "aurc": aurc,
         **(decomposition or {}),
         "table": table,
+        **(extra or {}),
     }
+    if bootstrap:
+        out["aurc_ci"] = [aurc - 0.01, aurc + 0.015]
+        out["bootstrap"] = {"n_resamples": 1000, "seed": 0, "confidence_level": 0.95, "method": "percentile"}
     if calibration:
         counts = [0] * 10 + [5, 10, 40, 100, 845]
         out["calibration"] = {
@@ -208,9 +218,9 @@ def write_ood(run_dir: Path, cases: tuple[str, ...]) -> None:
 CONFIG_YAML = "seed: 0\ndata:\n  format: synthetic\n  annotator: random\nloss:\n  ranking: exact  # <b>not bold</b>\n"
 
 
-def write_config(folder: Path, *, dataset: str = "synthetic") -> None:
+def write_config(folder: Path, *, dataset: str = "synthetic", seed: int = 0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(CONFIG_YAML)
+    (folder / "config.yaml").write_text(CONFIG_YAML.replace("seed: 0", f"seed: {seed}"))
     info = {
         "selectseg_version": "0.1.0",
         "torch_version": "2.13.0",

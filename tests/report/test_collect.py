@@ -224,3 +224,20 @@ def test_aurc_split_error_auroc_and_augrc_are_read_and_old_files_give_nan(tmp_pa
     assert (row.oracle_aurc, row.excess_aurc, row.augrc, row.error_auroc) == (0.1, 0.0234, 0.0456, 0.875)
     assert math.isnan(data.table1.rows[0].oracle_aurc)
     assert not collect_report([tmp_path / "old"]).table1.has_decomposition
+
+
+def test_load_run_results_reads_bootstrap_intervals_and_summary_metrics(tmp_path: Path) -> None:
+    extra = {"reference_sha256": "ab" * 32, "oracle_aurc": 0.05, "error_auroc": None}
+    new = load_run_results(make_run(tmp_path / "new", everything=False, bootstrap=True, extra=extra))
+    assert new.aurc_ci == pytest.approx((0.1134, 0.1384))
+    assert new.bootstrap is not None and new.bootstrap["n_resamples"] == 1000
+    p1 = new.point(1.0)
+    assert p1 is not None and p1.dice_ci == pytest.approx((0.73, 0.76))
+    assert new.reference_sha256 == "ab" * 32
+    assert new.summary_metrics["aurc"] == pytest.approx(0.1234) and new.summary_metrics["oracle_aurc"] == 0.05
+    assert math.isnan(new.summary_metrics["error_auroc"]) and "augrc" not in new.summary_metrics
+    old = load_run_results(make_run(tmp_path / "old", everything=False))  # written before the bootstrap
+    assert old.aurc_ci is None and old.bootstrap is None and old.reference_sha256 is None
+    assert all(p.dice_ci is None for p in old.points) and set(old.summary_metrics) == {"aurc"}
+    data = collect_report([tmp_path / "new", tmp_path / "old"])
+    assert data.table1.rows[0].aurc_ci == new.aurc_ci and data.table1.rows[1].aurc_ci is None

@@ -8,6 +8,7 @@ COMPUTING_MODULES = (
     "selectseg.report.results",
     "selectseg.report.collect",
     "selectseg.report.html",
+    "selectseg.report.compare",
     "selectseg.report",
 )
 

@@ -114,6 +114,18 @@ def test_report_with_old_quality_control_and_no_optional_parts(tmp_path: Path) -
     assert sorted(p.name for p in figures_dir(out).iterdir()) == ["curves.png", "scatter_old_new_vs_bare_1.png"]
 
 
+def test_table1_shows_bootstrap_intervals_beside_an_old_run_without(tmp_path: Path) -> None:
+    new = make_run(tmp_path / "new", everything=False, bootstrap=True)
+    old = make_run(tmp_path / "old", everything=False)  # evaluation.json from before the bootstrap: still loads
+    html = write_report([new, old], tmp_path / "r.html", figure_formats=()).read_text()
+    table1 = table_rows(html, "table1")
+    assert table1[0][:2] == ["run", "AURC (%) [CI]"]
+    assert table1[1][:3] == ["mean [CI]", "std", "5th pct."]
+    assert table1[2][:5] == ["new", "12.34 [11.34, 13.84]", "75.00 [73.00, 76.00]", "11.18", "61.50"]
+    assert table1[3][:5] == ["old", "12.34", "75.00", "11.18", "61.50"]
+    assert "95 % percentile bootstrap interval over images (1000 resamples, seed 0)" in html
+
+
 def test_write_report_bad_arguments(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Did you mean 'svg'"):
         write_report([two_runs[0]], tmp_path / "r.html", figure_formats=("svgz",))

@@ -5,8 +5,9 @@ curve as the mean over folds with their spread.
 Written to ``OUT`` (default ``RUN/evaluation``): ``cv.json`` (per-fold values, mean and std over folds of AURC and
 of the Dice mean / 5th percentile / achieved coverage at each target coverage) and ``cv_curve.csv`` (the folds'
 Dice-coverage curves on a common grid of 101 coverages, linear between each curve's points, mean and std over
-folds). Each fold's own results are in ``RUN/fold_k/evaluation`` (as :func:`evaluate_cases` writes them). The std
-over folds is the population std (ddof = 0), as for the Dice std over images.
+folds). Each fold's own results are in ``RUN/fold_k/evaluation`` (as :func:`evaluate_cases` writes them, with
+bootstrap intervals over images, except for a fold of one case, which has none). The std over folds is the
+population std (ddof = 0), as for the Dice std over images.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..data.splits import kfold_split
+from ..metrics.bootstrap import DEFAULT_N_RESAMPLES
 from ..training.checkpoint import atomic_write_text
 from ..training.data import load_cases
 from ..training.folds import CV_FILE
@@ -93,6 +95,7 @@ def evaluate_folds(
             uncertainty=uncertainty,
             estimator=estimator,
             estimator_options=estimator_options,
+            n_resamples=DEFAULT_N_RESAMPLES if len(cases) >= 2 else 0,  # one held-out case: nothing to resample
         )
         per_fold.append(result)
         rows = list(csv.DictReader((run_dir / name / "evaluation" / "curve.csv").open()))

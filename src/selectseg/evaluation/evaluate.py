@@ -4,6 +4,7 @@ Fig. 2 data), written as JSON and CSV."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import warnings
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import UndefinedMetricWarning
+from .._validation import UndefinedMetricWarning, check_positive_int
 from ..data import Case
 from ..metrics import (
     CalibrationStats,
@@ -29,6 +30,13 @@ from ..metrics import (
     selective_dice_curve,
     selective_pixel_metrics,
     soft_dice_at_thresholds,
+)
+from ..metrics.bootstrap import (
+    DEFAULT_CONFIDENCE_LEVEL,
+    DEFAULT_N_RESAMPLES,
+    DiceBootstrap,
+    bootstrap_dice_curve,
+    check_bootstrap_options,
 )
 from ..metrics.quality import DEFAULT_TAU
 from ..training.checkpoint import atomic_write_bytes, atomic_write_text
@@ -56,9 +64,12 @@ def evaluate_cases(
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
     on_case: Callable[[str], None] | None = None,
+    n_resamples: int = DEFAULT_N_RESAMPLES,
+    bootstrap_seed: int = 0,
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL,
 ) -> dict[str, Any]:
-    """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``curve.csv``, ``per_image.csv`` and
-    ``montage.npz``.
+    """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``summary.csv``, ``curve.csv``,
+    ``per_image.csv`` and ``montage.npz``.
 
     One global uncertainty threshold across all cases per operating point (see ``docs/metrics.md``). Reported: the
     full Dice-coverage curve, AURC and its split ``oracle_aurc`` (the AURC of the same segmentation with a perfect
@@ -66,7 +77,10 @@ def evaluate_cases(
     when no voxel or every voxel is wrong) and the ``augrc`` (pixel error), all over the voxels of all cases pooled,
     and at each target coverage (largest achievable <= the target over every
     distinct threshold) the Dice mean, std and 5th percentile over images, gamma (wrong fraction among referred
-    voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice. Beside them:
+    voxels), psi_c (voxel accuracy on the kept voxels) and per-image coverage and Dice. The AURC and each mean Dice
+    get a percentile bootstrap interval over images (:func:`~selectseg.metrics.bootstrap_dice_curve`: ``aurc_ci``,
+    ``dice_ci`` and the settings in ``bootstrap``; ``summary.csv`` lists them). ``reference_sha256`` fingerprints the
+    cases' reference label maps, so that comparisons can check that two evaluations share their data. Beside them:
 
     - calibration of the mean probabilities over all voxels (NLL, Brier, ECE top-label and class-wise, 15 bins, the
       reliability bins);
@@ -93,19 +107,25 @@ def evaluate_cases(
         estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``, ``ensemble``, ``layer_ensemble``,
             ``edue``); estimator_options: its options.
         on_case: called with each case id after inference (progress).
+        n_resamples: resamples of the bootstrap over images (0: no bootstrap, no intervals).
+        bootstrap_seed: its seed; confidence_level: its level, in (0, 1).
 
     Returns:
         The ``evaluation.json`` content.
 
     Raises:
-        ValueError: if there are no cases, a case has no labels or does not fit the network, or a coverage is
-            outside [0, 1].
+        ValueError: if there are no cases, a case has no labels or does not fit the network, a coverage is
+            outside [0, 1], or, before any inference, the bootstrap options are invalid or ``n_resamples`` > 0 with
+            fewer than 2 cases.
+        TypeError: if a bootstrap option has the wrong type.
     """
     if len(cases) == 0:
         raise ValueError("Expected at least one labelled case to evaluate, but got none.")
     for c in coverages:
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1:
             raise ValueError(f"Expected every coverage in [0, 1], but got {c!r}.")
+    if check_positive_int("n_resamples", n_resamples, minimum=0) > 0:
+        check_bootstrap_options(len(cases), n_resamples, confidence_level, bootstrap_seed)
     references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
     predictions, uncertainties = [], []
     calibration = CalibrationStats()
@@ -143,12 +163,21 @@ def evaluate_cases(
     with warnings.catch_warnings():  # no wrong or no correct voxel: the AUROC is NaN (written as null)
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         error_auroc = pixel_error_auroc(predictions, references, uncertainties)
+    boot = None
+    if n_resamples > 0:
+        boot = bootstrap_dice_curve(
+            curve,
+            [float(c) for c in coverages],
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            seed=bootstrap_seed,
+        )
     flat_pred = np.concatenate([p.reshape(-1) for p in predictions])
     flat_ref = np.concatenate([r.reshape(-1) for r in references])
     flat_unc = np.concatenate([u.reshape(-1) for u in uncertainties])
     ids = [case.case_id for case in cases]
     table = []
-    for c in coverages:
+    for j, c in enumerate(coverages):
         point = curve.at_coverage(float(c))
         # psi_c is NaN when nothing is kept; gamma (taken from the curve instead) is undefined when nothing is referred.
         with warnings.catch_warnings():
@@ -160,6 +189,7 @@ def evaluate_cases(
                 "coverage": point.coverage,
                 "threshold": point.threshold,
                 "dice_mean": point.dice_mean,
+                **({"dice_ci": boot.dice_ci[j].tolist()} if boot is not None else {}),
                 "dice_std": point.dice_std,
                 "dice_p5": point.dice_p5,
                 "gamma": point.gamma,
@@ -223,21 +253,46 @@ def evaluate_cases(
         "num_cases": len(cases),
         "num_classes": run.num_classes,
         "class_names": run.info.get("class_names"),
+        "reference_sha256": _reference_digest(ids, references),
         "aurc": curve.aurc,
         "oracle_aurc": curve.oracle_aurc,
         "excess_aurc": curve.excess_aurc,
         "error_auroc": error_auroc,
         "augrc": pixel_augrc(predictions, references, uncertainties),
+        **({"aurc_ci": list(boot.aurc_ci)} if boot is not None else {}),
+        "bootstrap": boot.settings() if boot is not None else None,
         "table": table,
         **extra,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "evaluation.json", json.dumps(finite_json(result), indent=2))
+    atomic_write_text(out_dir / "summary.csv", _summary_csv(curve.aurc, table, boot))
     atomic_write_text(out_dir / "curve.csv", _curve_csv(curve.thresholds, curve.coverage, curve.dice))
     atomic_write_text(out_dir / "per_image.csv", _per_image_csv(ids, table, scores))
     _write_montage(out_dir / "montage.npz", ids, full.image_dice, slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
     return result
+
+
+def _reference_digest(ids: list[str], references: list[np.ndarray]) -> str:
+    """SHA-256 of the cases' reference label maps (case id, shape, int64 values), in case-id order."""
+    digest = hashlib.sha256()
+    for case_id, reference in sorted(zip(ids, references), key=lambda pair: pair[0]):
+        digest.update(f"{case_id}\0{reference.shape}\0".encode())
+        digest.update(np.ascontiguousarray(reference, dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
+def _summary_csv(aurc: float, table: list[dict[str, Any]], boot: DiceBootstrap | None) -> str:
+    """The headline figures with their bootstrap intervals: ``metric,value,ci_low,ci_high`` (empty without one)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["metric", "value", "ci_low", "ci_high"])
+    rows = [("aurc", aurc, boot.aurc_ci if boot is not None else None)]
+    rows += [(f"dice@{row['target_coverage']}", row["dice_mean"], row.get("dice_ci")) for row in table]
+    for name, value, ci in rows:
+        writer.writerow([name, repr(float(value)), *(["", ""] if ci is None else [repr(float(v)) for v in ci])])
+    return buffer.getvalue()
 
 
 def _curve_csv(thresholds: np.ndarray, coverage: np.ndarray, dice: np.ndarray) -> str:

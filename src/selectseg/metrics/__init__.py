@@ -1,13 +1,14 @@
 """Selective-segmentation metrics: case-level risk-coverage curves, pixel-level and Dice-based selection (with the
 oracle/excess split of the Dice AURC, the pixel error-detection AUROC and the AUGRC), calibration
-(NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection, and
-agreement between annotators.
+(NLL, Brier, ECE, temperature scaling), disagreement with annotators, quality control and OOD detection,
+agreement between annotators, the bootstrap over images of the Dice curve and the paired comparison over seeds.
 
 Pure library layer: imports neither models, training nor plotting.
 """
 
 from .._validation import UndefinedMetricWarning
 from .agreement import aula, layer_agreement_curve, mean_dice, pairwise_dice
+from .bootstrap import DiceBootstrap, WeightedDiceStatistics, bootstrap_dice_curve, weighted_dice_statistics
 from .calibration import (
     CalibrationBins,
     CalibrationResult,
@@ -32,6 +33,7 @@ from .disagreement import (
     sum_of_variances,
 )
 from .error_detection import pixel_augrc, pixel_error_auroc
+from .paired import PairedComparison, paired_comparison
 from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
 from .quality import QCCurve, ood_auroc, quality_control_curve
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
@@ -41,17 +43,21 @@ __all__ = [
     "CalibrationResult",
     "CalibrationStats",
     "Correlation",
+    "DiceBootstrap",
     "DiceOperatingPoint",
+    "PairedComparison",
     "PixelSelectiveMetrics",
     "QCCurve",
     "RiskCoverageCurve",
     "SelectiveDiceCurve",
     "ThresholdDice",
     "UndefinedMetricWarning",
+    "WeightedDiceStatistics",
     "annotator_variance",
     "apply_temperature",
     "aula",
     "aurc",
+    "bootstrap_dice_curve",
     "brier",
     "coverage_threshold",
     "eaurc",
@@ -64,6 +70,7 @@ __all__ = [
     "mean_dice",
     "nll",
     "ood_auroc",
+    "paired_comparison",
     "pairwise_dice",
     "pixel_augrc",
     "pixel_error_auroc",
@@ -75,4 +82,5 @@ __all__ = [
     "selective_pixel_metrics",
     "soft_dice_at_thresholds",
     "sum_of_variances",
+    "weighted_dice_statistics",
 ]

@@ -374,27 +374,7 @@ def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.n
         reference_counts=reference,
     )
     n_w = events.uncertainty.size
-
-    # Dice change of each wrong pixel's image when it is kept: it adds one FP to its predicted class and one FN to
-    # its reference class (background ignored). Touches of one (image, class) are cumulated in event order.
-    touch_class = np.stack([events.predicted, events.label], axis=1).reshape(-1)  # touch 2e: FP, 2e + 1: FN
-    touch = np.flatnonzero(touch_class > 0)
-    group = events.image[touch >> 1] * k + touch_class[touch]
-    # Stable grouping by (image, class), keeping event order inside a group: sort one int64 key per touch.
-    key = group << 32
-    key |= np.arange(group.size, dtype=np.int64)
-    key.sort()
-    touch = touch[key & 0xFFFFFFFF]
-    group = key >> 32
-    touch_event, touch_is_fp = touch >> 1, (touch & 1) == 0
-    touch_image, touch_class = group // k, group % k
-    starts = np.r_[True, group[1:] != group[:-1]]
-    false_pos = _cumcount_within(touch_is_fp, starts)
-    false_neg = _cumcount_within(~touch_is_fp, starts)
-    y = reference[touch_image, touch_class]
-    after = _dice_of(y, false_pos, false_neg)
-    before = np.where(starts, 1.0, np.r_[1.0, after[:-1]])
-    delta = np.bincount(touch_event, weights=(after - before) / (k - 1), minlength=n_w)
+    delta = _event_dice_changes(events)
     mean_dice_after = 1.0 + np.cumsum(delta) / n_images  # (W,) mean Dice once events 0..e are kept
 
     # Points: coverage 0; for each distinct wrong uncertainty v, the distinct threshold just below it (the end of
@@ -428,6 +408,34 @@ def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.n
         _events=events,
         _point_events=e,
     )
+
+
+def _event_dice_changes(events: _WrongPixels) -> np.ndarray:
+    """``(W,)`` the change of its image's Dice (mean over foreground classes) as each wrong pixel is kept, in event
+    order: the cumulative sum over an image's events is its Dice curve minus 1."""
+    n_w = events.uncertainty.size
+    k = events.reference_counts.shape[1]
+    reference = events.reference_counts
+    # Dice change of each wrong pixel's image when it is kept: it adds one FP to its predicted class and one FN to
+    # its reference class (background ignored). Touches of one (image, class) are cumulated in event order.
+    touch_class = np.stack([events.predicted, events.label], axis=1).reshape(-1)  # touch 2e: FP, 2e + 1: FN
+    touch = np.flatnonzero(touch_class > 0)
+    group = events.image[touch >> 1] * k + touch_class[touch]
+    # Stable grouping by (image, class), keeping event order inside a group: sort one int64 key per touch.
+    key = group << 32
+    key |= np.arange(group.size, dtype=np.int64)
+    key.sort()
+    touch = touch[key & 0xFFFFFFFF]
+    group = key >> 32
+    touch_event, touch_is_fp = touch >> 1, (touch & 1) == 0
+    touch_image, touch_class = group // k, group % k
+    starts = np.r_[True, group[1:] != group[:-1]]
+    false_pos = _cumcount_within(touch_is_fp, starts)
+    false_neg = _cumcount_within(~touch_is_fp, starts)
+    y = reference[touch_image, touch_class]
+    after = _dice_of(y, false_pos, false_neg)
+    before = np.where(starts, 1.0, np.r_[1.0, after[:-1]])
+    return np.bincount(touch_event, weights=(after - before) / (k - 1), minlength=n_w)
 
 
 def _cumcount_within(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:

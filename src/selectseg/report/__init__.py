@@ -2,6 +2,8 @@
 
 - :mod:`~selectseg.report.results` reads each run folder's result files into dataclasses and
   :mod:`~selectseg.report.collect` computes the comparisons: Table 1, Table 4, the per-image scatter (no matplotlib);
+- :mod:`~selectseg.report.compare` compares runs with reference runs over seeds (``selectseg compare``,
+  ``compare.json``), which the page can include;
 - :mod:`~selectseg.report.figures` draws them with matplotlib (Agg canvas; the only module importing matplotlib);
 - :mod:`~selectseg.report.html` assembles the page.
 
@@ -24,6 +26,7 @@ from .collect import (
     collect_report,
     quadrant_fractions,
 )
+from .compare import RunComparison, compare_runs, load_comparison, write_comparison
 from .results import RunResults, default_labels, load_run_results
 
 __all__ = [
@@ -31,12 +34,16 @@ __all__ = [
     "TABLE1_COVERAGES",
     "TABLE4_COVERAGES",
     "ReportData",
+    "RunComparison",
     "RunResults",
     "collect_report",
+    "compare_runs",
     "default_labels",
     "figures_dir",
+    "load_comparison",
     "load_run_results",
     "quadrant_fractions",
+    "write_comparison",
     "write_report",
 ]
 
@@ -54,13 +61,15 @@ def write_report(
     labels: Sequence[str] | None = None,
     reference: int = 0,
     figure_formats: Sequence[str] = ("png", "svg"),
+    comparisons: Sequence[str | Path] = (),
 ) -> Path:
     """Write one self-contained HTML report comparing evaluated runs, and its figures as separate files.
 
     The page holds Table 1 (AURC, Dice at coverage), Table 4 (Dice difference against the reference run), the
     Dice- and risk-coverage curves, per-image scatters against the reference, qualitative montages, calibration,
-    quality control, agreement with annotators, OOD detection (each where the runs' result files hold it), the run
-    configurations and the software versions. Figures are embedded as PNG; the same figures are saved in
+    quality control, agreement with annotators, OOD detection (each where the runs' result files hold it), the paired
+    comparisons over seeds of ``comparisons`` (``selectseg compare``), the run configurations and the software
+    versions. Figures are embedded as PNG; the same figures are saved in
     :func:`figures_dir` ``(out)`` in each of ``figure_formats`` (files of the same name are replaced; others are
     left alone). Every file is written atomically.
 
@@ -70,6 +79,8 @@ def write_report(
         labels: the runs' names in the report (default: folder names; relative paths where names repeat).
         reference: index of the run the others are compared with (Table 4, Fig. 2).
         figure_formats: formats of the saved figure files, any of ``png`` and ``svg`` (empty: none saved).
+        comparisons: ``compare.json`` files (or the folders holding them) to show in the section "Paired comparison
+            over seeds".
 
     Returns:
         The path of the HTML file.
@@ -77,7 +88,7 @@ def write_report(
     Raises:
         ValueError: if no run is given, a run folder has no evaluation results (the message names the missing file),
             ``labels`` or ``reference`` do not fit the runs, two compared runs share no case, ``out`` is a folder,
-            or a figure format is unknown.
+            a figure format is unknown, or a comparison file is missing or malformed.
         TypeError: if a figure format is not a string.
 
     Example:
@@ -88,7 +99,7 @@ def write_report(
     formats = list(dict.fromkeys(look_up_option("figure_formats", f, ("png", "svg")) for f in figure_formats))
     if out.is_dir():
         raise ValueError(f"Expected `out` to be an HTML file path, but {str(out)!r} is a folder.")
-    data = collect_report(run_dirs, labels=labels, reference=reference)
+    data = collect_report(run_dirs, labels=labels, reference=reference, comparisons=comparisons)
 
     # The plotting layer is loaded here only: importing the package stays free of matplotlib.
     from .figures import figure_bytes, report_figures

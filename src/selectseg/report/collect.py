@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .compare import RunComparison, load_comparison
 from .results import OperatingPoint, RunResults, default_labels, load_run_results
 
 __all__ = [
@@ -51,7 +52,8 @@ _TOL = 1e-9
 class Table1Row:
     """One run's row of Table 1: AURC (fraction; shown in %) and the operating point at each of the table's coverages
     (None where the run was not evaluated at that coverage); then the AURC's split into oracle + excess, the AUGRC
-    (fractions) and the pixel error-detection AUROC, NaN where the run's files do not hold them."""
+    (fractions) and the pixel error-detection AUROC, NaN where the run's files do not hold them; ``aurc_ci`` the
+    AURC's bootstrap interval over images (None without one; the points hold theirs)."""
 
     label: str
     aurc: float
@@ -60,6 +62,7 @@ class Table1Row:
     excess_aurc: float = math.nan
     augrc: float = math.nan
     error_auroc: float = math.nan
+    aurc_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class ReportData:
     scatters: tuple[ScatterData, ...]
     versions: Mapping[str, str]
     notes: tuple[str, ...] = ()
+    comparisons: tuple[RunComparison, ...] = ()
 
 
 def quadrant_fractions(
@@ -234,6 +238,7 @@ def _table1(runs: Sequence[RunResults]) -> Table1:
             excess_aurc=r.excess_aurc,
             augrc=r.augrc,
             error_auroc=r.error_auroc,
+            aurc_ci=r.aurc_ci,
         )
         for r in runs
     )
@@ -288,6 +293,7 @@ def collect_report(
     labels: Sequence[str] | None = None,
     reference: int = 0,
     scatter_coverage: float = SCATTER_COVERAGE,
+    comparisons: Sequence[str | Path] = (),
 ) -> ReportData:
     """Read the runs and compute Table 1, Table 4 and the per-image scatters against the reference run.
 
@@ -301,14 +307,15 @@ def collect_report(
         labels: their names in the report (default :func:`default_labels`); must be unique.
         reference: index of the run the others are compared with.
         scatter_coverage: target coverage of the per-image scatter, in (0, 1).
+        comparisons: ``compare.json`` files (or their folders) of ``selectseg compare``, shown as they are.
 
     Returns:
         The report's data.
 
     Raises:
         ValueError: if no run is given, ``labels`` has the wrong length or repeats a name, ``reference`` is out of
-            range, a run folder has no evaluation results (see :func:`load_run_results`), or two compared runs
-            share no case.
+            range, a run folder has no evaluation results (see :func:`load_run_results`), two compared runs
+            share no case, or a comparison file is missing or malformed.
     """
     if len(run_dirs) == 0:
         raise ValueError("Expected at least one run folder, but got none.")
@@ -321,6 +328,7 @@ def collect_report(
     if isinstance(reference, bool) or not isinstance(reference, int) or not 0 <= reference < len(run_dirs):
         raise ValueError(f"Expected `reference` to be a run index in [0, {len(run_dirs) - 1}], but got {reference!r}.")
     runs = tuple(load_run_results(d, label=str(lab)) for d, lab in zip(run_dirs, labels))
+    paired = tuple(load_comparison(c) for c in comparisons)
     ref = runs[reference]
     table4 = None
     scatters = []
@@ -358,6 +366,7 @@ def collect_report(
         scatters=tuple(scatters),
         versions=software_versions(),
         notes=tuple(notes),
+        comparisons=paired,
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .collect import ReportData
+from .compare import RunComparison, shown_in_percent
 from .results import RunResults
 
 __all__ = ["EmbeddedFigure", "render_html"]
@@ -152,26 +153,53 @@ def _trained_with(info: Mapping[str, Any]) -> str:
     return text or "n/a"
 
 
+def _ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    """``"5.12 [4.30, 6.00]"`` in percent; the value alone without an interval."""
+    return _pct(value) if ci is None else f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def _bootstrap_note(runs: Sequence[RunResults]) -> str:
+    """How the intervals of Table 1 were made: the runs' bootstrap settings (one phrase when they agree)."""
+    settings = {
+        (b.get("confidence_level"), b.get("n_resamples"), b.get("seed")): None
+        for b in (r.bootstrap for r in runs)
+        if b is not None
+    }
+    phrases = [
+        f"{_num(100 * level, 0) if isinstance(level, (int, float)) else '?'} % percentile bootstrap interval over "
+        f"images ({n} resamples, seed {seed})"
+        for level, n, seed in settings
+    ]
+    return " or ".join(phrases)
+
+
 def _table1(data: ReportData) -> str:
     t = data.table1
-    head = '<tr><th class="text" rowspan="2">run</th><th rowspan="2">AURC (%)</th>'
-    head += "".join(f'<th colspan="2">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages)
+    with_ci = any(row.aurc_ci is not None for row in t.rows)
+    dice_columns = ["mean [CI]", "std", "5th pct."] if with_ci else ["mean ± std", "5th pct."]
     split = t.has_decomposition
+    head = '<tr><th class="text" rowspan="2">run</th>'
+    head += f'<th rowspan="2">AURC (%){" [CI]" if with_ci else ""}</th>'
+    head += "".join(f'<th colspan="{len(dice_columns)}">Dice (%) at coverage {_cov(c)}</th>' for c in t.coverages)
     if split:
         head += '<th colspan="2">AURC = oracle + excess (%)</th><th rowspan="2">AUGRC (%)</th>'
         head += '<th rowspan="2">error AUROC</th>'
-    head += "</tr><tr>" + "".join("<th>mean ± std</th><th>5th pct.</th>" for _ in t.coverages)
+    head += "</tr><tr>" + "".join("".join(f"<th>{escape(h)}</th>" for h in dice_columns) for _ in t.coverages)
     head += ("<th>oracle</th><th>excess</th>" if split else "") + "</tr>"
     body = []
     for i, row in enumerate(t.rows):
         cls = ' class="reference"' if i == data.reference and len(t.rows) > 1 else ""
-        cells = [_cell(row.label, cls="text"), _cell(_pct(row.aurc))]
+        cells = [_cell(row.label, cls="text"), _cell(_ci(row.aurc, row.aurc_ci))]
         for p in row.points:
             if p is None:
-                cells += [_cell("n/a"), _cell("n/a")]
+                cells += [_cell("n/a")] * len(dice_columns)
                 continue
             achieved = f"achieved coverage {_num(p.coverage, 4)}, threshold {_num(p.threshold, 4)}"
-            cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
+            if with_ci:
+                cells.append(_cell(_ci(p.dice_mean, p.dice_ci), title=achieved))
+                cells.append(_cell(_pct(p.dice_std), title=achieved))
+            else:
+                cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
             cells.append(_cell(_pct(p.dice_p5), title=achieved))
         if split:
             cells += [_cell(_pct(row.oracle_aurc)), _cell(_pct(row.excess_aurc)), _cell(_pct(row.augrc))]
@@ -189,6 +217,11 @@ def _table1(data: ReportData) -> str:
             "AUGRC: area under the generalized risk (kept and wrong pixels / all pixels) over coverage (lower is "
             "better). Error AUROC: how well the uncertainty ranks wrong above correct pixels (0.5 chance, 1 perfect). "
             "All over the pixels of all images pooled; n/a where undefined or not in a run's files."
+        )
+    if with_ci:
+        caption += (
+            f" [CI]: {_bootstrap_note(data.runs)}: images resampled with replacement, the whole curve recomputed; it "
+            "reflects the test images, not the training (for that, compare runs over seeds)."
         )
     return (
         f'<table id="table1"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
@@ -221,6 +254,61 @@ def _table4(data: ReportData) -> str:
         f'<table id="table4"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
         f'<p class="caption">{escape(caption)}</p>'
     )
+
+
+def _paired(comparisons: Sequence[RunComparison]) -> str:
+    out = []
+    for i, comp in enumerate(comparisons):
+        level = f"{_num(100 * comp.confidence_level, 0)} % CI"
+        rows = []
+        for m in comp.metrics:
+            r = m.result
+            scale, digits = (100.0, 2) if shown_in_percent(m.metric) else (1.0, 4)
+            rows.append(
+                [
+                    m.metric,
+                    "higher" if m.higher_is_better else "lower",
+                    _num(sum(m.candidate) / len(m.candidate), digits, scale=scale),
+                    _num(sum(m.reference) / len(m.reference), digits, scale=scale),
+                    f"{_num(r.mean, digits, scale=scale, sign=True)} [{_num(r.ci[0], digits, scale=scale, sign=True)}, "
+                    f"{_num(r.ci[1], digits, scale=scale, sign=True)}]",
+                    _num(r.sd, digits, scale=scale),
+                    _p(r.p_value),
+                    _p(r.sign_p_value),
+                    f"{r.better} / {r.worse} / {r.equal}",
+                ]
+            )
+        header = [
+            "metric",
+            "better is",
+            f"{comp.candidate_label} (mean)",
+            f"{comp.reference_label} (mean)",
+            f"difference [{level}]",
+            "sd of differences",
+            "p (paired t)",
+            "p (sign test)",
+            "better / worse / equal",
+        ]
+        seeds = ", ".join(str(s) for s in comp.seeds)
+        title = (
+            f"{comp.candidate_label} vs {comp.reference_label}: {len(comp.seeds)} seed"
+            f"{'s' if len(comp.seeds) != 1 else ''} ({seeds}), {comp.num_cases} cases"
+        )
+        caption = (
+            f"Each pair is a {comp.candidate_label} run and a {comp.reference_label} run trained with the same seed; "
+            f"difference = {comp.candidate_label} - {comp.reference_label}, averaged over the pairs, with its t "
+            "interval (AURC and Dice in percent, differences in percentage points). The paired t-test and the exact "
+            "sign test (ties dropped) test a zero mean difference; better / worse / equal count the seeds by the "
+            "metric's direction. The replication unit is the training run, so this covers the variation between "
+            "trainings that the bootstrap over images of Table 1 does not."
+        )
+        notes = "".join(f'<p class="note">{escape(n)}</p>' for n in comp.notes)
+        out.append(f"<h3>{escape(title)}</h3>" + _table(f"paired-{i}", header, rows, caption=caption) + notes)
+    return "".join(out)
+
+
+def _p(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.3g}"
 
 
 def _scatter_tables(data: ReportData) -> str:
@@ -432,8 +520,8 @@ def render_html(
     title: str = "selectseg report",
     generated: datetime | None = None,
 ) -> str:
-    """The report page: the runs, Table 1, Table 4, the figures and the tables of every metric present, the run
-    configurations and the software versions.
+    """The report page: the runs, Table 1, Table 4, the paired comparisons over seeds, the figures and the tables of
+    every metric present, the run configurations and the software versions.
 
     Args:
         data: from :func:`selectseg.report.collect.collect_report`.
@@ -460,6 +548,8 @@ def render_html(
     body.append(_section("dice-at-coverage", "Dice at coverage (Table 1)", _table1(data)))
     if data.table4 is not None and data.table4.rows:
         body.append(_section("dice-difference", "Dice difference between runs (Table 4)", _table4(data)))
+    if data.comparisons:
+        body.append(_section("paired-comparison", "Paired comparison over seeds", _paired(data.comparisons)))
     body.append(_section("curves", "Dice-coverage and risk-coverage curves (Fig. 3)", _figures(figures, "curves")))
     if data.scatters:
         scatter = _figures(figures, "scatter") + _scatter_tables(data)

@@ -7,6 +7,8 @@ are required, every other part is read when present:
   pixel error-detection AUROC and the AUGRC, the operating-point table (Dice at each target coverage with per-image
   coverage and Dice), calibration, quality control, disagreement with annotators, image scores (JSON null and a
   missing key, as in files written before these numbers existed, are read as NaN);
+  Where written, also the bootstrap intervals (``aurc_ci``, the rows' ``dice_ci``, ``bootstrap``), the
+  reference fingerprint ``reference_sha256`` and the other top-level metrics of :data:`SUMMARY_METRICS`;
 - ``RUN/evaluation/curve.csv``: the Dice-coverage curve ``threshold,coverage,dice,risk``;
 - ``RUN/evaluation/per_image.csv``: per-image ``coverage@c,dice@c`` (used where the JSON table lacks them);
 - ``RUN/evaluation/montage.npz``: a few cases' image, reference, prediction, uncertainty and referral maps;
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "SUMMARY_METRICS",
     "Calibration",
     "DiceCurve",
     "Disagreement",
@@ -52,6 +55,9 @@ _PER_IMAGE = Path("evaluation") / "per_image.csv"
 _MONTAGE = Path("evaluation") / "montage.npz"
 _OOD_JSON = Path("ood") / "ood.json"
 _OOD_CSV = Path("ood") / "ood.csv"
+
+SUMMARY_METRICS = ("aurc", "oracle_aurc", "excess_aurc", "error_auroc", "augrc")
+"""Top-level numbers of ``evaluation.json`` read into :attr:`RunResults.summary_metrics` where present."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class OperatingPoint:
         dice_mean, dice_std, dice_p5: mean, standard deviation and 5th percentile of the per-image Dice.
         gamma: wrong fraction among the referred pixels; psi_c: pixel accuracy on the kept pixels (NaN if absent).
         image_coverage, image_dice: per-image coverage and Dice by case id (empty when the files hold none).
+        dice_ci: the bootstrap interval of ``dice_mean`` over images, ``(low, high)``; None when not computed.
     """
 
     target_coverage: float
@@ -95,6 +102,7 @@ class OperatingPoint:
     psi_c: float
     image_coverage: Mapping[str, float] = field(repr=False)
     image_dice: Mapping[str, float] = field(repr=False)
+    dice_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,6 +248,10 @@ class RunResults:
     Attributes:
         aurc: the Dice AURC; oracle_aurc + excess_aurc = aurc (its split); error_auroc: pixel error-detection AUROC;
             augrc: AUGRC with the pixel error (see ``docs/metrics.md``). NaN where the file does not hold them.
+
+    ``aurc_ci`` and ``bootstrap`` (its settings: n_resamples, seed, confidence_level, ...) are None for evaluations
+    without a bootstrap; ``reference_sha256`` is None for older evaluations; ``summary_metrics`` holds the keys of
+    :data:`SUMMARY_METRICS` the file has (NaN for null).
     """
 
     run_dir: Path
@@ -268,6 +280,10 @@ class RunResults:
     run_info: Mapping[str, Any] | None = None
     ensemble: Mapping[str, Any] | None = None
     training: TrainingHistory | None = None
+    aurc_ci: tuple[float, float] | None = None
+    bootstrap: Mapping[str, Any] | None = None
+    reference_sha256: str | None = None
+    summary_metrics: Mapping[str, float] = field(default_factory=dict)
 
     def point(self, target_coverage: float) -> OperatingPoint | None:
         """The operating point for ``target_coverage``, or None when the run was not evaluated there."""
@@ -377,6 +393,10 @@ def load_run_results(run_dir: str | Path, *, label: str | None = None) -> RunRes
         run_info=run_info,
         ensemble=ensemble,
         training=_read_training(config_path.parent / "metrics.csv") if config_path is not None else None,
+        aurc_ci=_interval(ev.get("aurc_ci")),
+        bootstrap=ev["bootstrap"] if isinstance(ev.get("bootstrap"), dict) else None,
+        reference_sha256=str(ev["reference_sha256"]) if isinstance(ev.get("reference_sha256"), str) else None,
+        summary_metrics={k: _float(ev[k]) for k in SUMMARY_METRICS if k in ev},
     )
 
 
@@ -391,6 +411,13 @@ def _read_training(path: Path) -> TrainingHistory | None:
     names = [k for k in rows[0] if k != "epoch"]
     columns = {k: np.array([_float(r.get(k)) for r in rows], dtype=np.float64) for k in names}
     return TrainingHistory(epochs=np.array([_int(_float(r["epoch"]), 0) for r in rows]), columns=columns)
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    """A JSON ``[low, high]`` as floats; None when absent or malformed."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return (_float(value[0]), _float(value[1]))
+    return None
 
 
 def _float(value: Any) -> float:
@@ -446,6 +473,7 @@ def _operating_point(row: Any, path: Path, per_image: Mapping[float, dict[str, t
         psi_c=_float(row.get("psi_c")),
         image_coverage=image_coverage,
         image_dice=image_dice,
+        dice_ci=_interval(row.get("dice_ci")),
     )
 
 
