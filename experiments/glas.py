@@ -127,7 +127,7 @@ def evaluation_record(evaluation: dict[str, Any]) -> dict[str, Any]:
     calibration = evaluation.get("calibration", {})
     for key in ("ece_top_label", "nll", "brier"):
         record[key] = calibration.get(key)
-    record["cases"] = len(evaluation.get("per_image", evaluation["table"][0].get("image_dice", {})))
+    record["reference_sha256"] = evaluation.get("reference_sha256")
     return record
 
 
@@ -239,7 +239,8 @@ def _evaluate(
                 cases,
                 run_dir / f"evaluation_{split}_{steps}",
                 coverages=DEFAULT_COVERAGES,
-                **_bootstrap_option(n_bootstrap, seed),
+                n_resamples=n_bootstrap,
+                bootstrap_seed=seed,
             )
             record = evaluation_record(evaluation)
             record.update(
@@ -254,15 +255,6 @@ def _evaluate(
             )
             records.append(record)
     return records
-
-
-def _bootstrap_option(n_bootstrap: int, seed: int) -> dict[str, Any]:
-    """Bootstrap settings of evaluate_cases, where the installed selectseg has them."""
-    import inspect
-
-    if "bootstrap" in inspect.signature(evaluate_cases).parameters:
-        return {"bootstrap": n_bootstrap}
-    return {}
 
 
 def _seconds_until(metrics_csv: str, epoch: int) -> float:
