@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from selectseg.metrics import bootstrap_dice_curve, selective_dice_curve, weighted_dice_statistics
+from tests.metrics._images import random_images
 from tests.reference.bootstrap import concatenated_statistics
 
 COVERAGES = [1.0, 0.99, 0.95, 0.9, 0.8, 0.7, 0.5, 0.1, 0.0]
@@ -18,17 +19,8 @@ HAND = (
 )
 
 
-def _images(rng, *, n=5, k=3, levels=None, accuracy=0.8):
-    preds, targets, uncs = [], [], []
-    for i in range(n):
-        shape = (5 + i, 7) if i % 2 else (3, 4, 5)
-        y = rng.integers(0, k, shape)
-        p = np.where(rng.random(shape) < accuracy, y, rng.integers(0, k, shape))
-        u = rng.random(shape) if levels is None else rng.integers(0, levels, shape) / levels
-        preds.append(p)
-        targets.append(y)
-        uncs.append(u.astype(np.float32) if i == 2 else u)  # mixed dtypes: the curve works in float64
-    return preds, targets, uncs
+def _images(rng, **options):
+    return random_images(rng, **{"n": 5, "float32_at": 2, **options})  # mixed dtypes: the curve works in float64
 
 
 @pytest.mark.parametrize(

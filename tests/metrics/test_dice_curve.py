@@ -8,6 +8,7 @@ import torch
 from scipy.spatial.distance import dice as scipy_dice_dissimilarity
 
 from selectseg.metrics import selective_dice_curve
+from tests.metrics._images import random_images
 from tests.reference.dice_curve import operating_point, slow_dice_curve
 from tests.reference.error_detection import slow_oracle_aurc
 
@@ -16,17 +17,7 @@ PRED = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 1])
 CONF = np.array([0.99, 0.95, 0.55, 0.9, 0.6, 0.97, 0.98, 0.96, 0.7, 0.52])
 
 
-def _images(rng, k=3, n=4, levels=None, accuracy=0.8):
-    preds, targets, uncs = [], [], []
-    for i in range(n):
-        shape = (5 + i, 7) if i % 2 else (3, 4, 5)
-        y = rng.integers(0, k, shape)
-        p = np.where(rng.random(shape) < accuracy, y, rng.integers(0, k, shape))
-        u = rng.random(shape) if levels is None else rng.integers(0, levels, shape) / levels
-        preds.append(p)
-        targets.append(y)
-        uncs.append(u)
-    return preds, targets, uncs
+_images = random_images
 
 
 def test_worked_example_from_the_issue():

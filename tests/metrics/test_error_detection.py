@@ -8,24 +8,15 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from selectseg.metrics import UndefinedMetricWarning, pixel_augrc, pixel_error_auroc
+from tests.metrics._images import random_images
 from tests.reference.error_detection import pooled, slow_augrc, slow_error_auroc
 
 LABEL = [np.array([1, 1, 0, 0, 0])]
 PRED = [np.array([1, 0, 0, 1, 0])]  # pixels 1 and 3 are wrong
 
 
-def _images(rng, *, k=3, n=4, levels=None, accuracy=0.7):
-    """N images of different shapes (2-D and 3-D); ``levels`` puts the uncertainties on a grid (heavy ties)."""
-    preds, targets, uncs = [], [], []
-    for i in range(n):
-        shape = (4 + i, 5) if i % 2 else (2, 3, 4)
-        y = rng.integers(0, k, shape)
-        p = np.where(rng.random(shape) < accuracy, y, rng.integers(0, k, shape))
-        u = rng.random(shape) if levels is None else rng.integers(0, levels, shape) / levels
-        preds.append(p)
-        targets.append(y)
-        uncs.append(u)
-    return preds, targets, uncs
+def _images(rng, **options):
+    return random_images(rng, **{"n": 4, "accuracy": 0.7, "shapes": ((2, 3, 4), (4, 5)), **options})
 
 
 @pytest.mark.parametrize(
