@@ -50,6 +50,7 @@ def evaluate_folds(
     uncertainty: str = "max_softmax",
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
+    sv_roi_radius: int | None = None,
     device: str = "auto",
     on_fold: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def evaluate_folds(
         out_dir: where ``cv.json`` and ``cv_curve.csv`` go (default ``run_dir/evaluation``).
         data: None = each fold on its held-out training cases; a dataset path = every fold on its ``split``.
         split, format_: of ``data``.
-        coverages, uncertainty, estimator, estimator_options: as :func:`evaluate_cases`.
+        coverages, uncertainty, estimator, estimator_options, sv_roi_radius: as :func:`evaluate_cases`.
         device: inference device.
         on_fold: called with (fold, K) after each fold.
 
@@ -93,6 +94,7 @@ def evaluate_folds(
             uncertainty=uncertainty,
             estimator=estimator,
             estimator_options=estimator_options,
+            sv_roi_radius=sv_roi_radius,
         )
         per_fold.append(result)
         rows = list(csv.DictReader((run_dir / name / "evaluation" / "curve.csv").open()))
