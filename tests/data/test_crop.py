@@ -147,6 +147,8 @@ def test_errors():
         crop_case(case, (slice(0, 10, 2), slice(0, 10)), 8)
     with pytest.raises(TypeError, match="Case"):
         crop_case(case.image, (slice(0, 10), slice(0, 10)), 8)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`shape` to hold 2 positive ints"):
+        crop_case(case, (slice(0, 10), slice(0, 10)), (8, 0))
     with pytest.raises(TypeError, match="Case"):
         crop_to_annotations(case.image, 8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="every map is empty"):

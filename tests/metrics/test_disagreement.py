@@ -392,6 +392,8 @@ def test_annotator_roi_and_sv_roi_errors() -> None:
         sum_of_variances(np.zeros((3, 3)), roi=np.ones((3, 4), bool))
     with pytest.raises(ValueError, match="`roi` to be binary"):
         sum_of_variances(np.zeros((3, 3)), roi=np.full((3, 3), 2))
+    with pytest.raises(TypeError, match="`roi`"):
+        sum_of_variances(np.zeros((3, 3)), roi={"a": 1})  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------------------------------- confidence intervals
