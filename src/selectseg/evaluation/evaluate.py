@@ -79,7 +79,7 @@ def evaluate_cases(
     - when every case has at least two annotators: the correlation of the uncertainty map with the annotators'
       variance m(1 - m) (image level: Pearson and Spearman of the per-image sums, SV, over the whole image or over
       the region ``sv_roi_radius`` defines, the same region for both maps; pixel level: mean per-image Pearson over
-      the whole image, constant maps skipped), each with a 95 % percentile-bootstrap interval over images (2000
+      the whole image, constant maps skipped), each with a 95 % percentile-bootstrap interval over images (1000
       resamples, seed 0; ``..._ci``, null with fewer than 2 images) and the per-image values (``image_sv``,
       ``annotator_sv``, ``image_pixel_pearson``) for pooling across folds, soft Dice of the foreground probability
       (1 - p(bg)) against the annotators' mean at thresholds 0.1..0.9, and the generalised energy distance

@@ -71,7 +71,7 @@ __all__ = [
 CONSTANT_POLICIES = ("skip", "zero", "one_if_both_constant")
 UNEQUAL_POLICIES = ("replicate", "min")
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-DEFAULT_RESAMPLES = 2000
+DEFAULT_RESAMPLES = 1000
 """Bootstrap resamples of the correlation confidence intervals."""
 DEFAULT_CONFIDENCE = 0.95
 """Coverage of the correlation confidence intervals."""
