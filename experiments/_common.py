@@ -108,13 +108,20 @@ def evaluate_run(
     estimator: str = "softmax",
     uncertainty: str = "max_softmax",
     estimator_options: dict[str, Any] | None = None,
+    sv_roi_radius: int | None = None,
 ) -> dict[str, Any]:
-    """``RUN/evaluation/evaluation.json`` (computed unless it is there for the same estimator and uncertainty)."""
+    """``RUN/evaluation/evaluation.json`` (computed unless it is there for the same estimator, its options, the
+    uncertainty and the SV region)."""
     out = run_dir / "evaluation"
     done = out / "evaluation.json"
     if done.is_file():
         saved = json.loads(done.read_text())
-        if saved["estimator"] == estimator and saved["uncertainty"] == uncertainty:
+        same = (saved["estimator"], saved["uncertainty"], saved.get("estimator_options") or {}) == (
+            estimator,
+            uncertainty,
+            estimator_options or {},
+        )
+        if same and (saved.get("disagreement") or {}).get("sv_roi_radius") == sv_roi_radius:
             return dict(saved)
     run = load_run(run_dir)
     return evaluate_cases(
@@ -125,6 +132,7 @@ def evaluate_run(
         uncertainty=uncertainty,
         estimator=estimator,
         estimator_options=estimator_options,
+        sv_roi_radius=sv_roi_radius,
     )
 
 

@@ -173,6 +173,60 @@ def test_train_method_edue_then_layer_ensemble_estimator(tmp_path: Path) -> None
     assert bad.exit_code == 2 and "Did you mean 'edue'" in bad.output
 
 
+def test_skip_first_and_sv_roi_radius_flags(trained: Path, tmp_path: Path) -> None:
+    run = tmp_path / "edue"
+    options = [f"--set={o}" for o in TINY]
+    result = invoke(
+        "train", "--out", run, *options, "--method", "edue", "--set", "model.channels=[4,8,8,8]", "--epochs", "1"
+    )
+    assert result.exit_code == 0, result.output  # 3 heads: --skip-first 0 or 1
+    result = invoke(
+        "evaluate",
+        run,
+        "--estimator",
+        "edue",
+        "--uncertainty",
+        "variance",
+        "--skip-first",
+        "1",
+        "--sv-roi-radius",
+        "1",
+        "--device",
+        "cpu",
+        "--no-report",
+    )
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["estimator_options"] == {"skip_first": 1} and evaluation["disagreement"]["sv_roi_radius"] == 1
+    montage = run / "evaluation" / "montage.npz"
+    assert montage.is_file()
+    for command in (
+        ("predict", run, "--out", tmp_path / "pred", "--coverage", "0.9"),
+        ("ood", run, "--out", tmp_path / "ood", "--kinds", "noise"),
+    ):
+        result = invoke(
+            *command,
+            "--estimator",
+            "layer_ensemble",
+            "--uncertainty",
+            "variance",
+            "--skip-first",
+            "1",
+            "--device",
+            "cpu",
+        )
+        assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "pred" / "predictions.json").read_text())["estimator_options"] == {"skip_first": 1}
+    bad = invoke("evaluate", trained, "--skip-first", "1", "--device", "cpu")
+    assert bad.exit_code == 2 and "`--skip-first` applies to the estimators ['edue', 'layer_ensemble']" in bad.output
+    bad = invoke(
+        "predict", run, "--out", tmp_path / "x", "--estimator", "edue", "--skip-first", "2", "--coverage", "0.9"
+    )
+    assert bad.exit_code == 2 and "`skip_first` to be an int in [0, 1] for 3 heads, but got 2" in bad.output
+    bad = invoke("ood", run, "--estimator", "edue", "--skip-first", "-1")
+    assert bad.exit_code == 2 and "`--skip-first` to be >= 0" in bad.output
+
+
 def test_ood_command(trained: Path, tmp_path: Path) -> None:
     result = invoke(
         "ood", trained, "--out", tmp_path / "ood", "--fractions", "0.5,1", "--kinds", "noise", "--device", "cpu"

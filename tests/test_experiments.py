@@ -3,6 +3,7 @@ resuming without retraining, refusing a folder prepared with other settings, NIf
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -85,45 +86,64 @@ def test_glas_study(tmp_path):
 
 @pytest.mark.skipif(not shared("riga").is_dir(), reason=f"shared RIGA data not found at {shared('riga')}")
 def test_riga_experiment(tmp_path):
-    _ok(
-        _run(
-            "riga.py",
-            "--data",
-            shared("riga"),
-            "--out",
-            tmp_path,
-            "--scale",
-            "0.04",
-            "--limit",
-            "4",
-            "--test-cases",
-            "2",
-            "--epochs",
-            "1",
-            "--samples-per-epoch",
-            "4",
-            "--members",
-            "2",
-            "--mc-samples",
-            "2",
-            "--channels",
-            "8,16,32",
-        )
+    """4 real cases, 2 folds, 1 epoch: every case is a test image once, the pooled numbers are the folds' ones
+    recombined, and a second run retrains nothing."""
+    from selectseg.metrics import image_level_correlation
+
+    data = tmp_path / "riga" / "BinRushed2"  # links to 4 cases: the shared folder is only read
+    data.mkdir(parents=True)
+    for n in range(1, 5):
+        for name in [f"image{n}prime.jpg", *(f"image{n}-{k}.jpg" for k in range(1, 7))]:
+            (data / name).symlink_to(shared("riga") / "BinRushed2" / name)
+    out = tmp_path / "out"
+    args = (
+        *("--data", data.parent, "--out", out, "--crop-size", "32", "--folds", "2", "--epochs", "1"),
+        *("--samples-per-epoch", "4", "--members", "2", "--mc-samples", "2", "--channels", "8,16,32"),
+        *("--guidance-weights", "1,10", "--sv-roi-radius", "2", "--no-report", "--threads", "1"),
     )
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    _ok(_run("riga.py", *args))
+    summary = json.loads((out / "summary.json").read_text())
+    methods = ("edue_lg1", "edue_lg10", "layer_ensemble", "deep_ensemble", "mc_dropout")
+    per_case = list(csv.DictReader((out / "per_case.csv").open()))
     for structure in ("disc", "cup"):
         results = summary["results"][structure]
-        assert len(results["test_cases"]) == 2 and len(results["train_cases"]) == 2
-        assert not set(results["test_cases"]) & set(results["train_cases"])
-        for method in ("edue", "layer_ensemble", "deep_ensemble", "mc_dropout"):
+        folds = results["folds"]
+        tested = [c for f in folds for c in f["test_cases"]]
+        assert sorted(tested) == [f"BinRushed2_image{n}" for n in range(1, 5)]  # each case tested exactly once
+        assert all(not set(f["train_cases"]) & set(f["test_cases"]) for f in folds)
+        for method in methods:
             r = results[method]
-            assert r["seconds_per_image"] > 0 and 0 <= r["ece"] <= 1 and r["nll"] > 0
-            assert np.isnan(r["pixel_pearson"]) or -1 <= r["pixel_pearson"] <= 1
-        assert results["deep_ensemble"]["members"] == 2
-        assert "image_pearson_vs_de_percent" in results["edue"]
-        assert (tmp_path / structure / "report.html").is_file()
-    # the held-out cases are the same for both structures
-    assert summary["results"]["disc"]["test_cases"] == summary["results"]["cup"]["test_cases"]
+            assert r["images"] == 4 and r["seconds_per_image"] > 0 and r["seconds_per_epoch"] > 0
+            assert 0 <= r["ece"] <= 1 and r["nll"] > 0 and 0 <= r["dice"] <= 1
+            for key in ("image_pearson", "image_spearman", "pixel_pearson"):
+                low, high = r[f"{key}_ci"]
+                assert -1 <= low <= high <= 1
+            rows = [row for row in per_case if row["structure"] == structure and row["method"] == method]
+            assert sorted(row["case_id"] for row in rows) == sorted(tested)
+            pooled = image_level_correlation(
+                [float(x["model_sv"]) for x in rows], [float(x["annotator_sv"]) for x in rows]
+            )
+            assert r["image_pearson"] == pytest.approx(pooled.pearson)
+        assert results["layer_ensemble"]["head_upsample"] == "bilinear"
+        assert (
+            results["deep_ensemble"]["members"] == 2 and "loss.guidance_weight=10" in results["edue_lg10"]["overrides"]
+        )
+        assert "image_pearson_vs_de_percent" in results["edue_lg1"]
+    # the same folds for both structures
+    assert summary["results"]["disc"]["folds"] == summary["results"]["cup"]["folds"]
+    # pooling one fold gives that fold's own evaluation back (ECE from the summed bins, NLL, correlations)
+    riga = _script("riga")
+    evaluation = json.loads((out / "cup" / "edue_lg1" / "fold_0" / "evaluation" / "evaluation.json").read_text())
+    one = riga._pooled([evaluation])
+    assert one["ece"] == pytest.approx(evaluation["calibration"]["ece_top_label"])
+    assert one["nll"] == pytest.approx(evaluation["calibration"]["nll"])
+    assert one["pixel_pearson"] == pytest.approx(evaluation["disagreement"]["pixel_pearson"])
+    assert evaluation["disagreement"]["sv_roi_radius"] == 2
+    assert "| edue_lg10 |" in (out / "results.md").read_text()
+    before = _mtimes(out)
+    assert len(before) == 2 * 2 * (len(methods) + 1)  # structures x folds x networks (2 deep-ensemble members)
+    _ok(_run("riga.py", *args))  # everything finished: nothing retrains
+    assert _mtimes(out) == before
 
 
 @pytest.mark.skipif(not shared("brats").is_dir(), reason=f"shared BraTS data not found at {shared('brats')}")
@@ -195,11 +215,23 @@ def test_glas_method_names():
         glas.study_jobs(glas.parse_args(["--data", "x", "--out", "y", "--studies", "mane"]))
 
 
-def test_riga_method_setup():
+def test_riga_method_setups():
     riga = _script("riga")
-    args = riga.parse_args(["--data", "x", "--out", "y", "--members", "3", "--mc-samples", "4"])
-    assert riga.method_setup("deep_ensemble", args) == ([], 3, "ensemble", {})
-    assert riga.method_setup("mc_dropout", args)[2:] == ("mc_dropout", {"n_samples": 4})
-    assert riga.method_setup("edue", args)[0] == ["loss.heads=all", "loss.guidance_weight=1.0"]
+    args = riga.parse_args(["--data", "x", "--out", "y", "--members", "3", "--mc-samples", "4", "--skip-first", "1"])
+    setups = riga.method_setups(["edue", "layer_ensemble", "deep_ensemble", "mc_dropout"], args)
+    assert [s.name for s in setups] == [
+        "edue_lg1",
+        "edue_lg10",
+        "edue_lg100",
+        "layer_ensemble",
+        "deep_ensemble",
+        "mc_dropout",
+    ]
+    assert setups[2].overrides == ["loss.heads=all", "loss.guidance_weight=100"] and setups[2].estimator == "edue"
+    assert setups[0].options == setups[3].options == {"skip_first": 1}
+    assert setups[4] == ("deep_ensemble", [], 3, "ensemble", {})
+    assert setups[5][3:] == ("mc_dropout", {"n_samples": 4})
     with pytest.raises(ValueError, match="--methods"):
-        riga.method_setup("bayes", args)
+        riga.method_setups(["bayes"], args)
+    with pytest.raises(ValueError, match="--guidance-weights"):
+        riga.method_setups(["edue"], riga.parse_args(["--data", "x", "--out", "y", "--guidance-weights", "1,-2"]))

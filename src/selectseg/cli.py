@@ -45,6 +45,10 @@ EstimatorOption = Annotated[
     str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | layer_ensemble | edue | ensemble.")
 ]
 McSamplesOption = Annotated[int, typer.Option(help="Stochastic passes for --estimator mc_dropout.")]
+SkipFirstOption = Annotated[
+    int | None,
+    typer.Option(help="Layer ensembles / EDUE: leave out the T deepest (coarsest) heads (0 = all heads)."),
+]
 DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")]
 DataOption = Annotated[str | None, typer.Option(help="Dataset folder or 'synthetic' (default: the run's data).")]
 SplitOption = Annotated[str, typer.Option(help="train | test | all.")]
@@ -177,8 +181,25 @@ def train_command(
         console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
 
 
-def _estimator_options(estimator: str, mc_samples: int) -> dict[str, Any]:
-    return {"n_samples": mc_samples} if estimator == "mc_dropout" else {}
+def _estimator_options(estimator: str, mc_samples: int, skip_first: int | None = None) -> dict[str, Any]:
+    """The estimator's options from the CLI flags; ``--skip-first`` only where the estimator takes it (0, the
+    library default, is left out so that it matches a referral threshold calibrated without the flag)."""
+    options: dict[str, Any] = {"n_samples": mc_samples} if estimator == "mc_dropout" else {}
+    if skip_first is None:
+        return options
+    from .uncertainty import estimator_options, list_estimators
+
+    if "skip_first" not in estimator_options(estimator):
+        takers = [name for name in list_estimators() if "skip_first" in estimator_options(name)]
+        raise ValueError(
+            f"`--skip-first` applies to the estimators {takers} (heads of a multi-head network), but --estimator is "
+            f"{estimator!r}."
+        )
+    if skip_first < 0:
+        raise ValueError(f"Expected `--skip-first` to be >= 0 (heads left out), but got {skip_first}.")
+    if skip_first > 0:
+        options["skip_first"] = skip_first
+    return options
 
 
 def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], Any]) -> Any:
@@ -214,6 +235,7 @@ def predict_command(
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
+    skip_first: SkipFirstOption = None,
     device: DeviceOption = "auto",
     calibrated: Annotated[
         bool, typer.Option(help="Without --threshold/--coverage, use the threshold of `selectseg calibrate`.")
@@ -222,6 +244,7 @@ def predict_command(
     """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
     from .evaluation import load_run, predict_cases
 
+    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
     run = load_run(run_dir, device=device)
     cases = _cases(run, data, split, format_)
     summary = _over_cases(
@@ -235,7 +258,7 @@ def predict_command(
             coverage=coverage,
             uncertainty=uncertainty,
             estimator=estimator,
-            estimator_options=_estimator_options(estimator, mc_samples),
+            estimator_options=options,
             use_referral=calibrated,
             on_case=on_case,
         ),
@@ -268,6 +291,7 @@ def calibrate_command(
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
+    skip_first: SkipFirstOption = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Pick the referral threshold on a calibration set (target coverage, or target risk with a guarantee) and
@@ -275,6 +299,7 @@ def calibrate_command(
     from .evaluation import load_run
     from .evaluation.calibrate import calibrate_run
 
+    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
     run = load_run(run_dir, device=device)
     if data is None:  # the run's held-out validation cases: never trained on, and not the test set
         held_out = set(run.info.get("val_cases", []))
@@ -296,7 +321,7 @@ def calibrate_command(
             method=method,
             uncertainty=uncertainty,
             estimator=estimator,
-            estimator_options=_estimator_options(estimator, mc_samples),
+            estimator_options=options,
             on_case=on_case,
         ),
     )
@@ -321,6 +346,7 @@ def evaluate_command(
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
+    skip_first: SkipFirstOption = None,
     device: DeviceOption = "auto",
     report: Annotated[bool, typer.Option(help="Also write RUN/report.html (with the default --out).")] = True,
     bootstrap: Annotated[
@@ -328,6 +354,10 @@ def evaluate_command(
     ] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     confidence_level: Annotated[float, typer.Option(help="Level of the bootstrap intervals.")] = 0.95,
+    sv_roi_radius: Annotated[
+        int | None,
+        typer.Option(help="Image-level SV over the annotators' union dilated by R px (default: the whole image)."),
+    ] = None,
 ) -> None:
     """Dice risk-coverage evaluation on a labelled test set: curve, AURC, Dice at coverage with bootstrap intervals
     over images (JSON and CSV).
@@ -337,6 +367,7 @@ def evaluate_command(
     from .evaluation import evaluate_cases, load_run
     from .evaluation.cv import evaluate_folds, is_cv_folder
 
+    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
     try:
         targets = [float(c) for c in coverages.split(",") if c.strip()]
     except ValueError:
@@ -353,7 +384,8 @@ def evaluate_command(
                 coverages=targets,
                 uncertainty=uncertainty,
                 estimator=estimator,
-                estimator_options=_estimator_options(estimator, mc_samples),
+                estimator_options=options,
+                sv_roi_radius=sv_roi_radius,
                 device=device,
                 on_fold=lambda k, n: progress.update(task, completed=k + 1, total=n, info=f"fold {k}"),
             )
@@ -387,7 +419,8 @@ def evaluate_command(
             coverages=targets,
             uncertainty=uncertainty,
             estimator=estimator,
-            estimator_options=_estimator_options(estimator, mc_samples),
+            estimator_options=options,
+            sv_roi_radius=sv_roi_radius,
             on_case=on_case,
             n_resamples=bootstrap,
             bootstrap_seed=bootstrap_seed,
@@ -446,11 +479,13 @@ def ood_command(
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
+    skip_first: SkipFirstOption = None,
     device: DeviceOption = "auto",
 ) -> None:
     """Out-of-distribution detection: distort a share of the test images, AUROC of each image-level score."""
     from .evaluation import evaluate_ood, load_run
 
+    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
     try:
         levels = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
@@ -472,7 +507,7 @@ def ood_command(
             seed=seed,
             uncertainty=uncertainty,
             estimator=estimator,
-            estimator_options=_estimator_options(estimator, mc_samples),
+            estimator_options=options,
             on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
         )
     table = Table(title=f"{run_dir}: OOD AUROC ({', '.join(result['kinds'])}, severity {severity})")

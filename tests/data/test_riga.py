@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from selectseg.data import load_dataset
+from selectseg.data.crop import annotation_window, crop_case
 from selectseg.data.riga import load_riga, outline_masks  # importing it registers "riga"
 from selectseg.data.tolerant import DatasetWarning
 from selectseg.metrics.agreement import pairwise_dice
@@ -186,6 +187,38 @@ def test_load_riga_options_errors(tmp_path):
         load_riga(root, "train", scale="1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="is not a folder"):
         load_riga(root / "missing", "train")
+
+
+def test_load_riga_disc_crop_equals_crop_of_the_full_photo(tmp_path):
+    root = riga_folder(tmp_path / "riga", {"S/image1": 0})
+    full = load_riga(root, "train")[0]
+    for classes in ("rim_cup", "cup"):
+        cropped = load_riga(root, "train", classes=classes, crop_size=32, crop_factor=1.5)[0]
+        # the window comes from the mean disc (labels > 0 of rim_cup), for the cup too
+        expected = crop_case(full, annotation_window(full.labels > 0, factor=1.5), 32)
+        assert cropped.image.shape == (3, 32, 32) and cropped.labels is not None and cropped.labels.shape == (3, 32, 32)
+        np.testing.assert_allclose(cropped.image, expected.image, atol=1e-4)
+        np.testing.assert_allclose(cropped.affine, expected.affine)
+        assert expected.labels is not None
+        want = expected.labels if classes == "rim_cup" else (expected.labels == 2).astype(np.int64)
+        np.testing.assert_array_equal(cropped.labels, want)
+    # disc radius ~30 around (48, 48): side 1.5 x ~60 = ~90 px of 96, the disc centred
+    window = annotation_window(full.labels > 0, factor=1.5)
+    assert all(abs((s.start + s.stop - 1) / 2 - 48) <= 1 for s in window)
+
+
+def test_load_riga_crop_errors(tmp_path):
+    root = riga_folder(tmp_path / "riga", {"S/image1": 0})
+    with pytest.raises(ValueError, match="`scale` = 1 with a crop"):
+        load_riga(root, "train", scale=0.5, crop_size=32)
+    with pytest.raises(ValueError, match="`crop_size` >= 0"):
+        load_riga(root, "train", crop_size=-1)
+    with pytest.raises(TypeError, match="`crop_size` to be an int"):
+        load_riga(root, "train", crop_size=32.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`crop_factor` to be a positive finite"):
+        load_riga(root, "train", crop_size=32, crop_factor=0)
+    with pytest.raises(TypeError, match="`crop_factor` to be a number"):
+        load_riga(root, "train", crop_size=32, crop_factor="2")  # type: ignore[arg-type]
 
 
 def test_load_riga_wrong_folder(tmp_path):

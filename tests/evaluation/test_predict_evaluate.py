@@ -18,6 +18,7 @@ from selectseg.training.data import load_cases
 from ..reference.dice_curve import image_dice
 from ..reference.disagreement import generalized_energy_distance as reference_ged
 from ..reference.disagreement import hungarian_brute_force as reference_hungarian
+from ..reference.disagreement import roi_sum as reference_roi_sum
 from ..training.test_loop import TINY
 
 
@@ -259,6 +260,49 @@ def test_evaluate_adds_calibration_quality_control_and_disagreement(run_dir: Pat
         row = next(r for r in result["table"] if r["target_coverage"] == 0.9)
         assert threshold == row["threshold"]
     json.loads((tmp_path / "ev" / "evaluation.json").read_text())  # NaN written as null: valid JSON
+
+
+def test_evaluate_sv_over_the_annotators_region_with_bootstrap_intervals(run_dir: Path, tmp_path: Path) -> None:
+    from selectseg.metrics import (
+        annotator_variance,
+        image_level_correlation,
+        image_level_correlation_ci,
+        per_image_pixel_correlation,
+        pixel_level_correlation_ci,
+    )
+
+    run = load_run(run_dir, device="cpu")
+    cases = load_cases(run.config.data, split="test").cases
+    result = evaluate_cases(run, cases, tmp_path / "ev", uncertainty="entropy", sv_roi_radius=2)
+    outputs = list(run.outputs(cases, uncertainty="entropy"))
+    d = result["disagreement"]
+    assert d["sv_roi_radius"] == 2 and d["sv_roi"] == "annotators' union dilated by 2 px"
+    model_sv, annotator_sv = [], []
+    for o, c in zip(outputs, cases):  # the same region for both maps: the loop reference
+        masks = c.labels > 0
+        model_sv.append(reference_roi_sum(o.uncertainty, masks, 2))
+        annotator_sv.append(reference_roi_sum(annotator_variance(masks), masks, 2))
+        assert model_sv[-1] < float(o.uncertainty.sum())  # the synthetic blobs leave background out of the region
+    ids = [c.case_id for c in cases]
+    assert d["image_sv"] == pytest.approx(dict(zip(ids, model_sv)))
+    assert d["annotator_sv"] == pytest.approx(dict(zip(ids, annotator_sv)))
+    assert d["image_pearson"] == pytest.approx(image_level_correlation(model_sv, annotator_sv).pearson)
+    ci = image_level_correlation_ci(model_sv, annotator_sv, seed=0)
+    assert d["image_pearson_ci"] == pytest.approx(list(ci.pearson)) and d["ci"]["seed"] == 0
+    assert d["image_spearman_ci"] == pytest.approx(list(ci.spearman))
+    r = per_image_pixel_correlation([o.uncertainty for o in outputs], [annotator_variance(c.labels > 0) for c in cases])
+    assert list(d["image_pixel_pearson"].values()) == pytest.approx(r.tolist())
+    assert d["pixel_pearson_ci"] == pytest.approx(list(pixel_level_correlation_ci(r, seed=0)))
+    assert d["pixel_pearson_ci"][0] <= d["pixel_pearson"] <= d["pixel_pearson_ci"][1]
+    whole = evaluate_cases(run, cases, tmp_path / "whole", uncertainty="entropy")["disagreement"]
+    assert whole["sv_roi"] == "image" and whole["image_sv"] == pytest.approx(
+        {i: float(o.uncertainty.sum()) for i, o in zip(ids, outputs)}
+    )
+    evaluate_cases(run, cases[:1], tmp_path / "one", uncertainty="entropy", n_resamples=0)
+    one = json.loads((tmp_path / "one" / "evaluation.json").read_text())["disagreement"]
+    assert one["image_pearson_ci"] == [None, None] and one["pixel_pearson_ci"] == [None, None]  # < 2 images: null
+    with pytest.raises(ValueError, match="`sv_roi_radius` to be None or an int >= 0"):
+        evaluate_cases(run, cases, tmp_path / "bad", sv_roi_radius=-1)
 
 
 def test_evaluate_edue_run_with_member_scores(tmp_path: Path) -> None:

@@ -11,11 +11,16 @@ from scipy.stats import pearsonr, spearmanr
 
 from selectseg.metrics import UndefinedMetricWarning
 from selectseg.metrics.disagreement import (
+    Interval,
+    annotator_roi,
     annotator_variance,
     generalized_energy_distance,
     hungarian_matched_iou,
     image_level_correlation,
+    image_level_correlation_ci,
+    per_image_pixel_correlation,
     pixel_level_correlation,
+    pixel_level_correlation_ci,
     prediction_variance,
     soft_dice_at_thresholds,
     sum_of_variances,
@@ -343,3 +348,120 @@ def test_permuting_annotators_or_samples_does_not_change_set_metrics(rng: np.ran
         assert generalized_energy_distance(pa, b) == pytest.approx(generalized_energy_distance(a, b), abs=1e-12)
         assert hungarian_matched_iou(pa, b) == pytest.approx(hungarian_matched_iou(a, b), abs=1e-12)
         np.testing.assert_allclose(annotator_variance(pa), annotator_variance(a), atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------- SV over a region of interest
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (5, 6, 7)])
+@pytest.mark.parametrize("radius", [0, 1, 2, 3])
+def test_sum_of_variances_over_annotator_roi_matches_loop_reference(
+    rng: np.random.Generator, shape: tuple[int, ...], radius: int
+) -> None:
+    masks = np.zeros((3, *shape), dtype=bool)
+    for a in range(3):  # a small blob per annotator, a few pixels apart
+        corner = tuple(int(v) for v in rng.integers(1, np.array(shape) - 3))
+        masks[(a, *(slice(c, c + 2) for c in corner))] = True
+    variance = rng.random(shape) * 0.25
+    roi = annotator_roi(masks, radius=radius)
+    assert roi.dtype == np.bool_ and roi.shape == shape
+    assert sum_of_variances(variance, roi=roi) == pytest.approx(ref.roi_sum(variance, masks, radius), rel=1e-12)
+
+
+def test_annotator_roi_hand_cases_and_label_maps() -> None:
+    masks = np.zeros((2, 7, 7), dtype=np.int64)
+    masks[0, 3, 3] = 1
+    assert annotator_roi(masks, radius=0).sum() == 1
+    assert annotator_roi(masks, radius=1).sum() == 5  # the 4-neighbourhood: diagonals are sqrt(2) away
+    assert annotator_roi(masks, radius=2).sum() == 13  # distance <= 2: 1 + 4 + 4 + 4
+    labels = np.array([[[0, 2, 1]], [[0, 0, 2]]])
+    assert annotator_roi(labels, radius=0, foreground=2).tolist() == [[False, True, True]]
+    assert not annotator_roi(np.zeros((2, 4, 4), bool), radius=3).any()  # nothing marked: an empty region
+    assert sum_of_variances(np.full((4, 4), 0.1), roi=np.zeros((4, 4), bool)) == 0.0
+
+
+def test_annotator_roi_and_sv_roi_errors() -> None:
+    masks = np.ones((2, 3, 3), dtype=bool)
+    with pytest.raises(ValueError, match="`radius` to be >= 0"):
+        annotator_roi(masks, radius=-1)
+    with pytest.raises(TypeError, match="`radius` to be an int"):
+        annotator_roi(masks, radius=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="binary"):
+        annotator_roi(np.full((2, 3, 3), 2), radius=1)
+    with pytest.raises(ValueError, match="shape of `variance_map`"):
+        sum_of_variances(np.zeros((3, 3)), roi=np.ones((3, 4), bool))
+    with pytest.raises(ValueError, match="`roi` to be binary"):
+        sum_of_variances(np.zeros((3, 3)), roi=np.full((3, 3), 2))
+    with pytest.raises(TypeError, match="`roi`"):
+        sum_of_variances(np.zeros((3, 3)), roi={"a": 1})  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------------------------------------- confidence intervals
+
+
+def test_per_image_pixel_correlation_is_what_pixel_level_correlation_averages(rng: np.random.Generator) -> None:
+    preds = [rng.random((5, 6)) for _ in range(4)] + [np.full((5, 6), 0.2)]
+    anns = [rng.random((5, 6)) for _ in range(5)]
+    r = per_image_pixel_correlation(preds, anns)
+    expected = [pearsonr(p.ravel(), a.ravel())[0] for p, a in zip(preds[:4], anns[:4])]
+    assert np.isnan(r[-1]) and r[:4] == pytest.approx(expected)
+    assert pixel_level_correlation(preds, anns) == pytest.approx(np.nanmean(r))
+    assert per_image_pixel_correlation(preds, anns, constant="zero")[-1] == 0.0
+
+
+@pytest.mark.parametrize("n", [2, 3, 12, 25])
+def test_image_level_correlation_ci_matches_loop_reference(rng: np.random.Generator, n: int) -> None:
+    x = rng.normal(size=n)
+    y = x + rng.normal(size=n)
+    if n > 2:
+        y[0] = y[1]  # a tie, for the ranks
+    ci = image_level_correlation_ci(x, y, n_resamples=300, confidence=0.9, seed=7)
+    index = np.random.default_rng(7).integers(0, n, size=(300, n))
+    assert ci.pearson == pytest.approx(ref.bootstrap_interval(ref.pearson_or_none, [x, y], index, 0.9), abs=1e-12)
+    assert ci.spearman == pytest.approx(ref.bootstrap_interval(ref.spearman_or_none, [x, y], index, 0.9), abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 5, 25])
+def test_pixel_level_correlation_ci_matches_loop_reference(rng: np.random.Generator, n: int) -> None:
+    r = rng.uniform(-1, 1, size=n)
+    ci = pixel_level_correlation_ci(np.append(r, np.nan), n_resamples=300, confidence=0.8, seed=3)
+    index = np.random.default_rng(3).integers(0, n, size=(300, n))  # the NaN image is dropped before resampling
+    assert ci == pytest.approx(ref.bootstrap_interval(ref.mean, [r], index, 0.8), abs=1e-12)
+
+
+def test_correlation_ci_is_seeded_and_contains_the_estimate(rng: np.random.Generator) -> None:
+    x = rng.normal(size=25)
+    y = 0.6 * x + 0.8 * rng.normal(size=25)
+    first, again = image_level_correlation_ci(x, y, seed=1), image_level_correlation_ci(x, y, seed=1)
+    assert first == again and image_level_correlation_ci(x, y, seed=2) != first
+    estimate = image_level_correlation(x, y)
+    assert first.pearson.low < estimate.pearson < first.pearson.high
+    assert first.spearman.low < estimate.spearman < first.spearman.high
+    r = rng.uniform(0.0, 0.6, size=25)
+    interval = pixel_level_correlation_ci(r, seed=1)
+    assert interval == pixel_level_correlation_ci(r, seed=1) and interval.low < r.mean() < interval.high
+    # a perfect monotone relation: every defined resample gives exactly the estimate
+    exact = image_level_correlation_ci([1.0, 2.0, 3.0, 5.0], [2.0, 4.0, 6.0, 10.0])
+    assert exact.pearson == Interval(1.0, 1.0) and exact.spearman == Interval(1.0, 1.0)
+
+
+def test_correlation_ci_undefined_resamples_and_errors() -> None:
+    with pytest.warns(UndefinedMetricWarning, match="constant input"):
+        ci = image_level_correlation_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
+    assert all(math.isnan(v) for v in (*ci.pearson, *ci.spearman))
+    with pytest.raises(ValueError, match="at least 2 images"):
+        image_level_correlation_ci([1.0], [2.0])
+    with pytest.raises(ValueError, match="at least 2 images"):
+        pixel_level_correlation_ci([0.3, np.nan, np.nan])
+    with pytest.raises(ValueError, match="`confidence` to be a number in \\(0, 1\\)"):
+        image_level_correlation_ci([1.0, 2.0], [2.0, 1.0], confidence=1.0)
+    with pytest.raises(ValueError, match="n_resamples"):
+        pixel_level_correlation_ci([0.1, 0.2], n_resamples=0)
+    with pytest.raises(TypeError, match="`seed` to be an int"):
+        pixel_level_correlation_ci([0.1, 0.2], seed=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="in \\[-1, 1\\]"):
+        pixel_level_correlation_ci([0.1, 1.2])
+    with pytest.raises(ValueError, match="1-D"):
+        pixel_level_correlation_ci(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        image_level_correlation_ci([1.0, np.nan], [2.0, 1.0])

@@ -142,3 +142,55 @@ def test_single_head_model_refuses_forward_heads() -> None:
     assert model.num_heads == 1
     with pytest.raises(ValueError, match="single output head"):
         model.forward_heads(torch.randn(1, 1, 8, 8))
+
+
+def _raw_heads(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The coarse heads' own logits (MONAI DynUNet keeps them in ``heads`` after a forward pass), deepest first."""
+    model(x)
+    return list(reversed(model.net.net.heads))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_multihead_unet_bilinear_heads_equal_interpolated_logits(spatial_dims: int, train_mode: bool) -> None:
+    spec = ModelSpec(name="multihead_unet", spatial_dims=spatial_dims, channels=(4, 8, 16, 16), num_classes=3)
+    assert spec.head_upsample == "bilinear"  # the default for new networks
+    torch.manual_seed(0)
+    model = build_model(spec).train(train_mode)
+    x = torch.randn(2, 1, *(16,) * spatial_dims)
+    heads = model.forward_heads(x)
+    raw = _raw_heads(model, x)
+    assert [tuple(h.shape[2:]) for h in raw] == [(4,) * spatial_dims, (8,) * spatial_dims]
+    mode = "bilinear" if spatial_dims == 2 else "trilinear"
+    for got, logits in zip(heads[:-1], raw):
+        expected = torch.nn.functional.interpolate(logits, size=(16,) * spatial_dims, mode=mode, align_corners=False)
+        torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(heads[-1], model(x))
+
+
+def test_multihead_unet_nearest_heads_are_monais_deep_supervision_outputs() -> None:
+    spec = ModelSpec(name="multihead_unet", channels=(4, 8, 16, 16), num_classes=2, head_upsample="nearest")
+    torch.manual_seed(0)
+    model = build_model(spec).train()
+    x = torch.randn(2, 1, 16, 16)
+    heads = model.forward_heads(x)
+    stacked = model.net.net(x)  # MONAI in training mode: (B, 1 + heads, K, *S), nearest-upsampled, shallow first
+    torch.testing.assert_close(heads, torch.cat([stacked.transpose(0, 1)[1:].flip(0), stacked.transpose(0, 1)[:1]]))
+    coarse = heads[0, 0, 0]  # the 4x4 head: constant over each 4x4 block
+    assert torch.equal(coarse, coarse[::4, ::4].repeat_interleave(4, 0).repeat_interleave(4, 1))
+
+
+def test_head_upsample_saved_specs_without_the_field_load_as_nearest(tmp_path) -> None:
+    from selectseg.training.checkpoint import load_model, save_checkpoint
+
+    new = ModelSpec(name="multihead_unet", channels=(4, 8, 16))
+    assert ModelSpec.from_dict(new.to_dict()) == new and new.to_dict()["head_upsample"] == "bilinear"
+    legacy = {k: v for k, v in new.to_dict().items() if k != "head_upsample"}
+    assert ModelSpec.from_dict(legacy).head_upsample == "nearest"
+    plain = {k: v for k, v in ModelSpec(channels=(4, 8)).to_dict().items() if k != "head_upsample"}
+    assert ModelSpec.from_dict(plain) == ModelSpec(channels=(4, 8))  # single-head networks: the field is moot
+    save_checkpoint(tmp_path / "old.pt", {"model": build_model(new).state_dict(), "spec": legacy})
+    loaded = load_model(tmp_path / "old.pt")
+    assert loaded.spec.head_upsample == "nearest" and loaded.net.mode == "nearest"
+    with pytest.raises(ValueError, match="Did you mean 'bilinear'"):
+        ModelSpec(name="multihead_unet", channels=(4, 8, 16), head_upsample="bilinar")

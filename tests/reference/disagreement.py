@@ -107,3 +107,38 @@ def soft_dice(probs: np.ndarray, masks: np.ndarray, thresholds: list[float]) -> 
                 ref.add(idx)
         out.append(1.0 if not pred and not ref else 2 * len(pred & ref) / (len(pred) + len(ref)))
     return out
+
+
+def roi_sum(variance: np.ndarray, masks: np.ndarray, radius: int) -> float:
+    """Sum of ``variance`` over the pixels within Euclidean distance ``radius`` of a pixel any annotator marked."""
+    marked = [idx for idx in np.ndindex(*masks.shape[1:]) if any(masks[(a, *idx)] for a in range(masks.shape[0]))]
+    total = 0.0
+    for idx in np.ndindex(*variance.shape):
+        if any(math.dist(idx, m) <= radius for m in marked):
+            total += float(variance[idx])
+    return total
+
+
+def bootstrap_interval(statistic, columns: list[np.ndarray], index: np.ndarray, confidence: float) -> tuple:
+    """Percentile interval of ``statistic(*resampled columns)`` over the rows of ``index`` (one resample per row),
+    leaving out the resamples where it returns None."""
+    values = []
+    for row in index:
+        value = statistic(*[[float(c[i]) for i in row] for c in columns])
+        if value is not None:
+            values.append(value)
+    low = np.percentile(values, 100 * (1 - confidence) / 2)
+    high = np.percentile(values, 100 * (1 + confidence) / 2)
+    return float(low), float(high)
+
+
+def pearson_or_none(x: list[float], y: list[float]) -> float | None:
+    return None if len(set(x)) == 1 or len(set(y)) == 1 else pearson(x, y)
+
+
+def spearman_or_none(x: list[float], y: list[float]) -> float | None:
+    return None if len(set(x)) == 1 or len(set(y)) == 1 else spearman(x, y)
+
+
+def mean(x: list[float]) -> float:
+    return sum(x) / len(x)

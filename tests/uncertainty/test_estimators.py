@@ -138,6 +138,22 @@ def test_bad_inputs_are_named_errors() -> None:
         build_estimator("softmax", nan_model)(torch.randn(1, 1, 4, 4))
     with pytest.raises(ValueError, match="already registered"):
         register_estimator("softmax")(lambda models: None)
+    with pytest.raises(ValueError, match=r"Estimator 'softmax' takes no option 'skip_first'; its options are \[\]"):
+        build_estimator("softmax", _net(2), skip_first=1)
+    with pytest.raises(
+        ValueError, match=r"'mc_dropout' takes no option 'n_sample'; its options are \['n_samples', 'seed'\]"
+    ):
+        build_estimator("mc_dropout", _net(2), n_sample=3)
+
+
+def test_estimator_options_lists_keyword_options() -> None:
+    from selectseg.uncertainty import estimator_options
+
+    assert estimator_options("edue") == estimator_options("layer_ensemble") == ("skip_first",)
+    assert estimator_options("mc_dropout") == ("n_samples", "seed")
+    assert estimator_options("softmax") == () and estimator_options("ensemble") == ()
+    with pytest.raises(ValueError, match="Did you mean 'edue'"):
+        estimator_options("edeu")
 
 
 def test_layer_ensemble_members_are_the_heads_and_errors() -> None:

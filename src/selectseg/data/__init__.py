@@ -7,16 +7,18 @@
 - :func:`make_synthetic_dataset`: 2-D/3-D images with ambiguous boundaries and several simulated annotators.
 - :func:`read_image`, :func:`save_like`: read one file; write an output map on a case's grid, atomically.
 - :func:`resize_case`, :func:`resize_dataset`: resample to a coarser grid, the affine following.
+- :func:`crop_to_annotations`: cut a case to a window around its annotators' structure, resampled to a fixed size.
 - :func:`train_transforms`, :func:`eval_transforms`: MONAI dictionary transforms for training patches.
 
 See ``docs/data.md``.
 """
 
 from .case import Case, DatasetInfo, SegmentationDataset
+from .crop import annotation_window, crop_case, crop_to_annotations
 from .io import read_image, save_like
 from .msd import write_msd_dataset
 from .registry import DatasetFormat, get_format, list_formats, load_dataset, register_format
-from .resize import resize_case, resize_dataset
+from .resize import resample_case, resize_case, resize_dataset
 from .synthetic import make_synthetic_dataset
 from .transforms import eval_transforms, train_transforms
 
@@ -30,6 +32,9 @@ __all__ = [
     "DatasetFormat",
     "DatasetInfo",
     "SegmentationDataset",
+    "annotation_window",
+    "crop_case",
+    "crop_to_annotations",
     "eval_transforms",
     "get_format",
     "list_formats",
@@ -37,6 +42,7 @@ __all__ = [
     "make_synthetic_dataset",
     "read_image",
     "register_format",
+    "resample_case",
     "resize_case",
     "resize_dataset",
     "save_like",

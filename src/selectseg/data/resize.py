@@ -1,4 +1,5 @@
-"""Resample cases to a coarser grid: for experiments on a small budget (CPU) and for memory.
+"""Resample cases to a coarser grid: for experiments on a small budget (CPU) and for memory (:func:`resize_case`); to
+any grid of the same extent (:func:`resample_case`, used by the crops of :mod:`selectseg.data.crop`).
 
 Images are area-averaged (MONAI ``Resize``, ``mode="area"``), label maps take the nearest voxel (``"nearest-exact"``),
 and the affine is updated so that every new voxel centre maps to the world position of the region it averages: the
@@ -16,7 +17,7 @@ from monai.transforms import Resize
 
 from .case import Case, SegmentationDataset
 
-__all__ = ["resize_case", "resize_dataset"]
+__all__ = ["resample_case", "resize_case", "resize_dataset"]
 
 
 def _factors(scale: float | Sequence[float], spatial_dims: int) -> tuple[float, ...]:
@@ -60,7 +61,51 @@ def resize_case(case: Case, scale: float | Sequence[float]) -> Case:
     new = tuple(max(1, round(s * f)) for s, f in zip(old, factors))
     if new == old:
         return case
-    image = Resize(new, mode="area")(torch.from_numpy(case.image))
+    return resample_case(case, new)
+
+
+def resample_case(case: Case, shape: Sequence[int]) -> Case:
+    """``case`` resampled onto a grid of ``shape`` covering the same extent (coarser or finer, per axis).
+
+    The image is area-averaged when no axis grows (MONAI ``Resize``, ``mode="area"``, as :func:`resize_case`) and
+    interpolated (bilinear in 2D, trilinear in 3D, ``align_corners=False``) when one does; label maps take the
+    nearest voxel (``"nearest-exact"``). New voxel ``i`` covers old voxels ``[i * step, (i + 1) * step)``, ``step =
+    old size / new size`` per axis, and the affine maps it to the centre of that region.
+
+    Args:
+        case: the case; its image ``(C, *S)`` and labels ``(A, *S)``.
+        shape: the new spatial shape, one positive int per spatial axis.
+
+    Returns:
+        A new :class:`Case` (the same object when ``shape`` is the current one) with image ``(C, *shape)``
+        float32, labels ``(A, *shape)`` int64 and the affine of the new grid; the source header is dropped.
+
+    Raises:
+        TypeError: if ``case`` is not a Case.
+        ValueError: if ``shape`` does not hold one positive int per spatial axis.
+
+    Example:
+        >>> from selectseg.data import make_synthetic_dataset
+        >>> case = make_synthetic_dataset(num_cases=1, size=32)[0]
+        >>> resample_case(case, (64, 16)).spacing
+        (0.5, 2.0)
+    """
+    if not isinstance(case, Case):
+        raise TypeError(f"Expected `case` to be a Case, but got {type(case).__name__}.")
+    new = tuple(shape) if isinstance(shape, (tuple, list)) else ()
+    if len(new) != case.spatial_dims or any(
+        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in new
+    ):
+        raise ValueError(
+            f"Expected `shape` to hold {case.spatial_dims} positive ints (one per spatial axis), but got {shape!r}."
+        )
+    new = tuple(int(s) for s in new)
+    old = case.spatial_shape
+    if new == old:
+        return case
+    shrinking = all(n <= o for n, o in zip(new, old))
+    mode = "area" if shrinking else ("bilinear" if case.spatial_dims == 2 else "trilinear")
+    image = Resize(new, mode=mode, align_corners=None if shrinking else False)(torch.from_numpy(case.image))
     labels = None
     if case.labels is not None:
         resized = Resize(new, mode="nearest-exact")(torch.from_numpy(case.labels).float())

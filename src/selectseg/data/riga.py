@@ -23,6 +23,7 @@ from scipy import ndimage as ndi
 
 from .._validation import look_up_option
 from .case import Case, DatasetInfo, SegmentationDataset
+from .crop import DEFAULT_CROP_FACTOR, annotation_window, crop_case
 from .io import PILLOW_SUFFIXES, file_suffix, read_image
 from .registry import SPLITS, register_format
 from .tolerant import read_all
@@ -219,7 +220,13 @@ def _detect(root: Path) -> bool:
     "riga", detect=_detect, description="image<N>prime.<ext> photos with image<N>-<k>.<ext> outlines (in a subfolder)"
 )
 def load_riga(
-    root: str | Path, split: str = "train", *, classes: str = "rim_cup", scale: float = 1.0
+    root: str | Path,
+    split: str = "train",
+    *,
+    classes: str = "rim_cup",
+    scale: float = 1.0,
+    crop_size: int = 0,
+    crop_factor: float = DEFAULT_CROP_FACTOR,
 ) -> SegmentationDataset:
     """Read a RIGA folder: one photo per case and one label map per annotator, recovered from the drawn outlines.
 
@@ -240,6 +247,14 @@ def load_riga(
         scale: resize factor in (0, 1] for memory (1.0 = full size, 2376 x 1584): images are area-averaged
             (Pillow's box filter, rounded to integers), label maps resized with nearest neighbour after recovery at
             full size. ``Case.affine`` stays the identity.
+        crop_size: 0 = the whole photo; else the **optic-disc region** (the usual multi-rater RIGA protocol), cut and
+            resampled at full resolution to ``crop_size x crop_size``: a square window centred on the centroid of the
+            annotators' mean disc, of side ``crop_factor`` x its equivalent diameter, shifted inside the photo
+            (:func:`~selectseg.data.crop.annotation_window`); the photo area-averaged, the label maps nearest
+            (:func:`~selectseg.data.crop.crop_case`), ``Case.affine`` maps the crop's pixels to the photo's. Needs
+            ``scale = 1``. The window comes from the annotators' masks, i.e. the disc is taken as located.
+        crop_factor: window side / the mean disc's equivalent diameter (whatever ``classes``: the disc places the
+            window for the cup too).
 
     Returns:
         The dataset, cases sorted by case id: images ``(3, H, W)`` float32 in [0, 255], labels ``(A, H, W)``,
@@ -249,8 +264,8 @@ def load_riga(
         TypeError: if ``root`` is not a str or Path, or ``classes``/``split`` is not a string, or ``scale`` not a
             number.
         ValueError: if ``root`` is not a folder, holds no ``*prime.*`` photo, ``split`` is ``"test"`` or unknown,
-            ``classes`` is unknown, ``scale`` is outside (0, 1], or no case can be read (the first error names its
-            file).
+            ``classes`` is unknown, ``scale`` is outside (0, 1], ``crop_size`` is negative or set with ``scale < 1``,
+            ``crop_factor`` is not positive, or no case can be read (the first error names its file).
 
     Example:
         >>> import tempfile
@@ -277,6 +292,17 @@ def load_riga(
         raise TypeError(f"Expected `scale` to be a number, but got {type(scale).__name__}.")
     if not 0.0 < float(scale) <= 1.0:
         raise ValueError(f"Expected `scale` to be in (0, 1], but got {scale}.")
+    if isinstance(crop_size, bool) or not isinstance(crop_size, (int, np.integer)):
+        raise TypeError(f"Expected `crop_size` to be an int, but got {type(crop_size).__name__}.")
+    if crop_size < 0 or (crop_size > 0 and float(scale) != 1.0):
+        raise ValueError(
+            f"Expected `crop_size` >= 0 (0 = whole photo), and `scale` = 1 with a crop (the crop is resampled at full "
+            f"resolution), but got crop_size={crop_size}, scale={scale}."
+        )
+    if isinstance(crop_factor, bool) or not isinstance(crop_factor, (int, float, np.integer, np.floating)):
+        raise TypeError(f"Expected `crop_factor` to be a number, but got {type(crop_factor).__name__}.")
+    if not 0.0 < float(crop_factor) < float("inf"):
+        raise ValueError(f"Expected `crop_factor` to be a positive finite number, but got {crop_factor}.")
     if not root.is_dir():
         raise ValueError(f"Expected `root` to be a RIGA folder, but {root} is not a folder.")
     if split == "test":
@@ -286,8 +312,11 @@ def load_riga(
         )
     files = _list_cases(root)
     num_annotators = max(max(f.annotators, default=0) for f in files)
+    crop = (int(crop_size), float(crop_factor))
     cases = read_all(
-        files, lambda f: _read_case(f, num_annotators, classes, float(scale)), name=lambda f: f"case {f.case_id!r}"
+        files,
+        lambda f: _read_case(f, num_annotators, classes, float(scale), crop),
+        name=lambda f: f"case {f.case_id!r}",
     )
     return SegmentationDataset(DatasetInfo("RIGA", RIGA_CLASSES[classes], _CHANNEL_NAMES, 2, "riga"), tuple(cases))
 
@@ -333,7 +362,7 @@ def _annotated_files(folder: Path) -> dict[str, dict[int, list[Path]]]:
     return found
 
 
-def _read_case(files: _CaseFiles, num_annotators: int, classes: str, scale: float) -> Case:
+def _read_case(files: _CaseFiles, num_annotators: int, classes: str, scale: float, crop: tuple[int, float]) -> Case:
     paths: list[Path] = []
     stem = files.photo.name[: -len(file_suffix(files.photo)) - len("prime")]
     for k in range(1, num_annotators + 1):
@@ -347,7 +376,7 @@ def _read_case(files: _CaseFiles, num_annotators: int, classes: str, scale: floa
             raise ValueError(f"Expected one file for annotator {k} of photo {files.photo}, but found {found}.")
         paths.append(found[0])
     photo = _read_rgb(files.photo)
-    maps = []
+    maps, discs = [], []
     for path in paths:
         annotated = _read_rgb(path)
         if annotated.shape != photo.shape:
@@ -356,11 +385,17 @@ def _read_case(files: _CaseFiles, num_annotators: int, classes: str, scale: floa
                 f"but got {annotated.shape[:2]}."
             )
         disc, cup = outline_masks(photo, annotated, source=path)
+        discs.append(disc)
         if classes == "rim_cup":
             label = disc.astype(np.uint8) + cup.astype(np.uint8)
         else:
             label = (disc if classes == "disc" else cup).astype(np.uint8)
         maps.append(label)
+    crop_size, crop_factor = crop
+    if crop_size > 0:
+        window = annotation_window(np.stack(discs), factor=crop_factor)
+        full = Case(files.case_id, np.moveaxis(photo, -1, 0), np.stack(maps), np.eye(4), files.photo, None, "png")
+        return crop_case(full, window, crop_size)
     if scale != 1.0:
         height, width = photo.shape[:2]
         size = (max(1, round(width * scale)), max(1, round(height * scale)))

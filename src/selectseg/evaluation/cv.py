@@ -52,6 +52,7 @@ def evaluate_folds(
     uncertainty: str = "max_softmax",
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
+    sv_roi_radius: int | None = None,
     device: str = "auto",
     on_fold: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def evaluate_folds(
         out_dir: where ``cv.json`` and ``cv_curve.csv`` go (default ``run_dir/evaluation``).
         data: None = each fold on its held-out training cases; a dataset path = every fold on its ``split``.
         split, format_: of ``data``.
-        coverages, uncertainty, estimator, estimator_options: as :func:`evaluate_cases`.
+        coverages, uncertainty, estimator, estimator_options, sv_roi_radius: as :func:`evaluate_cases`.
         device: inference device.
         on_fold: called with (fold, K) after each fold.
 
@@ -96,6 +97,7 @@ def evaluate_folds(
             estimator=estimator,
             estimator_options=estimator_options,
             n_resamples=DEFAULT_N_RESAMPLES if len(cases) >= 2 else 0,  # one held-out case: nothing to resample
+            sv_roi_radius=sv_roi_radius,
         )
         per_fold.append(result)
         rows = list(csv.DictReader((run_dir / name / "evaluation" / "curve.csv").open()))

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,13 +19,16 @@ from .._validation import UndefinedMetricWarning, check_positive_int
 from ..data import Case
 from ..metrics import (
     CalibrationStats,
+    annotator_roi,
     annotator_variance,
     generalized_energy_distance,
     hungarian_matched_iou,
     image_level_correlation,
+    image_level_correlation_ci,
+    per_image_pixel_correlation,
     pixel_augrc,
     pixel_error_auroc,
-    pixel_level_correlation,
+    pixel_level_correlation_ci,
     prediction_variance,
     quality_control_curve,
     selective_dice_curve,
@@ -63,6 +67,7 @@ def evaluate_cases(
     uncertainty: str = "max_softmax",
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
+    sv_roi_radius: int | None = None,
     on_case: Callable[[str], None] | None = None,
     n_resamples: int = DEFAULT_N_RESAMPLES,
     bootstrap_seed: int = 0,
@@ -88,11 +93,14 @@ def evaluate_cases(
       and with members SV, model disagreement, for layer ensembles 1 - AULA), each with its quality-control curve
       (images ranked by the score against failing, Dice < 0.8 at coverage 1: AUC, ideal AUC, d-AUC);
     - when every case has at least two annotators: the correlation of the uncertainty map with the annotators'
-      variance m(1 - m) (image level: Pearson and Spearman of the per-image sums; pixel level: mean per-image
-      Pearson, constant maps skipped), soft Dice of the foreground probability (1 - p(bg)) against the annotators'
-      mean at thresholds 0.1..0.9, and the generalised energy distance (d = 1 - IoU, self pairs included) and
-      Hungarian-matched IoU between the model's samples (the members' argmax foreground, or the one prediction)
-      and the annotators' foreground masks, each averaged over images;
+      variance m(1 - m) (image level: Pearson and Spearman of the per-image sums, SV, over the whole image or over
+      the region ``sv_roi_radius`` defines, the same region for both maps; pixel level: mean per-image Pearson over
+      the whole image, constant maps skipped), each with a 95 % percentile-bootstrap interval over images (1000
+      resamples, seed 0; ``..._ci``, null with fewer than 2 images) and the per-image values (``image_sv``,
+      ``annotator_sv``, ``image_pixel_pearson``) for pooling across folds, soft Dice of the foreground probability
+      (1 - p(bg)) against the annotators' mean at thresholds 0.1..0.9, and the generalised energy distance
+      (d = 1 - IoU, self pairs included) and Hungarian-matched IoU between the model's samples (the members' argmax
+      foreground, or the one prediction) and the annotators' foreground masks, each averaged over images;
     - ``montage.npz``: 2-D views (image, reference, prediction, uncertainty, referred at coverage 0.9, variance
       maps) of up to 4 cases spread from the worst to the best Dice, for the report.
 
@@ -115,12 +123,16 @@ def evaluate_cases(
 
     Raises:
         ValueError: if there are no cases, a case has no labels or does not fit the network, a coverage is
-            outside [0, 1], or, before any inference, the bootstrap options are invalid or ``n_resamples`` > 0 with
-            fewer than 2 cases.
+            outside [0, 1], ``sv_roi_radius`` is not None or an int >= 0, or, before any inference, the bootstrap
+            options are invalid or ``n_resamples`` > 0 with fewer than 2 cases.
         TypeError: if a bootstrap option has the wrong type.
     """
     if len(cases) == 0:
         raise ValueError("Expected at least one labelled case to evaluate, but got none.")
+    if sv_roi_radius is not None and (
+        isinstance(sv_roi_radius, bool) or not isinstance(sv_roi_radius, int) or sv_roi_radius < 0
+    ):
+        raise ValueError(f"Expected `sv_roi_radius` to be None or an int >= 0 (pixels), but got {sv_roi_radius!r}.")
     for c in coverages:
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1:
             raise ValueError(f"Expected every coverage in [0, 1], but got {c!r}.")
@@ -131,6 +143,7 @@ def evaluate_cases(
     calibration = CalibrationStats()
     multi = all(case.num_annotators >= 2 for case in cases)
     annotator_maps: list[np.ndarray] = []
+    sv_pairs: list[tuple[float, float]] = []  # (model, annotators) SV per image, over the SV region
     soft_dice: list[np.ndarray] = []
     distances: list[tuple[float, float]] = []
     sampled_members = False  # GED / Hungarian IoU over the members' samples (else the one prediction)
@@ -151,6 +164,8 @@ def evaluate_cases(
         if multi:
             masks = np.asarray(output.case.labels) > 0  # every case has >= 2 annotators here
             annotator_maps.append(annotator_variance(masks))
+            roi = None if sv_roi_radius is None else annotator_roi(masks, radius=sv_roi_radius)
+            sv_pairs.append(_sums(output.uncertainty, annotator_maps[-1], roi))
             foreground = 1.0 - output.probabilities[0]
             soft_dice.append(soft_dice_at_thresholds(np.clip(foreground, 0.0, 1.0), masks).dice)
             sampled_members = output.members is not None
@@ -231,14 +246,48 @@ def evaluate_cases(
     if multi:
         with warnings.catch_warnings():  # constant maps and too few images are documented NaN cases
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            image_corr = image_level_correlation(
-                [float(u.sum()) for u in uncertainties], [float(a.sum()) for a in annotator_maps]
-            )
+            model_sv, annotator_sv = [p[0] for p in sv_pairs], [p[1] for p in sv_pairs]
+            image_corr = image_level_correlation(model_sv, annotator_sv)
+            pixel_r = per_image_pixel_correlation(uncertainties, annotator_maps)
+            counted = pixel_r[~np.isnan(pixel_r)]
+            image_ci = [[math.nan, math.nan]] * 2
+            pixel_ci = [math.nan, math.nan]
+            if n_resamples > 0 and len(cases) >= 2:
+                image_ci = [
+                    list(i)
+                    for i in image_level_correlation_ci(
+                        model_sv,
+                        annotator_sv,
+                        n_resamples=n_resamples,
+                        confidence=confidence_level,
+                        seed=bootstrap_seed,
+                    )
+                ]
+            if n_resamples > 0 and counted.size >= 2:
+                pixel_ci = list(
+                    pixel_level_correlation_ci(
+                        counted, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
+                    )
+                )
             extra["disagreement"] = {
                 "uncertainty": uncertainty,
+                "sv_roi": "image" if sv_roi_radius is None else f"annotators' union dilated by {sv_roi_radius} px",
+                "sv_roi_radius": sv_roi_radius,
                 "image_pearson": image_corr.pearson,
+                "image_pearson_ci": image_ci[0],
                 "image_spearman": image_corr.spearman,
-                "pixel_pearson": pixel_level_correlation(uncertainties, annotator_maps),
+                "image_spearman_ci": image_ci[1],
+                "pixel_pearson": float(counted.mean()) if counted.size else math.nan,
+                "pixel_pearson_ci": pixel_ci,
+                "ci": {
+                    "method": "percentile bootstrap over images",
+                    "confidence": confidence_level,
+                    "n_resamples": n_resamples,
+                    "seed": bootstrap_seed,
+                },
+                "image_sv": dict(zip(ids, model_sv)),
+                "annotator_sv": dict(zip(ids, annotator_sv)),
+                "image_pixel_pearson": dict(zip(ids, pixel_r.tolist())),
                 "soft_dice_thresholds": [round(0.1 * i, 1) for i in range(1, 10)],
                 "soft_dice": np.mean(soft_dice, axis=0).tolist(),
                 "samples": "the members' argmax foreground" if sampled_members else "the prediction",
@@ -293,6 +342,13 @@ def _summary_csv(aurc: float, table: list[dict[str, Any]], boot: DiceBootstrap |
     for name, value, ci in rows:
         writer.writerow([name, repr(float(value)), *(["", ""] if ci is None else [repr(float(v)) for v in ci])])
     return buffer.getvalue()
+
+
+def _sums(uncertainty: np.ndarray, annotators: np.ndarray, roi: np.ndarray | None) -> tuple[float, float]:
+    """The model's and the annotators' map summed over ``roi`` (None = everywhere), float64."""
+    if roi is None:
+        return float(np.sum(uncertainty, dtype=np.float64)), float(np.sum(annotators, dtype=np.float64))
+    return float(np.sum(uncertainty[roi], dtype=np.float64)), float(np.sum(annotators[roi], dtype=np.float64))
 
 
 def _curve_csv(thresholds: np.ndarray, coverage: np.ndarray, dice: np.ndarray) -> str:

@@ -4,8 +4,11 @@ Conventions: the annotators' masks ``(A, *S)`` are binary (bool or 0/1; the fore
 label maps with a ``foreground`` class argument; a model's member/head foreground probabilities are ``(M, *S)``.
 
 - Variance maps (:func:`annotator_variance`, :func:`prediction_variance`), their image-level sum
-  (:func:`sum_of_variances`, SV) and the correlation of model and annotator disagreement at image level
-  (:func:`image_level_correlation`) and pixel level (:func:`pixel_level_correlation`), as in EDUE.
+  (:func:`sum_of_variances`, SV; over the whole image or a region of interest such as :func:`annotator_roi`, the
+  annotators' dilated union) and the correlation of model and annotator disagreement at image level
+  (:func:`image_level_correlation`) and pixel level (:func:`pixel_level_correlation`, from the per-image
+  :func:`per_image_pixel_correlation`), as in EDUE; percentile-bootstrap confidence intervals over images for both
+  (:func:`image_level_correlation_ci`, :func:`pixel_level_correlation_ci`).
 - Distances between a set of samples and a set of annotations: the generalized energy distance
   (:func:`generalized_energy_distance`, Kohl et al. 2018), the Hungarian-matched IoU
   (:func:`hungarian_matched_iou`, Kohl et al. 2019) and the QUBIQ-style Dice at thresholds
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
@@ -40,18 +44,26 @@ from .._validation import (
     check_finite,
     check_integer_dtype,
     check_paired_vectors,
+    check_positive_int,
     look_up_option,
     to_numpy,
 )
+from .bootstrap import DEFAULT_CONFIDENCE_LEVEL, DEFAULT_N_RESAMPLES
 
 __all__ = [
     "Correlation",
+    "CorrelationInterval",
+    "Interval",
     "ThresholdDice",
+    "annotator_roi",
     "annotator_variance",
     "generalized_energy_distance",
     "hungarian_matched_iou",
     "image_level_correlation",
+    "image_level_correlation_ci",
+    "per_image_pixel_correlation",
     "pixel_level_correlation",
+    "pixel_level_correlation_ci",
     "prediction_variance",
     "soft_dice_at_thresholds",
     "sum_of_variances",
@@ -60,6 +72,10 @@ __all__ = [
 CONSTANT_POLICIES = ("skip", "zero", "one_if_both_constant")
 UNEQUAL_POLICIES = ("replicate", "min")
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_RESAMPLES = DEFAULT_N_RESAMPLES
+"""Bootstrap resamples of the correlation confidence intervals (the Dice-curve bootstrap's default)."""
+DEFAULT_CONFIDENCE = DEFAULT_CONFIDENCE_LEVEL
+"""Coverage of the correlation confidence intervals (the Dice-curve bootstrap's default)."""
 
 
 class Correlation(NamedTuple):
@@ -67,6 +83,20 @@ class Correlation(NamedTuple):
 
     pearson: float
     spearman: float
+
+
+class Interval(NamedTuple):
+    """A confidence interval ``[low, high]`` (NaN, NaN when undefined)."""
+
+    low: float
+    high: float
+
+
+class CorrelationInterval(NamedTuple):
+    """Confidence intervals of the Pearson and Spearman coefficients of :class:`Correlation`."""
+
+    pearson: Interval
+    spearman: Interval
 
 
 class ThresholdDice(NamedTuple):
@@ -154,28 +184,46 @@ def prediction_variance(member_probs: ImageArray) -> np.ndarray:
     return probs.var(axis=0)
 
 
-def sum_of_variances(variance_map: ImageArray) -> float:
-    """Sum of a variance map over all pixels (SV, the image-level disagreement score; higher = more disagreement).
+def sum_of_variances(variance_map: ImageArray, *, roi: ImageArray | None = None) -> float:
+    """Sum of a variance map over all pixels, or over a region of interest (SV, the image-level disagreement score;
+    higher = more disagreement).
+
+    Restricting the sum to a region (e.g. :func:`annotator_roi`, the same region for the model's and the
+    annotators' maps) keeps the score about the structure the annotators disagree on: summed over a whole image, a
+    model's variance far from the structure (false-positive blobs) can dominate it.
 
     Args:
         variance_map: a per-pixel variance map, e.g. from :func:`annotator_variance` or :func:`prediction_variance`.
+        roi: the pixels summed (bool, or 0/1), of the map's shape; None = every pixel. An empty region gives 0.
 
     Shape:
-        variance_map ``(*S)`` -> float.
+        variance_map ``(*S)``, roi ``(*S)`` -> float.
 
     Returns:
-        The sum (float64). NaN (with an :class:`UndefinedMetricWarning`) if the map holds NaN, as it does for a
-        single annotator or member.
+        The sum (float64). NaN (with an :class:`UndefinedMetricWarning`) if the summed pixels hold NaN, as they do for
+        a single annotator or member.
 
     Raises:
-        TypeError: if ``variance_map`` is not an array of numbers.
-        ValueError: if ``variance_map`` holds infinities or negative values.
+        TypeError: if ``variance_map`` or ``roi`` is not an array of numbers.
+        ValueError: if ``variance_map`` holds infinities or negative values, or ``roi`` is not binary or not of the
+            map's shape.
 
     Example:
         >>> sum_of_variances(np.array([[0.0, 0.25], [0.1875, 0.0]]))
         0.4375
+        >>> sum_of_variances(np.array([[0.0, 0.25], [0.1875, 0.0]]), roi=np.array([[1, 1], [0, 0]]))
+        0.25
     """
     array = to_numpy("variance_map", variance_map, dtype=np.float64)
+    if roi is not None:
+        region = to_numpy("roi", roi)
+        if region.shape != array.shape:
+            raise ValueError(
+                f"Expected `roi` to have the shape of `variance_map` {array.shape}, but got {region.shape}."
+            )
+        if region.dtype != np.bool_ and not np.isin(region, (0, 1)).all():
+            raise ValueError("Expected `roi` to be binary (bool or 0/1), but got other values.")
+        array = array[region.astype(bool)]
     if np.isinf(array).any():
         raise ValueError(
             f"Expected `variance_map` to be finite, but got {int(np.isinf(array).sum())} infinite value(s)."
@@ -186,6 +234,44 @@ def sum_of_variances(variance_map: ImageArray) -> float:
         warnings.warn("The variance map holds NaN; its sum is undefined, returning NaN.", UndefinedMetricWarning, 2)
         return math.nan
     return float(array.sum())
+
+
+def annotator_roi(masks: ImageArray, *, radius: int, foreground: int | None = None) -> np.ndarray:
+    """The region the annotators define: the union of their masks, dilated by ``radius`` pixels.
+
+    A pixel is in the region when its Euclidean distance (in pixels, whatever the spacing) to the nearest pixel
+    marked by any annotator is at most ``radius``. The dilation takes in the band around the structure where a
+    model's boundary uncertainty lies even when it is a little off the annotators' boundaries. No marked pixel: an
+    empty region.
+
+    Args:
+        masks: one mask per annotator: binary (bool or 0/1), or integer label maps with ``foreground`` given.
+        radius: dilation radius in pixels, >= 0 (0 = the union itself).
+        foreground: if given, the class whose masks are united (``masks == foreground``).
+
+    Shape:
+        masks ``(A, *S)`` -> ``(*S)`` bool.
+
+    Returns:
+        The region of interest.
+
+    Raises:
+        TypeError: if ``masks`` is not an array of numbers (integers when ``foreground`` is given) or ``radius`` is
+            not an int.
+        ValueError: if ``masks`` has fewer than 2 axes or is not binary, or ``radius`` is negative.
+
+    Example:
+        >>> annotator_roi(np.array([[0, 1, 0, 0, 0], [0, 0, 1, 0, 0]]), radius=1).astype(int).tolist()
+        [1, 1, 1, 1, 0]
+    """
+    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
+        raise TypeError(f"Expected `radius` to be an int, but got {type(radius).__name__}.")
+    if radius < 0:
+        raise ValueError(f"Expected `radius` to be >= 0 (pixels), but got {radius}.")
+    union = _binary_stack("masks", masks, foreground, "(A, *S)").any(axis=0)
+    if radius == 0 or not union.any():
+        return np.asarray(union)
+    return np.asarray(ndi.distance_transform_edt(~union) <= radius)
 
 
 # ----------------------------------------------------------------------------------------------------- correlation
@@ -267,6 +353,42 @@ def pixel_level_correlation(
         >>> pixel_level_correlation(pred, ann), pixel_level_correlation(pred, ann, constant="zero")
         (1.0, 0.5)
     """
+    values = per_image_pixel_correlation(predicted_maps, annotator_maps, constant=constant)
+    counted = values[~np.isnan(values)]
+    if counted.size == 0:
+        warnings.warn(
+            'Pixel-level correlation is undefined: every image has a constant map (constant="skip"); returning NaN.',
+            UndefinedMetricWarning,
+            2,
+        )
+        return math.nan
+    return float(np.mean(counted))
+
+
+def per_image_pixel_correlation(
+    predicted_maps: Sequence[ImageArray] | ImageArray,
+    annotator_maps: Sequence[ImageArray] | ImageArray,
+    *,
+    constant: str = "skip",
+) -> np.ndarray:
+    """The per-image Pearson correlations ``r_i`` whose mean is :func:`pixel_level_correlation` (higher is better).
+
+    Args:
+        predicted_maps, annotator_maps, constant: as :func:`pixel_level_correlation`; an image the ``"skip"`` policy
+            leaves out gets NaN (no warning).
+
+    Shape:
+        N maps ``(*S_i)`` each -> ``(N,)`` float64.
+
+    Raises:
+        TypeError, ValueError: as :func:`pixel_level_correlation`.
+
+    Example:
+        >>> pred = [np.array([0.0, 0.1, 0.2]), np.array([0.3, 0.3, 0.3])]
+        >>> ann = [np.array([0.0, 0.2, 0.4]), np.array([0.0, 0.1, 0.0])]
+        >>> per_image_pixel_correlation(pred, ann).tolist()
+        [1.0, nan]
+    """
     policy = look_up_option("constant", constant, CONSTANT_POLICIES)
     preds = _image_list("predicted_maps", predicted_maps)
     anns = _image_list("annotator_maps", annotator_maps)
@@ -275,7 +397,7 @@ def pixel_level_correlation(
             f"Expected `predicted_maps` and `annotator_maps` to hold one map per image, but got {len(preds)} and "
             f"{len(anns)} maps."
         )
-    values = []
+    values = np.full(len(preds), np.nan)
     for i, (p_raw, a_raw) in enumerate(zip(preds, anns)):
         p = to_numpy(f"predicted_maps[{i}]", p_raw, dtype=np.float64).reshape(-1)
         a = to_numpy(f"annotator_maps[{i}]", a_raw, dtype=np.float64).reshape(-1)
@@ -288,19 +410,146 @@ def pixel_level_correlation(
         check_finite(f"annotator_maps[{i}]", a)
         p_const, a_const = _is_constant(p), _is_constant(a)
         if not (p_const or a_const):
-            values.append(_pearson(p, a))
+            values[i] = _pearson(p, a)
         elif policy == "zero":
-            values.append(0.0)
+            values[i] = 0.0
         elif policy == "one_if_both_constant":
-            values.append(1.0 if p_const and a_const else 0.0)
-    if not values:
+            values[i] = 1.0 if p_const and a_const else 0.0
+    return values
+
+
+# ------------------------------------------------------------------------------------------ confidence intervals
+
+
+def image_level_correlation_ci(
+    predicted_sv: ArrayLike,
+    annotator_sv: ArrayLike,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> CorrelationInterval:
+    """Percentile-bootstrap confidence intervals of :func:`image_level_correlation` (Pearson and Spearman), over
+    images.
+
+    Each resample draws N images with replacement (the pairs stay together; ``numpy.random.default_rng(seed)
+    .integers(0, N, (n_resamples, N))``) and computes both coefficients; the interval is the ``(1 - confidence) / 2``
+    and ``(1 + confidence) / 2`` percentiles (``numpy.percentile``, linear) of the resampled values. A resample in
+    which either input is constant (e.g. one image drawn N times) has no correlation and is left out; the interval
+    is NaN when every resample is.
+
+    With few images the interval is wide, and a percentile interval of a correlation is only roughly right below
+    N ~ 20: read it as the resolution of the experiment, not as a test.
+
+    Args:
+        predicted_sv: per-image SV of the model.
+        annotator_sv: per-image SV of the annotators.
+        n_resamples: bootstrap resamples, >= 1.
+        confidence: interval coverage, in (0, 1).
+        seed: seeds the resampling (same seed, same inputs: the same interval).
+
+    Shape:
+        predicted_sv, annotator_sv: ``(N,)``. Returns two intervals.
+
+    Returns:
+        :class:`CorrelationInterval` ``(pearson=(low, high), spearman=(low, high))``.
+
+    Raises:
+        TypeError: if an input is not a list, numpy array or torch tensor of numbers, or ``seed`` is not an int.
+        ValueError: if the inputs are not 1-D of one length, hold NaN/inf or fewer than 2 images, ``n_resamples``
+            is not a positive int, or ``confidence`` is outside (0, 1).
+
+    Example:
+        >>> ci = image_level_correlation_ci([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 4.0, 6.0, 8.0, 10.0])
+        >>> ci.pearson, ci.spearman  # a perfect linear relation: every defined resample gives 1
+        (Interval(low=1.0, high=1.0), Interval(low=1.0, high=1.0))
+    """
+    x, y = check_paired_vectors("predicted_sv", predicted_sv, "annotator_sv", annotator_sv, unit="image")
+    index = _resamples(x.size, n_resamples, confidence, seed)
+    xs, ys = x[index], y[index]
+    pearson = _row_pearson(xs, ys)
+    spearman = _row_pearson(rankdata(xs, axis=1), rankdata(ys, axis=1))
+    return CorrelationInterval(_percentiles(pearson, confidence), _percentiles(spearman, confidence))
+
+
+def pixel_level_correlation_ci(
+    image_correlations: ArrayLike,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """Percentile-bootstrap confidence interval of :func:`pixel_level_correlation`, over images.
+
+    The pixel-level correlation is the mean of the per-image ``r_i`` (:func:`per_image_pixel_correlation`); the
+    images are resampled with replacement and the mean taken again, as :func:`image_level_correlation_ci` does
+    (same draws for the same N and seed). NaN values (images the ``"skip"`` policy left out) are dropped first.
+
+    Args:
+        image_correlations: the per-image ``r_i``, NaN for a skipped image.
+        n_resamples, confidence, seed: as :func:`image_level_correlation_ci`.
+
+    Shape:
+        image_correlations ``(N,)`` -> an interval.
+
+    Returns:
+        :class:`Interval` ``(low, high)``.
+
+    Raises:
+        TypeError: if ``image_correlations`` is not an array of numbers, or ``seed`` is not an int.
+        ValueError: if it is not 1-D, holds infinities or values outside [-1, 1], has fewer than 2 non-NaN values,
+            ``n_resamples`` is not a positive int, or ``confidence`` is outside (0, 1).
+
+    Example:
+        >>> low, high = pixel_level_correlation_ci([0.2, 0.6, float("nan"), 0.3, 0.5])  # mean 0.4, 4 images
+        >>> round(low, 3), round(high, 3)
+        (0.25, 0.55)
+    """
+    r = to_numpy("image_correlations", image_correlations, dtype=np.float64)
+    if r.ndim != 1:
+        raise ValueError(f"Expected `image_correlations` to be 1-D (N,), but got shape {r.shape}.")
+    r = r[~np.isnan(r)]
+    check_finite("image_correlations", r)
+    if r.size and (r.min() < -1 or r.max() > 1):
+        raise ValueError(f"Expected `image_correlations` in [-1, 1], but got values in [{r.min()}, {r.max()}].")
+    index = _resamples(r.size, n_resamples, confidence, seed)
+    return _percentiles(r[index].mean(axis=1), confidence)
+
+
+def _resamples(n: int, n_resamples: int, confidence: float, seed: int) -> np.ndarray:
+    """``(n_resamples, n)`` image indices drawn with replacement, after checking the options."""
+    if n < 2:
+        raise ValueError(f"Expected at least 2 images for a bootstrap confidence interval, but got {n}.")
+    check_positive_int("n_resamples", n_resamples)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"Expected `confidence` to be a number in (0, 1), but got {confidence!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"Expected `seed` to be an int, but got {type(seed).__name__}.")
+    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row pair, clipped to [-1, 1]; NaN where a row is constant."""
+    dx = x - x.mean(axis=1, keepdims=True)
+    dy = y - y.mean(axis=1, keepdims=True)
+    sxx, syy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+    constant = (x.min(axis=1) == x.max(axis=1)) | (y.min(axis=1) == y.max(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (dx * dy).sum(axis=1) / np.sqrt(sxx * syy)
+    return np.where(constant, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> Interval:
+    defined = values[~np.isnan(values)]
+    if defined.size == 0:
         warnings.warn(
-            'Pixel-level correlation is undefined: every image has a constant map (constant="skip"); returning NaN.',
+            "Every bootstrap resample has a constant input, so no correlation; the interval is NaN.",
             UndefinedMetricWarning,
-            2,
+            3,
         )
-        return math.nan
-    return float(np.mean(values))
+        return Interval(math.nan, math.nan)
+    low, high = np.percentile(defined, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return Interval(float(low), float(high))
 
 
 # ------------------------------------------------------------------------------------------ distances between sets

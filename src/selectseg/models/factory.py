@@ -22,11 +22,22 @@ from torch import nn
 
 from .._validation import check_positive_int, look_up_option
 
-__all__ = ["ModelSpec", "SegmentationNet", "build_model", "get_model", "list_models", "register_model"]
+__all__ = [
+    "HEAD_UPSAMPLING",
+    "ModelSpec",
+    "SegmentationNet",
+    "build_model",
+    "get_model",
+    "list_models",
+    "register_model",
+]
 
 ModelFactory = Callable[["ModelSpec"], nn.Module]
 _MODELS: dict[str, ModelFactory] = {}
 _MIN_LEVELS: dict[str, int] = {}
+HEAD_UPSAMPLING = ("bilinear", "nearest")
+"""How ``multihead_unet`` brings its coarser heads' logits to full resolution (:attr:`ModelSpec.head_upsample`)."""
+_LEGACY_HEAD_UPSAMPLE = {"multihead_unet": "nearest"}  # what a saved spec without the field was built with
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,16 @@ class ModelSpec:
         num_res_units: residual units per block (MONAI ``UNet``); ignored by ``dynunet``.
         dropout: dropout probability in [0, 1) (0 = none); kept in the network for MC dropout.
         norm: normalisation layer, ``"instance"`` or ``"batch"``.
+        head_upsample: how ``multihead_unet`` upsamples its coarser heads' logits to full resolution:
+            ``"bilinear"`` (default: bilinear in 2D, trilinear in 3D, ``align_corners=False``) or ``"nearest"``
+            (MONAI's deep-supervision default: each coarse logit copied over its block, whose edges then add
+            between-head variance that no annotator put there). Layer Ensembles' code also upsamples its heads
+            bilinearly, with ``nn.UpsamplingBilinear2d`` (``align_corners=True``); ``align_corners=False`` is kept
+            here because with stride-2 downsampling a coarse voxel's centre lies at the centre of the block it covers,
+            which is where ``align_corners=False`` puts it (``True`` shifts the heads by up to ``(s - 1) / 2`` voxels
+            towards the borders, for an upsampling factor ``s``). Other networks ignore the field. A saved
+            ``multihead_unet`` spec without this field (checkpoints written before it existed) loads as
+            ``"nearest"``, what those networks were trained with.
     """
 
     name: str = "unet"
@@ -52,6 +73,7 @@ class ModelSpec:
     num_res_units: int = 2
     dropout: float = 0.0
     norm: str = "instance"
+    head_upsample: str = "bilinear"
 
     def __post_init__(self) -> None:
         look_up_option("model.name", self.name, _MODELS)
@@ -75,6 +97,7 @@ class ModelSpec:
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"Expected `dropout` to be a float in [0, 1), but got {self.dropout!r}.")
         look_up_option("model.norm", self.norm, ("instance", "batch"))
+        look_up_option("model.head_upsample", self.head_upsample, HEAD_UPSAMPLING)
 
     @property
     def size_divisor(self) -> int:
@@ -89,7 +112,8 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        """Inverse of :meth:`to_dict`.
+        """Inverse of :meth:`to_dict`. A ``multihead_unet`` spec without ``head_upsample`` (saved before the field
+        existed) gets ``"nearest"``, the upsampling it was built with.
 
         Raises:
             ValueError: on unknown keys or invalid values.
@@ -101,6 +125,8 @@ class ModelSpec:
         values = dict(data)
         if "channels" in values:
             values["channels"] = tuple(values["channels"])
+        if "head_upsample" not in values and values.get("name") in _LEGACY_HEAD_UPSAMPLE:
+            values["head_upsample"] = _LEGACY_HEAD_UPSAMPLE[values["name"]]
         return cls(**values)
 
 
@@ -263,30 +289,34 @@ def dynunet(spec: ModelSpec) -> nn.Module:
 
 class _MultiHead(nn.Module):
     """DynUNet with deep-supervision heads: ``forward`` gives the full-resolution output in every mode;
-    ``forward_heads`` all heads, each upsampled (nearest) to full resolution by MONAI."""
+    ``forward_heads`` all heads, the coarser ones' logits upsampled to full resolution with ``mode``."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, mode: str, spatial_dims: int) -> None:
         super().__init__()
         self.net = net
+        self.mode = mode if mode == "nearest" else ("bilinear" if spatial_dims == 2 else "trilinear")
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(image)
         return out[:, 0] if out.ndim == image.ndim + 1 else out
 
     def forward_heads(self, image: torch.Tensor) -> torch.Tensor:
-        main: torch.Tensor = self.net(image)
-        if main.ndim == image.ndim + 1:  # training mode: (B, 1 + N, K, *S), heads already upsampled
-            stacked = main.transpose(0, 1)
-            return torch.cat([stacked[1:].flip(0), stacked[:1]])
+        out: torch.Tensor = self.net(image)
+        main = out[:, 0] if out.ndim == image.ndim + 1 else out  # training mode stacks MONAI's nearest heads: unused
         size = main.shape[2:]
-        stored: list[torch.Tensor] = self.net.heads  # type: ignore[assignment]  # filled by DynUNet's forward
-        heads = [torch.nn.functional.interpolate(h, size) for h in stored]
+        stored: list[torch.Tensor] = self.net.heads  # type: ignore[assignment]  # the heads' own logits, coarse
+        if self.mode == "nearest":
+            heads = [torch.nn.functional.interpolate(h, size) for h in stored]
+        else:
+            heads = [torch.nn.functional.interpolate(h, size, mode=self.mode, align_corners=False) for h in stored]
         return torch.stack([*reversed(heads), main])
 
 
 @register_model("multihead_unet", min_levels=3)
 def multihead_unet(spec: ModelSpec) -> nn.Module:
-    """MONAI ``DynUNet`` with a segmentation head (1x1 conv, upsampled to full resolution) at every decoder depth
-    below the top: ``len(channels) - 1`` heads in all, the last one the full-resolution output. The heads are what
-    layer ensembles (Kushibar et al. 2022) and EDUE use as members; ``forward`` returns the full-resolution head."""
-    return _MultiHead(_dynunet(spec, deep_supervision=True, deep_supr_num=len(spec.channels) - 2))
+    """MONAI ``DynUNet`` with a segmentation head (1x1 conv at its decoder depth's resolution, logits upsampled to
+    full resolution as ``spec.head_upsample`` says) at every decoder depth below the top: ``len(channels) - 1`` heads
+    in all, the last one the full-resolution output. The heads are what layer ensembles (Kushibar et al. 2022) and
+    EDUE use as members; ``forward`` returns the full-resolution head."""
+    net = _dynunet(spec, deep_supervision=True, deep_supr_num=len(spec.channels) - 2)
+    return _MultiHead(net, spec.head_upsample, spec.spatial_dims)

@@ -28,6 +28,7 @@ import yaml
 
 from .._validation import look_up_option
 from ..losses.segmentation import SEGMENTATION_LOSSES
+from ..models.factory import HEAD_UPSAMPLING
 from .schedule import SCHEDULES
 
 METHODS: dict[str, list[str]] = {
@@ -113,13 +114,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network; spatial dims, channels and classes come from the data (see :class:`~selectseg.models.ModelSpec`)."""
+    """The network; spatial dims, channels and classes come from the data (see :class:`~selectseg.models.ModelSpec`).
+
+    ``head_upsample``: how a ``multihead_unet``'s coarser heads are brought to full resolution, ``"bilinear"``
+    (trilinear in 3D, as Layer Ensembles do) or ``"nearest"`` (runs made before the option); other networks ignore it.
+    """
 
     name: str = "unet"
     channels: tuple[int, ...] = (16, 32, 64, 128)
     num_res_units: int = 2
     dropout: float = 0.0
     norm: str = "instance"
+    head_upsample: str = "bilinear"
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,7 @@ def validate_config(config: TrainConfig) -> None:
     look_up_option("loss.reduction", config.loss.reduction, ("mean", "sum"))
     look_up_option("loss.heads", config.loss.heads, ("main", "all"))
     look_up_option("optim.schedule", config.optim.schedule, SCHEDULES)
+    look_up_option("model.head_upsample", config.model.head_upsample, HEAD_UPSAMPLING)
     if not 0 <= config.optim.warmup_epochs <= config.optim.epochs:
         raise ValueError(
             f"Expected `optim.warmup_epochs` in [0, optim.epochs={config.optim.epochs}] (a warm-up cannot be longer "

@@ -221,6 +221,7 @@ def _train(
         num_res_units=config.model.num_res_units,
         dropout=config.model.dropout,
         norm=config.model.norm,
+        head_upsample=config.model.head_upsample,
     )
     patch_size = resolve_patch_size(
         config.data.patch_size, [c.spatial_shape for c in dataset.cases], info.spatial_dims, spec.size_divisor

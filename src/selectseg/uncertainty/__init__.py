@@ -3,6 +3,7 @@
 from .estimators import (
     Estimate,
     build_estimator,
+    estimator_options,
     list_estimators,
     register_estimator,
     sliding_window_predictor,
@@ -15,6 +16,7 @@ __all__ = [
     "Estimate",
     "build_estimator",
     "entropy",
+    "estimator_options",
     "expected_entropy",
     "get_score",
     "list_estimators",

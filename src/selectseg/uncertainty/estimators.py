@@ -12,6 +12,7 @@ and named voxel uncertainty maps ``(B, *S)``. A new estimator is one decorated f
 from __future__ import annotations
 
 import functools
+import inspect
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ __all__ = [
     "Estimator",
     "Predictor",
     "build_estimator",
+    "estimator_options",
     "list_estimators",
     "register_estimator",
     "sliding_window_predictor",
@@ -114,12 +116,28 @@ def list_estimators() -> list[str]:
     return sorted(_ESTIMATORS)
 
 
+def estimator_options(name: str) -> tuple[str, ...]:
+    """The keyword options the estimator called ``name`` takes (``predictor`` aside), sorted.
+
+    Raises:
+        ValueError: on an unknown name (with a near match).
+
+    Example:
+        >>> estimator_options("layer_ensemble"), estimator_options("softmax")
+        (('skip_first',), ())
+    """
+    factory = _ESTIMATORS[look_up_option("estimator", name, _ESTIMATORS)]
+    parameters = inspect.signature(factory).parameters.values()
+    return tuple(sorted(p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "predictor"))
+
+
 def build_estimator(name: str, models: nn.Module | Sequence[nn.Module], **options: object) -> Estimator:
     """The estimator called ``name`` over ``models`` (one model, or a list for ensembles).
 
     Raises:
         TypeError: if ``models`` holds something other than ``nn.Module``.
-        ValueError: on an unknown name (with a near match) or options/models the estimator cannot use.
+        ValueError: on an unknown name (with a near match), an option the estimator does not take (the message
+            lists the ones it takes), or options/models the estimator cannot use.
 
     Example:
         >>> net = nn.Conv2d(1, 2, 1)
@@ -128,6 +146,12 @@ def build_estimator(name: str, models: nn.Module | Sequence[nn.Module], **option
         ((1, 2, 4, 4), (4, 1, 2, 4, 4), ['entropy', 'max_softmax', 'mutual_information', 'variance'])
     """
     factory = _ESTIMATORS[look_up_option("estimator", name, _ESTIMATORS)]
+    takes = estimator_options(name)
+    unknown = sorted(set(options) - {*takes, "predictor"})
+    if unknown:
+        raise ValueError(
+            f"Estimator {name!r} takes no option {unknown[0]!r}; its options are {list(takes)} (and `predictor`)."
+        )
     listed = [models] if isinstance(models, nn.Module) else list(models)
     for m in listed:
         if not isinstance(m, nn.Module):
