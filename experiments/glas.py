@@ -239,7 +239,7 @@ def _evaluate(
                 cases,
                 run_dir / f"evaluation_{split}_{steps}",
                 coverages=DEFAULT_COVERAGES,
-                n_resamples=n_bootstrap,
+                n_resamples=n_bootstrap if len(cases) >= 2 else 0,  # one image: no interval
                 bootstrap_seed=seed,
             )
             record = evaluation_record(evaluation)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from selectseg._io import atomic_write_text
+from selectseg._validation import UndefinedMetricWarning
 from selectseg.metrics import paired_comparison
 
 BEGIN, END = "<!-- glas-study:begin -->", "<!-- glas-study:end -->"
@@ -188,7 +190,8 @@ def choose_on_validation(index: dict, methods: list[str], steps: int) -> tuple[s
         aurc = float(np.mean([_value(r, "aurc") for r in runs.values()]))
         dice = float(np.mean([_value(r, "dice@1") for r in runs.values()]))
         eligible = method != "baseline" and dice >= base_dice - DICE_TOLERANCE
-        rows.append([method, str(len(runs)), _pct(aurc), _fmt(dice), "yes" if eligible else "no"])
+        verdict = "(reference)" if method == "baseline" else "yes" if eligible else "no"
+        rows.append([method, str(len(runs)), _pct(aurc), _fmt(dice), verdict])
         if eligible and aurc < best_aurc:
             best, best_aurc = method, aurc
     return best, rows
@@ -239,7 +242,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=None, help="Write analysis.md and analysis.json here.")
     parser.add_argument("--docs", type=Path, default=None, help="Rewrite the study's section of this Markdown file.")
     args = parser.parse_args(argv)
-    text, summary = analyse(load(args.ledger))
+    with warnings.catch_warnings():  # t quantities with one seed are NaN by definition (shown as n/a)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        text, summary = analyse(load(args.ledger))
     if args.out:
         atomic_write_text(args.out / "analysis.md", text)
         atomic_write_text(args.out / "analysis.json", json.dumps(summary, indent=2))
