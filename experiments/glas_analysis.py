@@ -154,6 +154,29 @@ def paired_rows(index: dict, methods: list[str], steps: int, split: str, keys: S
     return rows
 
 
+def per_run_table(index: dict, methods: list[str], steps: int, split: str) -> str:
+    """One row per run: AURC with its bootstrap interval over images, the split, error AUROC, Dice@1."""
+    rows = []
+    for method in methods:
+        for seed, r in sorted(index.get((method, steps, split), {}).items()):
+            ci = r.get("aurc_ci")
+            interval = f" [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else ""
+            rows.append(
+                [
+                    f"{method}_s{seed}",
+                    _pct(_value(r, "aurc")) + interval,
+                    _pct(_value(r, "oracle_aurc")),
+                    _pct(_value(r, "excess_aurc")),
+                    _fmt(_value(r, "error_auroc")),
+                    _fmt(_value(r, "dice@1")),
+                    _fmt(_value(r, "ece_top_label")),
+                    f"{_value(r, 'train_seconds') / 60:.1f}",
+                ]
+            )
+    header = ["run", "AURC % [95 % CI, images]", "oracle %", "excess %", "error AUROC", "Dice@1", "ECE", "train min"]
+    return _table(header, rows)
+
+
 PAIRED_HEADER = ["method", "figure", "seeds", "mean diff ± SE", "95 % CI", "better/worse/equal", "t-test p", "sign p"]
 
 
@@ -212,6 +235,8 @@ def analyse(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     md.append(f"\nChosen: **{choice or 'none (no method keeps Dice@1 within 1 point)'}**.\n\n")
     md.append(f"#### Test images, final budget ({final} steps): mean ± SD over seeds\n\n")
     md.append(summary_table(index, methods, final, "test"))
+    md.append(f"\n#### Every run on the test images ({final} steps)\n\n")
+    md.append(per_run_table(index, methods, final, "test"))
     md.append("\n#### Paired by seed against the baseline (test images, final budget)\n\n")
     md.append("Differences are method - baseline (AURC-type figures in percentage points); 'better' counts seeds ")
     md.append("where the method is better (lower AURC, higher Dice or AUROC).\n\n")
