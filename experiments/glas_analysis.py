@@ -202,6 +202,28 @@ def target_rows(index: dict, methods: list[str], steps: int, split: str) -> list
     return rows
 
 
+def dose_rows(index: dict, methods: list[str], steps: int, split: str) -> list[list[str]]:
+    """The fixed weights (exact_wW; exact = 2000) and balanced fractions (balanced_fF; balanced = the main fraction)
+    on the seeds the dose study has, each paired with the baseline on those seeds."""
+    dose = [m for m in methods if m.startswith(("exact_w", "balanced_f"))]
+    if not dose:
+        return []
+    seeds = sorted({s for m in dose for s in index.get((m, steps, split), {})})
+    base = index.get(("baseline", steps, split), {})
+    rows = []
+    for method in [m for m in methods if m in ("exact", "balanced")] + dose:
+        runs = index.get((method, steps, split), {})
+        common = [s for s in seeds if s in runs and s in base]
+        if not common:
+            continue
+        row = [method, ",".join(map(str, common))]
+        for key, scale in (("aurc", 100.0), ("dice@1", 100.0), ("error_auroc", 1.0)):
+            d = [_value(runs[s], key) - _value(base[s], key) for s in common]
+            row.append(f"{scale * float(np.mean(d)):+.3f}")
+        rows.append(row)
+    return rows
+
+
 def choose_on_validation(index: dict, methods: list[str], steps: int) -> tuple[str | None, list[list[str]]]:
     base = index.get(("baseline", steps, "validation"), {})
     base_dice = float(np.mean([_value(r, "dice@1") for r in base.values()])) if base else float("nan")
@@ -249,6 +271,11 @@ def analyse(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             target_rows(index, methods, final, "test"),
         )
     )
+    dose = dose_rows(index, methods, final, "test")
+    if dose:
+        md.append("\n#### Dose-response on the dose study's seeds: mean paired difference vs the baseline (test)\n\n")
+        md.append("exact = weight 2000, balanced = fraction of the main study; AURC and Dice@1 in points.\n\n")
+        md.append(_table(["method", "seeds", "AURC diff", "Dice@1 diff", "error AUROC diff"], dose))
     md.append("\n#### Budget curve: paired differences at each budget (test images)\n\n")
     rows = []
     for steps in budgets:
