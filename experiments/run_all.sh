@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# All three experiments of docs/results.md, one after the other, with their default (CPU-budget) settings.
+# All three experiments of docs/results.md, one after the other, with their default (CPU-budget) settings: many hours
+# on a 2-core CPU (the GlaS study alone is 45 runs of 3-8 min; RIGA's 5-fold study about 6.5 h).
 #   bash experiments/run_all.sh ../shared/data results
 # Each one resumes where it stopped when this is run again.
 set -euo pipefail
