@@ -42,7 +42,7 @@ def lr_factor(schedule: str, step: int, total_steps: int, warmup_steps: int = 0)
 
     Example:
         >>> [round(lr_factor("poly", t, 4), 4) for t in range(4)]
-        [1.0, 0.7719, 0.5358, 0.2871]
+        [1.0, 0.7719, 0.5359, 0.2872]
         >>> [lr_factor("cosine", t, 4, warmup_steps=2) for t in range(4)]
         [0.5, 1.0, 1.0, 0.5]
     """
