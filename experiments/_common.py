@@ -94,11 +94,14 @@ def train_run(config: TrainConfig, run_dir: Path, *, members: int = 1) -> float:
     return training_seconds(run_dir)
 
 
-def training_seconds(run_dir: Path) -> float:
-    """The summed epoch times of a run's ``metrics.csv`` (training and validation; resumed runs included)."""
+def training_seconds(run_dir: Path, until_epoch: int | None = None) -> float:
+    """The summed epoch times of a run's ``metrics.csv`` (training and validation; resumed runs included), of the
+    epochs up to ``until_epoch`` when given."""
     lines = (run_dir / "metrics.csv").read_text().splitlines()
-    column = lines[0].split(",").index("seconds")
-    return float(sum(float(line.split(",")[column]) for line in lines[1:]))
+    header = lines[0].split(",")
+    epoch, seconds = header.index("epoch"), header.index("seconds")
+    rows = [line.split(",") for line in lines[1:]]
+    return float(sum(float(r[seconds]) for r in rows if until_epoch is None or int(r[epoch]) <= until_epoch))
 
 
 def evaluate_run(

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import load_resized, log, machine, prepare_data
+from _common import load_resized, log, machine, prepare_data, training_seconds
 from selectseg._io import atomic_write_text
 from selectseg.data import SegmentationDataset
 from selectseg.evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
@@ -226,7 +226,6 @@ def _evaluate(
     info = json.loads((run_dir / "run.json").read_text())
     by_id = {c.case_id: c for c in train_set.cases}
     splits = {"validation": [by_id[i] for i in info["val_cases"]], "test": list(test.cases)}
-    metrics_csv = (run_dir / "metrics.csv").read_text()
     records = []
     for steps in budgets:
         epoch = steps // steps_per_epoch
@@ -250,18 +249,11 @@ def _evaluate(
                 steps=steps,
                 split=split,
                 cases=[c.case_id for c in cases],
-                train_seconds=_seconds_until(metrics_csv, epoch),
+                train_seconds=training_seconds(run_dir, until_epoch=epoch),
                 machine=machine()["platform"],
             )
             records.append(record)
     return records
-
-
-def _seconds_until(metrics_csv: str, epoch: int) -> float:
-    lines = metrics_csv.splitlines()
-    header = lines[0].split(",")
-    e, s = header.index("epoch"), header.index("seconds")
-    return float(sum(float(row.split(",")[s]) for row in lines[1:] if int(row.split(",")[e]) <= epoch))
 
 
 if __name__ == "__main__":
