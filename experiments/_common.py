@@ -21,8 +21,10 @@ from selectseg._io import atomic_write_text
 from selectseg.data import SegmentationDataset, load_dataset, resize_dataset, write_msd_dataset
 from selectseg.evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
 from selectseg.evaluation.run import LoadedRun
+from selectseg.results import EvaluationResult
+from selectseg.runs import folder
 from selectseg.training import TrainConfig, train
-from selectseg.training.ensemble import train_ensemble
+from selectseg.training.multirun import train_ensemble
 
 TABLE1 = (1.0, 0.95, 0.9, 0.8, 0.7)
 
@@ -112,20 +114,20 @@ def evaluate_run(
     uncertainty: str = "max_softmax",
     estimator_options: dict[str, Any] | None = None,
     sv_roi_radius: int | None = None,
-) -> dict[str, Any]:
-    """``RUN/evaluation/evaluation.json`` (computed unless it is there for the same estimator, its options, the
-    uncertainty and the SV region)."""
-    out = run_dir / "evaluation"
-    done = out / "evaluation.json"
-    if done.is_file():
-        saved = json.loads(done.read_text())
-        same = (saved["estimator"], saved["uncertainty"], saved.get("estimator_options") or {}) == (
+) -> EvaluationResult:
+    """``RUN/evaluation/`` (computed unless it is there for the same estimator, its options, the uncertainty and the
+    SV region)."""
+    out = run_dir / folder.EVALUATION_DIR
+    if EvaluationResult.exists(out):
+        saved = EvaluationResult.load(out)
+        same = (saved.estimator, saved.uncertainty, dict(saved.estimator_options)) == (
             estimator,
             uncertainty,
             estimator_options or {},
         )
-        if same and (saved.get("disagreement") or {}).get("sv_roi_radius") == sv_roi_radius:
-            return dict(saved)
+        radius = saved.disagreement.sv_roi_radius if saved.disagreement is not None else None
+        if same and radius == sv_roi_radius:
+            return saved
     run = load_run(run_dir)
     return evaluate_cases(
         run,
@@ -149,7 +151,7 @@ def inference_seconds(
 ) -> dict[str, Any]:
     """Wall time of the estimator's inference per image: the median of ``repeats`` passes over ``cases`` (after one
     untimed warm-up case), cached in the run folder."""
-    cache = run_dir / "evaluation" / "inference_time.json"
+    cache = run_dir / folder.EVALUATION_DIR / "inference_time.json"
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved["estimator"] == estimator:
@@ -179,25 +181,26 @@ def inference_seconds(
     return result
 
 
-def table_row(evaluation: dict[str, Any], coverages: Sequence[float] = TABLE1) -> dict[str, Any]:
-    """AURC (%) and Dice mean / std / p5 at each of ``coverages`` from an ``evaluation.json``."""
-    by_target = {round(p["target_coverage"], 6): p for p in evaluation["table"]}
-    row: dict[str, Any] = {"aurc_percent": 100.0 * evaluation["aurc"]}
+def table_row(evaluation: EvaluationResult, coverages: Sequence[float] = TABLE1) -> dict[str, Any]:
+    """AURC (%) and Dice mean / std / p5 at each of ``coverages`` of an evaluation."""
+    row: dict[str, Any] = {"aurc_percent": 100.0 * evaluation.aurc}
     for c in coverages:
-        p = by_target[round(c, 6)]
-        row[f"dice@{c}"] = p["dice_mean"]
-        row[f"std@{c}"] = p["dice_std"]
-        row[f"p5@{c}"] = p["dice_p5"]
-        row[f"coverage@{c}"] = p["coverage"]
+        p = evaluation.point(c)
+        if p is None:
+            raise KeyError(f"coverage {c} not evaluated")
+        row[f"dice@{c}"] = p.dice_mean
+        row[f"std@{c}"] = p.dice_std
+        row[f"p5@{c}"] = p.dice_p5
+        row[f"coverage@{c}"] = p.coverage
     return row
 
 
-def image_dice(evaluation: dict[str, Any], coverage: float) -> np.ndarray:
+def image_dice(evaluation: EvaluationResult, coverage: float) -> np.ndarray:
     """Per-image Dice at a target coverage, in case-id order."""
-    for p in evaluation["table"]:
-        if abs(p["target_coverage"] - coverage) < 1e-9:
-            return np.asarray([p["image_dice"][k] for k in sorted(p["image_dice"])], dtype=float)
-    raise KeyError(f"coverage {coverage} not evaluated")
+    p = evaluation.point(coverage)
+    if p is None:
+        raise KeyError(f"coverage {coverage} not evaluated")
+    return np.asarray([p.image_dice[k] for k in sorted(p.image_dice)], dtype=float)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -33,6 +33,7 @@ from _common import load_resized, log, machine, prepare_data, training_seconds
 from selectseg._io import atomic_write_text
 from selectseg.data import SegmentationDataset
 from selectseg.evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
+from selectseg.results import EvaluationResult, _json
 from selectseg.training import load_config, train
 
 STEPS_PER_EPOCH_BATCH = 8
@@ -114,20 +115,22 @@ def append_ledger(path: Path, records: list[dict[str, Any]]) -> None:
     atomic_write_text(path, text)
 
 
-def evaluation_record(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """The ledger's copy of one ``evaluation.json``: headline figures, CIs, Dice at coverage, calibration."""
-    record: dict[str, Any] = {key: evaluation.get(key) for key in LEDGER_FIELDS}
-    record["aurc_ci"] = evaluation.get("aurc_ci")
-    record["bootstrap"] = evaluation.get("bootstrap")
-    for point in evaluation["table"]:
+def evaluation_record(evaluation: EvaluationResult) -> dict[str, Any]:
+    """The ledger's copy of one evaluation: headline figures, CIs, Dice at coverage, calibration (JSON types, NaN as
+    null)."""
+    content = _json.encode(evaluation.to_json())
+    record: dict[str, Any] = {key: content.get(key) for key in LEDGER_FIELDS}
+    record["aurc_ci"] = content.get("aurc_ci")
+    record["bootstrap"] = content.get("bootstrap")
+    for point in content["table"]:
         c = round(point["target_coverage"], 6)
         record[f"dice@{c:g}"] = point["dice_mean"]
         record[f"dice_ci@{c:g}"] = point.get("dice_ci")
         record[f"coverage@{c:g}"] = point["coverage"]
-    calibration = evaluation.get("calibration", {})
+    calibration = content.get("calibration") or {}
     for key in ("ece_top_label", "nll", "brier"):
         record[key] = calibration.get(key)
-    record["reference_sha256"] = evaluation.get("reference_sha256")
+    record["reference_sha256"] = content.get("reference_sha256")
     return record
 
 

@@ -73,6 +73,7 @@ from selectseg.metrics import (
 )
 from selectseg.metrics.quality import DEFAULT_TAU
 from selectseg.report import write_report
+from selectseg.results import EvaluationResult, _json
 from selectseg.training import load_config
 
 STRUCTURES = ("disc", "cup")
@@ -177,7 +178,7 @@ def _binary(cases: list[Case], structure: str, info: DatasetInfo) -> Segmentatio
     return SegmentationDataset(binary, tuple(chosen))
 
 
-def _pooled(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
+def _pooled(results: list[EvaluationResult]) -> dict[str, Any]:
     """The metrics over the union of the folds' test images, from each fold's ``evaluation.json``.
 
     Exact pooling: correlations and d-AUC from the per-image values; NLL and GED as image-weighted means of the
@@ -193,7 +194,7 @@ def _pooled(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
     correct_sum = np.zeros(0)
     nll = ged = 0.0
     images = 0
-    for ev in evaluations:
+    for ev in (_json.encode(r.to_json()) for r in results):
         d = ev["disagreement"]
         ids = sorted(d["image_sv"])
         model_sv += [d["image_sv"][i] for i in ids]
@@ -238,7 +239,8 @@ def _pooled(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _per_case_rows(structure: str, method: str, fold: int, ev: dict[str, Any]) -> list[dict[str, Any]]:
+def _per_case_rows(structure: str, method: str, fold: int, result: EvaluationResult) -> list[dict[str, Any]]:
+    ev = _json.encode(result.to_json())
     d = ev["disagreement"]
     full = next(p for p in ev["table"] if p["target_coverage"] == 1.0)
     scores = ev["image_scores"]

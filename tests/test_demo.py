@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from selectseg.cli import app
 from selectseg.demo import COVERAGES, RUNS
-from selectseg.training.config import RECOMMENDED
+from selectseg.runs.config import RECOMMENDED
 
 
 def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from PIL import Image
 
 from selectseg.data import SegmentationDataset, make_synthetic_dataset, write_msd_dataset
 from selectseg.evaluation import evaluate_cases, load_run, predict_cases
+from selectseg.runs.data import load_cases
 from selectseg.training import load_config, train
-from selectseg.training.data import load_cases
 
 from .training.test_loop import TINY
 
@@ -39,7 +39,7 @@ def test_3d_train_then_sliding_window_predict_and_evaluate(tmp_path: Path) -> No
     assert summary["cases"][0]["shape"] == [16, 16, 16]
     assert (tmp_path / "pred" / f"{cases[0].case_id}_referral.nii.gz").is_file()
     evaluation = evaluate_cases(run, cases, tmp_path / "ev")
-    assert 0 <= evaluation["aurc"] <= 1
+    assert 0 <= evaluation.aurc <= 1
 
 
 def test_png_dataset_gives_png_outputs(tmp_path: Path) -> None:

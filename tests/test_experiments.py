@@ -137,7 +137,9 @@ def test_riga_experiment(tmp_path):
     # pooling one fold gives that fold's own evaluation back (ECE from the summed bins, NLL, correlations)
     riga = _script("riga")
     evaluation = json.loads((out / "cup" / "edue_lg1" / "fold_0" / "evaluation" / "evaluation.json").read_text())
-    one = riga._pooled([evaluation])
+    from selectseg.results import EvaluationResult
+
+    one = riga._pooled([EvaluationResult.load(out / "cup" / "edue_lg1" / "fold_0" / "evaluation")])
     assert one["ece"] == pytest.approx(evaluation["calibration"]["ece_top_label"])
     assert one["nll"] == pytest.approx(evaluation["calibration"]["nll"])
     assert one["pixel_pearson"] == pytest.approx(evaluation["disagreement"]["pixel_pearson"])

@@ -92,6 +92,7 @@ def test_collect_reads_runs_evaluated_before_the_aurc_split_as_nan(tmp_path: Pat
     (run_dir / "metrics.csv").write_text("epoch,seconds\n0,1.5\n")
     old = {"aurc": 0.1, "error_auroc": None, "table": [{"target_coverage": 1.0, "dice_mean": 0.8}]}
     (run_dir / "evaluation" / "evaluation.json").write_text(json.dumps(old))
+    (run_dir / "evaluation" / "curve.csv").write_text("coverage,dice\n0.0,1.0\n1.0,0.8\n")  # evaluate always wrote it
     row = collect_sweep(tmp_path, runs)[0]
     assert row["aurc"] == 0.1 and row["dice"] == 0.8
     assert all(math.isnan(row[k]) for k in ("oracle_aurc", "excess_aurc", "error_auroc", "augrc"))

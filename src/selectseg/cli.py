@@ -135,8 +135,8 @@ def train_command(
 ) -> None:
     """Train a segmentation network, baseline or uncertainty-aware (multi-GPU: launch with torchrun -m selectseg)."""
     from ._validation import look_up_option
+    from .runs.config import METHODS
     from .training import load_config, train
-    from .training.config import METHODS
 
     overrides = list(METHODS[look_up_option("method", method, METHODS)]) if method is not None else []
     overrides += list(set_ or [])
@@ -157,7 +157,7 @@ def train_command(
     if folds and ensemble > 1:
         raise ValueError("Choose one of `--folds` and `--ensemble`: cross-validated ensembles are not supported.")
     if folds:
-        from .training.folds import train_folds
+        from .training.multirun import train_folds
 
         with _progress() as progress:
             displays = [_TrainDisplay(progress, label=f"fold {k}") for k in range(folds)]
@@ -165,7 +165,7 @@ def train_command(
         console.print(f"Trained {len(results)} folds in {out}; `selectseg evaluate {out}` aggregates them")
         return
     if ensemble > 1:
-        from .training.ensemble import train_ensemble
+        from .training.multirun import train_ensemble
 
         with _progress() as progress:
             displays = [_TrainDisplay(progress, label=f"member {k}") for k in range(ensemble)]
@@ -212,7 +212,7 @@ def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], 
 def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:
     import dataclasses
 
-    from .training.data import load_cases
+    from .runs.data import load_cases
 
     config = run.config.data
     if data is not None:
@@ -325,10 +325,10 @@ def calibrate_command(
             on_case=on_case,
         ),
     )
-    bound = "" if math.isnan(result["bound"]) else f", certified bound {result['bound']:.4f}"
+    bound = "" if math.isnan(result.bound) else f", certified bound {result.bound:.4f}"
     console.print(
-        f"Threshold {result['threshold']} ({result['method']}): calibration coverage {result['coverage']:.4f}, "
-        f"risk {result['risk']:.4f}{bound}; stored in {run_dir}/referral.json"
+        f"Threshold {result.threshold} ({result.method}): calibration coverage {result.coverage:.4f}, "
+        f"risk {result.risk:.4f}{bound}; stored in {run_dir}/referral.json"
     )
 
 
@@ -428,23 +428,23 @@ def evaluate_command(
         ),
     )
     level = f"{100 * confidence_level:g}% CI"
-    aurc_ci = _interval(result.get("aurc_ci"), 100.0, 3)
+    aurc_ci = _interval(result.aurc_ci, 100.0, 3)
     table = Table(
-        title=f"{run_dir}: {result['num_cases']} cases, AURC {100 * result['aurc']:.3f}%"
+        title=f"{run_dir}: {result.num_cases} cases, AURC {100 * result.aurc:.3f}%"
         + (f" {aurc_ci} ({level}, bootstrap over images)" if aurc_ci else "")
     )
     columns = ["target", "coverage", "Dice mean ± std", *([level] if aurc_ci else []), "Dice p5", "gamma", "psi_c"]
     for column in columns:
         table.add_column(column, justify="right")
-    for row in result["table"]:
+    for point in result.points:
         table.add_row(
-            f"{row['target_coverage']:.2f}",
-            f"{row['coverage']:.4f}",
-            f"{row['dice_mean']:.4f} ± {row['dice_std']:.4f}",
-            *([_interval(row.get("dice_ci"), 1.0, 4)] if aurc_ci else []),
-            f"{row['dice_p5']:.4f}",
-            f"{row['gamma']:.4f}",
-            f"{row['psi_c']:.4f}",
+            f"{point.target_coverage:.2f}",
+            f"{point.coverage:.4f}",
+            f"{point.dice_mean:.4f} ± {point.dice_std:.4f}",
+            *([_interval(point.dice_ci, 1.0, 4)] if aurc_ci else []),
+            f"{point.dice_p5:.4f}",
+            f"{point.gamma:.4f}",
+            f"{point.psi_c:.4f}",
         )
     Console().print(table)
     console.print(f"Wrote {out}/evaluation.json, summary.csv, curve.csv, per_image.csv, montage.npz")
@@ -510,14 +510,14 @@ def ood_command(
             estimator_options=options,
             on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
         )
-    table = Table(title=f"{run_dir}: OOD AUROC ({', '.join(result['kinds'])}, severity {severity})")
+    table = Table(title=f"{run_dir}: OOD AUROC ({', '.join(result.kinds)}, severity {severity})")
     table.add_column("score")
-    for f in result["fractions"]:
+    for f in result.fractions:
         table.add_column(f"{100 * f:g}% distorted", justify="right")
-    for name in result["scores"]:
-        table.add_row(name, *(f"{result['auroc'][str(f)][name]:.3f}" for f in result["fractions"]))
+    for name in result.score_names:
+        table.add_row(name, *(f"{result.auroc[f][name]:.3f}" for f in result.fractions))
     Console().print(table)
-    for note in result["notes"]:
+    for note in result.notes:
         console.print(f"Note: {note}")
     console.print(f"Wrote {destination}/ood.json, ood.csv")
 
@@ -740,9 +740,9 @@ def inspect_command(
     """Summarise a dataset: format, cases, shapes, spacings, class shares, annotators and their agreement."""
     import json
 
+    from ._io import atomic_write_text
     from .data import load_dataset
     from .data.summary import summarize_dataset
-    from .training.checkpoint import atomic_write_text
 
     dataset = load_dataset(path, split=split, format=format_)
     s = summarize_dataset(dataset)

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._io import atomic_write_text
 from .evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
-from .training import ProgressEvent, TrainConfig, train
-from .training.checkpoint import atomic_write_text
-from .training.config import (
+from .runs import folder
+from .runs.config import (
     RECOMMENDED,
     DataConfig,
     LossConfig,
@@ -40,7 +40,8 @@ from .training.config import (
     config_from_dict,
     config_to_dict,
 )
-from .training.data import load_cases
+from .runs.data import load_cases
+from .training import ProgressEvent, TrainConfig, train
 
 __all__ = ["COVERAGES", "RUNS", "demo_config", "reading", "run_demo"]
 
@@ -52,7 +53,7 @@ RUNS = (("baseline", "none"), ("uncertainty_aware", "exact"))
 def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none") -> TrainConfig:
     """The demo's training config: 2D synthetic discs with ambiguous borders, 3 annotators, a small U-Net, the poly
     learning-rate schedule; with a ranking loss, the recommended uncertainty-aware settings
-    (:data:`selectseg.training.config.RECOMMENDED`)."""
+    (:data:`selectseg.runs.config.RECOMMENDED`)."""
     synthetic = (
         SyntheticConfig(num_train=8, num_test=4, size=32, seed=seed)
         if quick
@@ -99,19 +100,17 @@ def run_demo(
     for name, ranking in RUNS:
         config = demo_config(quick=quick, seed=seed, ranking=ranking)
         run_dir = out / name
-        train(config, run_dir, resume=(run_dir / "config.yaml").is_file(), progress=_named(progress, name))
+        train(config, run_dir, resume=folder.has_config(run_dir), progress=_named(progress, name))
         run = load_run(run_dir, device=config.device)
         test = load_cases(config.data, split="test")
-        evaluation = evaluate_cases(run, test.cases, run_dir / "evaluation", coverages=COVERAGES)
-        row: dict[str, Any] = {"run": name, "ranking": ranking}
-        for key in ("aurc", "oracle_aurc", "excess_aurc", "error_auroc", "augrc"):
-            row[key] = evaluation[key]
-        for point in evaluation["table"]:
-            c = point["target_coverage"]
-            row[f"dice@{c}"] = point["dice_mean"]
-            row[f"dice_std@{c}"] = point["dice_std"]
-            row[f"dice_p5@{c}"] = point["dice_p5"]
-            row[f"coverage@{c}"] = point["coverage"]
+        evaluation = evaluate_cases(run, test.cases, run_dir / folder.EVALUATION_DIR, coverages=COVERAGES)
+        row: dict[str, Any] = {"run": name, "ranking": ranking, **evaluation.headline()}
+        for point in evaluation.points:
+            c = point.target_coverage
+            row[f"dice@{c}"] = point.dice_mean
+            row[f"dice_std@{c}"] = point.dice_std
+            row[f"dice_p5@{c}"] = point.dice_p5
+            row[f"coverage@{c}"] = point.coverage
         rows.append(row)
     summary = {
         "config": dataclasses.asdict(demo_config(quick=quick, seed=seed)),

@@ -31,6 +31,7 @@ import dataclasses
 import difflib
 import itertools
 import json
+import math
 import os
 import shlex
 import shutil
@@ -45,7 +46,9 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write_bytes, atomic_write_text
-from .training.config import TrainConfig, apply_overrides, config_diff, config_from_dict, config_to_dict, save_config
+from .results import EvaluationResult, TrainingHistory
+from .runs import folder
+from .runs.config import TrainConfig, apply_overrides, config_diff, config_from_dict, config_to_dict, save_config
 
 __all__ = ["SweepRun", "collect_sweep", "parse_grid", "parse_reference", "plan_sweep", "run_sweep"]
 
@@ -225,7 +228,7 @@ def _typed(config: TrainConfig, key: str) -> Any:
 
 
 def _finished(run_dir: Path) -> bool:
-    return (run_dir / "model.pt").is_file() and (run_dir / "evaluation" / "evaluation.json").is_file()
+    return (run_dir / folder.MODEL).is_file() and EvaluationResult.exists(run_dir / folder.EVALUATION_DIR)
 
 
 def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | None, threads: int) -> str:
@@ -233,8 +236,8 @@ def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | Non
     import torch
 
     from .evaluation import evaluate_cases, load_run
+    from .runs.data import load_cases
     from .training import train
-    from .training.data import load_cases
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -242,10 +245,10 @@ def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | Non
     resolved = config_from_dict(config)
     if device is not None:
         resolved = dataclasses.replace(resolved, device=device)
-    if not (path / "model.pt").is_file():
-        train(resolved, path, resume=(path / "config.yaml").is_file())
+    if not (path / folder.MODEL).is_file():
+        train(resolved, path, resume=folder.has_config(path))
     run = load_run(path, device=resolved.device)
-    evaluate_cases(run, list(load_cases(run.config.data, split=split).cases), path / "evaluation")
+    evaluate_cases(run, list(load_cases(run.config.data, split=split).cases), path / folder.EVALUATION_DIR)
     return run_dir
 
 
@@ -335,7 +338,7 @@ def _submit(
         config_file = configs / f"{r.name}.yaml"
         atomic_write_text(config_file, save_config(r.config))
         run_dir = out / "runs" / r.name
-        resume = " --resume" if (run_dir / "config.yaml").is_file() else ""
+        resume = " --resume" if folder.has_config(run_dir) else ""
         exe = shlex.quote(sys.executable)
         command = (
             f"{exe} -m selectseg train {shlex.quote(str(config_file))} --out {shlex.quote(str(run_dir))}{resume} && "
@@ -379,10 +382,6 @@ _AURC_PARTS = ("oracle_aurc", "excess_aurc", "error_auroc", "augrc")
 """The ``evaluation.json`` floats written beside AURC in ``sweep.csv`` (see ``docs/metrics.md``)."""
 
 
-def _float_or_nan(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else float("nan")
-
-
 def collect_sweep(
     out: str | Path, runs: list[SweepRun], *, reference: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
@@ -404,18 +403,18 @@ def collect_sweep(
         run_dir = out / "runs" / r.name
         if not _finished(run_dir):
             continue
-        result = json.loads((run_dir / "evaluation" / "evaluation.json").read_text())
-        with (run_dir / "metrics.csv").open() as handle:
-            seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
-        full = next(row for row in result["table"] if row["target_coverage"] == 1.0)
+        result = EvaluationResult.load(run_dir / folder.EVALUATION_DIR)
+        history = TrainingHistory.load(run_dir / folder.METRICS)
+        seconds = float(np.nansum(history.columns["seconds"])) if history is not None else math.nan
+        full = result.point(1.0)
         rows.append(
             {
                 "name": r.name,
                 **r.params,
                 "seed": r.seed,
-                "aurc": result["aurc"],
-                **{key: _float_or_nan(result.get(key)) for key in _AURC_PARTS},
-                "dice": full["dice_mean"],
+                "aurc": result.aurc,
+                **{key: result.headline().get(key, math.nan) for key in _AURC_PARTS},
+                "dice": full.dice_mean if full is not None else math.nan,
                 "train_seconds": seconds,
             }
         )

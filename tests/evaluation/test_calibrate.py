@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from selectseg.data import Case, make_synthetic_dataset
+from selectseg.data.annotators import reference_labels
 from selectseg.evaluation import CaseOutput, load_run
 from selectseg.evaluation.calibrate import REFERRAL_FILE, calibrate_run, load_referral
 from selectseg.metrics import selective_dice_curve
 from selectseg.selection import dice_risk_threshold, selective_guaranteed_risk, threshold_for_coverage
 from selectseg.training import load_config, train
-from selectseg.training.data import reference_labels
 
 from ..training.test_loop import TINY
 
@@ -59,27 +59,27 @@ def test_calibrate_coverage_writes_referral_json(
     assert seen == ids
     preds, refs, uncs = _library_inputs(run, recorded)
     want = threshold_for_coverage(uncs, 0.9)
-    assert result["threshold"] == want.threshold and result["coverage"] == want.coverage >= 0.9
+    assert result.threshold == want.threshold and result.coverage == want.coverage >= 0.9
     curve = selective_dice_curve(preds, refs, uncs, num_classes=2)
-    assert result["risk"] == pytest.approx(1 - curve.at_threshold(want.threshold).dice_mean, abs=1e-12)
-    assert math.isnan(result["bound"]) and result["method"] == "coverage" and result["target"] == {"coverage": 0.9}
+    assert result.risk == pytest.approx(1 - curve.at_threshold(want.threshold).dice_mean, abs=1e-12)
+    assert math.isnan(result.bound) and result.method == "coverage" and dict(result.target) == {"coverage": 0.9}
     saved = json.loads((run_dir / REFERRAL_FILE).read_text())
     assert saved["bound"] is None and saved["calibration_cases"] == ids and saved["num_cases"] == 12
     assert saved["num_voxels"] == 12 * 16 * 16 and saved["risk_measure"] == "dice"
     assert saved["uncertainty"] == "max_softmax" and saved["estimator"] == "softmax"
     loaded = load_referral(run_dir)
-    assert loaded is not None and loaded["threshold"] == want.threshold and math.isnan(loaded["bound"])
+    assert loaded is not None and loaded.threshold == want.threshold and math.isnan(loaded.bound)
 
 
 def test_calibrate_max_risk_dice_equals_the_library(run_dir: Path, recorded, tmp_path: Path) -> None:
     run = load_run(run_dir, device="cpu")
     result = calibrate_run(_replay(run, recorded, tmp_path), [o.case for o in recorded], max_risk=0.2, delta=0.2)
     want = dice_risk_threshold(*_library_inputs(run, recorded), num_classes=2, max_risk=0.2, delta=0.2)
-    assert {k: result[k] for k in want._fields} == want._asdict()
-    assert result["method"] == "ltt" and result["coverage"] > 0 and result["bound"] <= 0.2
+    assert {k: getattr(result, k) for k in want._fields} == want._asdict()
+    assert result.method == "ltt" and result.coverage > 0 and result.bound <= 0.2
     loaded = load_referral(tmp_path)
-    assert loaded is not None and loaded["method"] == "ltt" and loaded["threshold"] == want.threshold
-    assert loaded["target"] == {"max_risk": 0.2, "delta": 0.2} and loaded["risk_measure"] == "dice"
+    assert loaded is not None and loaded.method == "ltt" and loaded.threshold == want.threshold
+    assert dict(loaded.target) == {"max_risk": 0.2, "delta": 0.2} and loaded.risk_measure == "dice"
 
 
 def test_calibrate_crc_and_pixel_targets_equal_the_library(run_dir: Path, recorded, tmp_path: Path) -> None:
@@ -89,17 +89,17 @@ def test_calibrate_crc_and_pixel_targets_equal_the_library(run_dir: Path, record
     preds, refs, uncs = _library_inputs(run, recorded)
     crc = calibrate_run(replay, cases, max_risk=0.2, method="crc")
     want = dice_risk_threshold(preds, refs, uncs, num_classes=2, max_risk=0.2, delta=0.1, method="crc")
-    assert {k: crc[k] for k in want._fields} == want._asdict() and crc["target"]["delta"] is None
+    assert {k: getattr(crc, k) for k in want._fields} == want._asdict() and crc.target["delta"] is None
     flat_unc = np.concatenate([u.reshape(-1) for u in uncs])
     wrong = np.concatenate([(p != r).reshape(-1) for p, r in zip(preds, refs)])
     pixel = calibrate_run(replay, cases, coverage=0.9, risk="pixel")
-    assert pixel["risk"] == pytest.approx(wrong[flat_unc <= pixel["threshold"]].mean()) and math.isnan(pixel["bound"])
-    assert pixel["risk_measure"] == "pixel"
+    assert pixel.risk == pytest.approx(wrong[flat_unc <= pixel.threshold].mean()) and math.isnan(pixel.bound)
+    assert pixel.risk_measure == "pixel"
     max_risk = float(np.clip(wrong.mean() + 0.1, 0.1, 0.9))  # reachable whatever the tiny model's quality
     sgr = calibrate_run(replay, cases, max_risk=max_risk, risk="pixel")
     want = selective_guaranteed_risk(flat_unc, wrong, max_risk=max_risk, delta=0.1)
-    assert {k: sgr[k] for k in want._fields} == want._asdict() and sgr["method"] == "sgr"
-    assert load_referral(tmp_path)["method"] == "sgr"
+    assert {k: getattr(sgr, k) for k in want._fields} == want._asdict() and sgr.method == "sgr"
+    assert load_referral(tmp_path).method == "sgr"
 
 
 # --- errors, with a fake run: nothing is written on failure -------------------------------------------------------
@@ -135,7 +135,7 @@ def test_calibrate_unreachable_target_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"max_risk=0.05 is unreachable with delta=0.2 .* best achievable bound"):
         calibrate_run(run, cases, max_risk=0.05, delta=0.2)
     assert (tmp_path / REFERRAL_FILE).read_text() == '{"threshold": 0.3}'
-    assert calibrate_run(run, cases, max_risk=0.3, delta=0.2)["coverage"] == 1.0
+    assert calibrate_run(run, cases, max_risk=0.3, delta=0.2).coverage == 1.0
 
 
 def test_calibrate_checks_the_calibration_size_before_inference(tmp_path: Path) -> None:
@@ -195,11 +195,11 @@ def test_calibrate_rejects_no_cases_and_unlabelled_cases(tmp_path: Path) -> None
 def test_calibrate_coverage_zero_refers_everything_and_round_trips(tmp_path: Path) -> None:
     cases, segs, uncs = _tiny_cases(3)
     result = calibrate_run(_fake_run(tmp_path, cases, segs, uncs), cases, coverage=0.0, risk="pixel")
-    assert result["threshold"] == -math.inf and math.isnan(result["risk"])  # nothing kept: no error rate
+    assert result.threshold == -math.inf and math.isnan(result.risk)  # nothing kept: no error rate
     saved = json.loads((tmp_path / REFERRAL_FILE).read_text())
     assert saved["threshold"] == "-inf" and saved["risk"] is None
     loaded = load_referral(tmp_path)
-    assert loaded is not None and loaded["threshold"] == -math.inf and math.isnan(loaded["risk"])
+    assert loaded is not None and loaded.threshold == -math.inf and math.isnan(loaded.risk)
 
 
 def test_load_referral_absent_and_corrupt(tmp_path: Path) -> None:

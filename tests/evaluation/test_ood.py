@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from selectseg.data.annotators import reference_labels
 from selectseg.data.distortions import distort_fraction
 from selectseg.evaluation import evaluate_ood, image_scores, load_run
 from selectseg.evaluation.ood import default_kinds
 from selectseg.metrics import mean_dice
+from selectseg.runs.data import load_cases
 from selectseg.training import load_config, train
-from selectseg.training.data import load_cases, reference_labels
 
 from ..reference.quality import all_pairs_auroc
 from ..training.test_loop import TINY
@@ -38,7 +39,7 @@ def test_ood_protocol_matches_a_hand_run(run_and_cases, tmp_path: Path) -> None:
     assert saved["fractions"] == [0.4, 1.0] and saved["kinds"] == ["noise", "blur"] and saved["notes"] == []
     rows = _rows(tmp_path / "ood.csv")
     assert len(rows) == 3 * len(cases)
-    names = result["scores"]
+    names = list(result.score_names)
     assert names == ["mean_uncertainty", "mean_entropy"]
 
     def by_hand(batch):
@@ -72,15 +73,15 @@ def test_ood_protocol_matches_a_hand_run(run_and_cases, tmp_path: Path) -> None:
         positives = [r for r in level if r["distorted"] == "1"]
         for name in names:
             want = all_pairs_auroc([float(r[name]) for r in negatives], [float(r[name]) for r in positives])
-            assert result["auroc"][str(f)][name] == pytest.approx(want)
-        assert result["mean_dice"][str(f)] == pytest.approx(np.mean([float(r["dice"]) for r in level]))
+            assert result.auroc[f][name] == pytest.approx(want)
+        assert result.mean_dice[f] == pytest.approx(np.mean([float(r["dice"]) for r in level]))
 
 
 def test_ood_defaults_and_bad_input(run_and_cases, tmp_path: Path) -> None:
     run, cases = run_and_cases
     assert run.config.data.normalize == "zscore" and default_kinds(run) == ("noise", "blur")
     result = evaluate_ood(run, cases[:2], tmp_path, fractions=[1.0], kinds=["contrast"])
-    assert "undoes" in result["notes"][0]
+    assert "undoes" in result.notes[0]
     # z-scoring undoes a linear contrast change: the model sees the same input, so the scores do not move.
     rows = _rows(tmp_path / "ood.csv")
     clean = {r["case_id"]: float(r["mean_uncertainty"]) for r in rows if r["fraction"] == "0.0"}

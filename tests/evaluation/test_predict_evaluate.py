@@ -12,8 +12,8 @@ import pytest
 from selectseg.data import make_synthetic_dataset, write_msd_dataset
 from selectseg.evaluation import coverage_threshold, evaluate_cases, load_run, predict_cases, referral_mask
 from selectseg.metrics import selective_dice_curve
+from selectseg.runs.data import load_cases
 from selectseg.training import load_config, train
-from selectseg.training.data import load_cases
 
 from ..reference.dice_curve import image_dice
 from ..reference.disagreement import generalized_energy_distance as reference_ged
@@ -60,7 +60,7 @@ def test_evaluate_writes_table_curve_and_per_image(run_dir: Path, tmp_path: Path
     assert [row["target_coverage"] for row in saved["table"]] == [1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7]
     # Same numbers as the library curve on the same outputs.
     outputs = list(run.outputs(cases))
-    from selectseg.training.data import reference_labels
+    from selectseg.data.annotators import reference_labels
 
     refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
     curve = selective_dice_curve(
@@ -68,20 +68,27 @@ def test_evaluate_writes_table_curve_and_per_image(run_dir: Path, tmp_path: Path
     )
     assert saved["aurc"] == pytest.approx(curve.aurc, abs=1e-12)
     point = curve.at_coverage(0.9)
-    row = next(r for r in result["table"] if r["target_coverage"] == 0.9)
-    assert row["dice_mean"] == pytest.approx(point.dice_mean) and row["dice_p5"] == pytest.approx(point.dice_p5)
-    assert row["coverage"] <= 0.9
+    row = result.point(0.9)
+    assert row is not None and row.dice_mean == pytest.approx(point.dice_mean)
+    assert row.dice_p5 == pytest.approx(point.dice_p5) and row.coverage <= 0.9
+    from selectseg.metrics import selective_pixel_metrics
+
+    flat = [
+        np.concatenate([a.reshape(-1) for a in x])
+        for x in ([o.segmentation for o in outputs], refs, [o.uncertainty for o in outputs])
+    ]
+    assert row.psi_c == selective_pixel_metrics(*flat, threshold=row.threshold).psi_c  # from the curve's counts
     curve_rows = list(csv.DictReader((tmp_path / "ev" / "curve.csv").open()))
     assert float(curve_rows[0]["coverage"]) == 0.0 and float(curve_rows[-1]["coverage"]) == 1.0
     per_image = list(csv.DictReader((tmp_path / "ev" / "per_image.csv").open()))
     assert [r["case_id"] for r in per_image] == [c.case_id for c in cases]
-    assert float(per_image[0]["dice@1.0"]) == pytest.approx(row_1 := result["table"][0]["image_dice"][cases[0].case_id])
+    assert float(per_image[0]["dice@1.0"]) == pytest.approx(row_1 := result.points[0].image_dice[cases[0].case_id])
     assert 0 <= row_1 <= 1
 
 
 def test_evaluate_writes_the_aurc_split_error_auroc_and_augrc(run_dir: Path, tmp_path: Path) -> None:
+    from selectseg.data.annotators import reference_labels
     from selectseg.metrics import pixel_augrc, pixel_error_auroc
-    from selectseg.training.data import reference_labels
 
     run = load_run(run_dir, device="cpu")
     cases = load_cases(run.config.data, split="test").cases
@@ -102,8 +109,8 @@ def test_evaluate_writes_the_aurc_split_error_auroc_and_augrc(run_dir: Path, tmp
 
 
 def test_evaluate_writes_bootstrap_intervals_and_the_reference_fingerprint(run_dir: Path, tmp_path: Path) -> None:
+    from selectseg.data.annotators import reference_labels
     from selectseg.metrics import bootstrap_dice_curve
-    from selectseg.training.data import reference_labels
 
     run = load_run(run_dir, device="cpu")
     cases = load_cases(run.config.data, split="test").cases
@@ -126,11 +133,13 @@ def test_evaluate_writes_bootstrap_intervals_and_the_reference_fingerprint(run_d
     np.testing.assert_allclose([row["dice_ci"] for row in saved["table"]], boot.dice_ci, atol=1e-12)
     summary = list(csv.DictReader((tmp_path / "ev" / "summary.csv").open()))
     assert [r["metric"] for r in summary] == ["aurc", "dice@1.0", "dice@0.9"]
-    assert float(summary[0]["value"]) == result["aurc"] and float(summary[2]["ci_high"]) == boot.dice_ci[1, 1]
+    assert float(summary[0]["value"]) == result.aurc and float(summary[2]["ci_high"]) == boot.dice_ci[1, 1]
     # The fingerprint depends on the reference labels only: the same cases in another order give the same one.
     again = evaluate_cases(run, cases[::-1], tmp_path / "ev2", coverages=[1.0], n_resamples=0)
-    assert again["reference_sha256"] == result["reference_sha256"] and len(result["reference_sha256"]) == 64
-    assert again["bootstrap"] is None and "aurc_ci" not in again and "dice_ci" not in again["table"][0]
+    assert again.reference_sha256 == result.reference_sha256 and len(result.reference_sha256 or "") == 64
+    assert again.bootstrap is None and again.aurc_ci is None and again.points[0].dice_ci is None
+    again_saved = json.loads((tmp_path / "ev2" / "evaluation.json").read_text())
+    assert "aurc_ci" not in again_saved and "dice_ci" not in again_saved["table"][0]
     assert next(csv.DictReader((tmp_path / "ev2" / "summary.csv").open()))["ci_low"] == ""
 
 
@@ -146,7 +155,7 @@ def test_evaluate_bootstrap_needs_two_cases_before_inference(run_dir: Path, tmp_
     with pytest.raises(ValueError, match="`confidence_level`"):
         evaluate_cases(run, list(load_cases(run.config.data, split="test").cases), tmp_path / "ev", confidence_level=2)
     result = evaluate_cases(run, one, tmp_path / "ev", n_resamples=0)
-    assert result["num_cases"] == 1 and result["bootstrap"] is None
+    assert result.num_cases == 1 and result.bootstrap is None
 
 
 def test_predict_nifti_keeps_geometry_and_referral_matches_coverage(run_dir: Path, tmp_path: Path) -> None:
@@ -166,7 +175,7 @@ def test_predict_nifti_keeps_geometry_and_referral_matches_coverage(run_dir: Pat
     assert record["coverage"] <= 0.8
     assert np.array_equal(ref.astype(bool), unc.reshape(ref.shape) > record["threshold"])
     assert record["dice_after_referral"] >= record["dice"]
-    from selectseg.training.data import reference_labels
+    from selectseg.data.annotators import reference_labels
 
     truth = reference_labels(cases[0], run.config.data.annotator, 2)
     predicted = np.asarray(seg.dataobj).reshape(truth.shape).astype(np.int64)
@@ -215,37 +224,37 @@ def test_evaluate_adds_calibration_quality_control_and_disagreement(run_dir: Pat
     cases = load_cases(run.config.data, split="test").cases  # synthetic: 3 annotators each
     result = evaluate_cases(run, cases, tmp_path / "ev", uncertainty="entropy")
     outputs = list(run.outputs(cases, uncertainty="entropy"))
-    from selectseg.training.data import reference_labels
+    from selectseg.data.annotators import reference_labels
 
     refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
     stats = CalibrationStats()
     for o, r in zip(outputs, refs):
         stats.update(o.probabilities[None], r[None])
-    assert result["calibration"]["ece_top_label"] == pytest.approx(stats.compute().ece_top_label)
-    assert result["calibration"]["nll"] == pytest.approx(stats.compute().nll)
+    assert result.calibration.ece_top_label == pytest.approx(stats.compute().ece_top_label)
+    assert result.calibration.nll == pytest.approx(stats.compute().nll)
     maps = [annotator_variance(c.labels > 0) for c in cases]
     pixel = pixel_level_correlation([o.uncertainty for o in outputs], maps)
-    assert result["disagreement"]["pixel_pearson"] == pytest.approx(pixel)
+    assert result.disagreement.pixel_pearson == pytest.approx(pixel)
     image = image_level_correlation([o.uncertainty.sum() for o in outputs], [m.sum() for m in maps])
-    assert result["disagreement"]["image_pearson"] == pytest.approx(image.pearson)
-    dice = list(result["table"][0]["image_dice"].values())
+    assert result.disagreement.image_pearson == pytest.approx(image.pearson)
+    dice = list(result.points[0].image_dice.values())
     qc = quality_control_curve([o.uncertainty.mean() for o in outputs], dice)
-    scores = result["quality_control"]["scores"]
+    scores = {s.name: s for s in result.quality_control.scores}
     assert sorted(scores) == ["mean_entropy", "mean_uncertainty"]  # one deterministic model: no member scores
-    assert scores["mean_uncertainty"]["d_auc"] == pytest.approx(qc.d_auc)
-    assert scores["mean_uncertainty"]["fraction_failing"] == pytest.approx(qc.fraction_failing.tolist())
+    assert scores["mean_uncertainty"].d_auc == pytest.approx(qc.d_auc)
+    assert scores["mean_uncertainty"].fraction_failing.tolist() == pytest.approx(qc.fraction_failing.tolist())
     ids = [c.case_id for c in cases]
-    assert result["image_scores"]["mean_uncertainty"] == pytest.approx(
+    assert dict(result.image_scores["mean_uncertainty"]) == pytest.approx(
         dict(zip(ids, [float(o.uncertainty.mean()) for o in outputs]))
     )
-    assert len(result["disagreement"]["soft_dice"]) == 9
+    assert len(result.disagreement.soft_dice) == 9
     # GED and Hungarian IoU between the one prediction and the annotators, per image then averaged (reference loops).
     ged = [reference_ged(o.segmentation[None] > 0, c.labels > 0, True) for o, c in zip(outputs, cases)]
     hm = [reference_hungarian(o.segmentation[None] > 0, c.labels > 0, "replicate") for o, c in zip(outputs, cases)]
-    assert result["disagreement"]["ged"] == pytest.approx(np.mean(ged))
-    assert result["disagreement"]["hungarian_iou"] == pytest.approx(np.mean(hm))
+    assert result.disagreement.ged == pytest.approx(np.mean(ged))
+    assert result.disagreement.hungarian_iou == pytest.approx(np.mean(hm))
     per_image = list(csv.DictReader((tmp_path / "ev" / "per_image.csv").open()))
-    assert float(per_image[1]["mean_entropy"]) == pytest.approx(result["image_scores"]["mean_entropy"][ids[1]])
+    assert float(per_image[1]["mean_entropy"]) == pytest.approx(result.image_scores["mean_entropy"][ids[1]])
     # The montage: 2-D views of the cases (2 here), referred = uncertainty above the coverage-0.9 threshold.
     with np.load(tmp_path / "ev" / "montage.npz") as montage:
         assert sorted(montage["case_ids"].tolist()) == sorted(ids)
@@ -257,8 +266,8 @@ def test_evaluate_adds_calibration_quality_control_and_disagreement(run_dir: Pat
             assert np.array_equal(montage[f"referred_{j}"], outputs[i].uncertainty > threshold)
             assert np.array_equal(montage[f"annotator_variance_{j}"], maps[i].astype(np.float32))
             assert f"model_variance_{j}" not in montage
-        row = next(r for r in result["table"] if r["target_coverage"] == 0.9)
-        assert threshold == row["threshold"]
+        row = result.point(0.9)
+        assert row is not None and threshold == row.threshold
     json.loads((tmp_path / "ev" / "evaluation.json").read_text())  # NaN written as null: valid JSON
 
 
@@ -275,8 +284,9 @@ def test_evaluate_sv_over_the_annotators_region_with_bootstrap_intervals(run_dir
     cases = load_cases(run.config.data, split="test").cases
     result = evaluate_cases(run, cases, tmp_path / "ev", uncertainty="entropy", sv_roi_radius=2)
     outputs = list(run.outputs(cases, uncertainty="entropy"))
-    d = result["disagreement"]
-    assert d["sv_roi_radius"] == 2 and d["sv_roi"] == "annotators' union dilated by 2 px"
+    d = result.disagreement
+    assert d is not None
+    assert d.sv_roi_radius == 2 and d.sv_roi == "annotators' union dilated by 2 px"
     model_sv, annotator_sv = [], []
     for o, c in zip(outputs, cases):  # the same region for both maps: the loop reference
         masks = c.labels > 0
@@ -284,18 +294,19 @@ def test_evaluate_sv_over_the_annotators_region_with_bootstrap_intervals(run_dir
         annotator_sv.append(reference_roi_sum(annotator_variance(masks), masks, 2))
         assert model_sv[-1] < float(o.uncertainty.sum())  # the synthetic blobs leave background out of the region
     ids = [c.case_id for c in cases]
-    assert d["image_sv"] == pytest.approx(dict(zip(ids, model_sv)))
-    assert d["annotator_sv"] == pytest.approx(dict(zip(ids, annotator_sv)))
-    assert d["image_pearson"] == pytest.approx(image_level_correlation(model_sv, annotator_sv).pearson)
+    assert dict(d.image_sv) == pytest.approx(dict(zip(ids, model_sv)))
+    assert dict(d.annotator_sv) == pytest.approx(dict(zip(ids, annotator_sv)))
+    assert d.image_pearson == pytest.approx(image_level_correlation(model_sv, annotator_sv).pearson)
     ci = image_level_correlation_ci(model_sv, annotator_sv, seed=0)
-    assert d["image_pearson_ci"] == pytest.approx(list(ci.pearson)) and d["ci"]["seed"] == 0
-    assert d["image_spearman_ci"] == pytest.approx(list(ci.spearman))
+    assert list(d.image_pearson_ci) == pytest.approx(list(ci.pearson)) and d.ci["seed"] == 0
+    assert list(d.image_spearman_ci) == pytest.approx(list(ci.spearman))
     r = per_image_pixel_correlation([o.uncertainty for o in outputs], [annotator_variance(c.labels > 0) for c in cases])
-    assert list(d["image_pixel_pearson"].values()) == pytest.approx(r.tolist())
-    assert d["pixel_pearson_ci"] == pytest.approx(list(pixel_level_correlation_ci(r, seed=0)))
-    assert d["pixel_pearson_ci"][0] <= d["pixel_pearson"] <= d["pixel_pearson_ci"][1]
-    whole = evaluate_cases(run, cases, tmp_path / "whole", uncertainty="entropy")["disagreement"]
-    assert whole["sv_roi"] == "image" and whole["image_sv"] == pytest.approx(
+    assert list(d.image_pixel_pearson.values()) == pytest.approx(r.tolist())
+    assert list(d.pixel_pearson_ci) == pytest.approx(list(pixel_level_correlation_ci(r, seed=0)))
+    assert d.pixel_pearson_ci[0] <= d.pixel_pearson <= d.pixel_pearson_ci[1]
+    whole = evaluate_cases(run, cases, tmp_path / "whole", uncertainty="entropy").disagreement
+    assert whole is not None
+    assert whole.sv_roi == "image" and dict(whole.image_sv) == pytest.approx(
         {i: float(o.uncertainty.sum()) for i, o in zip(ids, outputs)}
     )
     evaluate_cases(run, cases[:1], tmp_path / "one", uncertainty="entropy", n_resamples=0)
@@ -308,7 +319,7 @@ def test_evaluate_sv_over_the_annotators_region_with_bootstrap_intervals(run_dir
 def test_evaluate_edue_run_with_member_scores(tmp_path: Path) -> None:
     """A multi-head run evaluated with the EDUE estimator: SV, model and layer disagreement per image, GED over the
     heads' samples, and the model variance in the montage."""
-    from selectseg.training.config import METHODS
+    from selectseg.runs.config import METHODS
 
     run_dir = tmp_path / "edue"
     train(load_config(overrides=[*TINY, "optim.epochs=1", *METHODS["edue"], "model.channels=[4,8,8]"]), run_dir)
@@ -317,7 +328,7 @@ def test_evaluate_edue_run_with_member_scores(tmp_path: Path) -> None:
     result = evaluate_cases(run, cases, tmp_path / "ev", estimator="edue", uncertainty="variance")
     outputs = list(run.outputs(cases, estimator="edue", uncertainty="variance"))
     assert outputs[0].members is not None and outputs[0].members.shape[0] == 2 and outputs[0].layered
-    assert set(result["quality_control"]["scores"]) == {
+    assert {s.name for s in result.quality_control.scores} == {
         "mean_uncertainty",
         "mean_entropy",
         "sv",
@@ -326,9 +337,9 @@ def test_evaluate_edue_run_with_member_scores(tmp_path: Path) -> None:
     }
     ids = [c.case_id for c in cases]
     sv = [float(np.var(1.0 - o.members[:, 0].astype(np.float64), axis=0).sum()) for o in outputs]
-    assert list(result["image_scores"]["sv"].values()) == pytest.approx(sv)
+    assert list(result.image_scores["sv"].values()) == pytest.approx(sv)
     ged = [reference_ged(o.members.argmax(1) > 0, c.labels > 0, True) for o, c in zip(outputs, cases)]
-    assert result["disagreement"]["ged"] == pytest.approx(np.mean(ged))
+    assert result.disagreement.ged == pytest.approx(np.mean(ged))
     with np.load(tmp_path / "ev" / "montage.npz") as montage:
         j = montage["case_ids"].tolist().index(ids[0])
         expected = np.var(1.0 - outputs[0].members[:, 0].astype(np.float64), axis=0)

@@ -181,7 +181,7 @@ def test_multihead_unet_nearest_heads_are_monais_deep_supervision_outputs() -> N
 
 
 def test_head_upsample_saved_specs_without_the_field_load_as_nearest(tmp_path) -> None:
-    from selectseg.training.checkpoint import load_model, save_checkpoint
+    from selectseg.runs.checkpoint import load_model, save_checkpoint
 
     new = ModelSpec(name="multihead_unet", channels=(4, 8, 16))
     assert ModelSpec.from_dict(new.to_dict()) == new and new.to_dict()["head_upsample"] == "bilinear"

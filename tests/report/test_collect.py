@@ -16,24 +16,24 @@ from ._fixtures import BASE_DICE, BETTER_COVERAGE, BETTER_DICE, CASES, make_run,
 def test_load_run_results_reads_every_part(two_runs: tuple[Path, Path]) -> None:
     run = load_run_results(two_runs[0])
     assert run.label == "base"
-    assert run.aurc == pytest.approx(0.1234)
-    assert [p.target_coverage for p in run.points] == [1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7]
-    p1 = run.point(1.0)
+    assert run.evaluation.aurc == pytest.approx(0.1234)
+    assert [p.target_coverage for p in run.evaluation.points] == [1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7]
+    p1 = run.evaluation.point(1.0)
     assert p1 is not None and p1.dice_mean == pytest.approx(0.75) and p1.dice_std == pytest.approx(math.sqrt(0.0125))
     assert math.isnan(p1.gamma)  # JSON null
     assert dict(p1.image_dice) == BASE_DICE[1.0]
-    assert run.point(0.5) is None
-    assert run.curve.coverage[0] == 0.0 and run.curve.threshold[0] == -math.inf
-    np.testing.assert_allclose(run.curve.risk, 1.0 - run.curve.dice)
-    assert run.calibration is not None and run.calibration.reliability is not None
-    assert np.isnan(run.calibration.reliability.accuracy[:10]).all()
-    assert run.quality_control is not None and [s.name for s in run.quality_control.scores] == [
+    assert run.evaluation.point(0.5) is None
+    assert run.evaluation.curve.coverage[0] == 0.0 and run.evaluation.curve.threshold[0] == -math.inf
+    np.testing.assert_allclose(run.evaluation.curve.risk, 1.0 - run.evaluation.curve.dice)
+    assert run.evaluation.calibration is not None and run.evaluation.calibration.reliability is not None
+    assert np.isnan(run.evaluation.calibration.reliability.accuracy[:10]).all()
+    assert run.evaluation.quality_control is not None and [s.name for s in run.evaluation.quality_control.scores] == [
         "mean max_softmax",
         "mean entropy",
     ]
-    assert all(s.has_curve for s in run.quality_control.scores)
-    assert run.disagreement is not None and run.disagreement.ged == pytest.approx(0.42)
-    assert math.isnan(run.disagreement.pixel_pearson)
+    assert all(s.has_curve for s in run.evaluation.quality_control.scores)
+    assert run.evaluation.disagreement is not None and run.evaluation.disagreement.ged == pytest.approx(0.42)
+    assert math.isnan(run.evaluation.disagreement.pixel_pearson)
     assert run.montage is not None and [c.case_id for c in run.montage.cases] == ["a", "b"]
     assert run.montage.coverage == pytest.approx(0.9)
     case = run.montage.cases[0]
@@ -136,7 +136,7 @@ def test_single_run_has_no_comparison(two_runs: tuple[Path, Path]) -> None:
 
 def test_old_shape_quality_control(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path / "old", qc="old")
-    qc = load_run_results(run_dir).quality_control
+    qc = load_run_results(run_dir).evaluation.quality_control
     assert qc is not None and qc.tau == 0.8
     (score,) = qc.scores
     assert (score.name, score.d_auc, score.has_curve) == ("mean max_softmax", 0.0625, False)
@@ -144,14 +144,18 @@ def test_old_shape_quality_control(tmp_path: Path) -> None:
 
 def test_missing_optional_parts_are_none(tmp_path: Path) -> None:
     run = load_run_results(make_run(tmp_path / "bare", everything=False))
-    assert run.calibration is None and run.quality_control is None and run.disagreement is None
+    assert (
+        run.evaluation.calibration is None
+        and run.evaluation.quality_control is None
+        and run.evaluation.disagreement is None
+    )
     assert run.montage is None and run.ood is None and run.config_text is None and run.run_info is None
-    assert dict(run.image_scores) == {}
+    assert dict(run.evaluation.image_scores) == {}
 
 
 def test_per_image_values_fall_back_to_per_image_csv(tmp_path: Path) -> None:
     run = load_run_results(make_run(tmp_path / "csv", everything=False, per_image_in_json=False))
-    point = run.point(1.0)
+    point = run.evaluation.point(1.0)
     assert point is not None and dict(point.image_dice) == BASE_DICE[1.0]
     assert dict(point.image_coverage) == dict.fromkeys(CASES, 1.0)
 
@@ -208,16 +212,29 @@ def test_labels_default_and_validation(tmp_path: Path) -> None:
 DECOMPOSITION = {"oracle_aurc": 0.1, "excess_aurc": 0.0234, "error_auroc": 0.875, "augrc": 0.0456}
 
 
-def test_aurc_split_error_auroc_and_augrc_are_read_and_old_files_give_nan(tmp_path: Path) -> None:
+def test_aurc_split_error_auroc_and_augrc_are_read_and_old_files_give_none(tmp_path: Path) -> None:
     new = load_run_results(make_run(tmp_path / "new", everything=False, decomposition=DECOMPOSITION))
-    assert (new.oracle_aurc, new.excess_aurc, new.error_auroc, new.augrc) == (0.1, 0.0234, 0.875, 0.0456)
+    assert (
+        new.evaluation.oracle_aurc,
+        new.evaluation.excess_aurc,
+        new.evaluation.error_auroc,
+        new.evaluation.augrc,
+    ) == (0.1, 0.0234, 0.875, 0.0456)
     # A file written before these keys existed loads; each is NaN (JSON null too).
     old = load_run_results(make_run(tmp_path / "old", everything=False))
-    assert all(math.isnan(v) for v in (old.oracle_aurc, old.excess_aurc, old.error_auroc, old.augrc))
+    assert all(  # not written by older versions: absent (None), shown as n/a (NaN) in Table 1
+        v is None
+        for v in (
+            old.evaluation.oracle_aurc,
+            old.evaluation.excess_aurc,
+            old.evaluation.error_auroc,
+            old.evaluation.augrc,
+        )
+    )
     undefined = load_run_results(
         make_run(tmp_path / "null", everything=False, decomposition={**DECOMPOSITION, "error_auroc": None})
     )
-    assert math.isnan(undefined.error_auroc) and undefined.augrc == 0.0456
+    assert math.isnan(undefined.evaluation.error_auroc) and undefined.evaluation.augrc == 0.0456
     data = collect_report([tmp_path / "old", tmp_path / "new"])
     assert data.table1.has_decomposition
     row = data.table1.rows[1]
@@ -229,15 +246,19 @@ def test_aurc_split_error_auroc_and_augrc_are_read_and_old_files_give_nan(tmp_pa
 def test_load_run_results_reads_bootstrap_intervals_and_summary_metrics(tmp_path: Path) -> None:
     extra = {"reference_sha256": "ab" * 32, "oracle_aurc": 0.05, "error_auroc": None}
     new = load_run_results(make_run(tmp_path / "new", everything=False, bootstrap=True, extra=extra))
-    assert new.aurc_ci == pytest.approx((0.1134, 0.1384))
-    assert new.bootstrap is not None and new.bootstrap["n_resamples"] == 1000
-    p1 = new.point(1.0)
+    assert new.evaluation.aurc_ci == pytest.approx((0.1134, 0.1384))
+    assert new.evaluation.bootstrap is not None and new.evaluation.bootstrap["n_resamples"] == 1000
+    p1 = new.evaluation.point(1.0)
     assert p1 is not None and p1.dice_ci == pytest.approx((0.73, 0.76))
-    assert new.reference_sha256 == "ab" * 32
-    assert new.summary_metrics["aurc"] == pytest.approx(0.1234) and new.summary_metrics["oracle_aurc"] == 0.05
-    assert math.isnan(new.summary_metrics["error_auroc"]) and "augrc" not in new.summary_metrics
+    assert new.evaluation.reference_sha256 == "ab" * 32
+    assert (
+        new.evaluation.headline()["aurc"] == pytest.approx(0.1234) and new.evaluation.headline()["oracle_aurc"] == 0.05
+    )
+    assert math.isnan(new.evaluation.headline()["error_auroc"]) and "augrc" not in new.evaluation.headline()
     old = load_run_results(make_run(tmp_path / "old", everything=False))  # written before the bootstrap
-    assert old.aurc_ci is None and old.bootstrap is None and old.reference_sha256 is None
-    assert all(p.dice_ci is None for p in old.points) and set(old.summary_metrics) == {"aurc"}
+    assert (
+        old.evaluation.aurc_ci is None and old.evaluation.bootstrap is None and old.evaluation.reference_sha256 is None
+    )
+    assert all(p.dice_ci is None for p in old.evaluation.points) and set(old.evaluation.headline()) == {"aurc"}
     data = collect_report([tmp_path / "new", tmp_path / "old"])
-    assert data.table1.rows[0].aurc_ci == new.aurc_ci and data.table1.rows[1].aurc_ci is None
+    assert data.table1.rows[0].aurc_ci == new.evaluation.aurc_ci and data.table1.rows[1].aurc_ci is None

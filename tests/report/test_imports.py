@@ -5,6 +5,8 @@ import sys
 
 COMPUTING_MODULES = (
     "selectseg.metrics",
+    "selectseg.results",
+    "selectseg.runs.folder",
     "selectseg.report.results",
     "selectseg.report.collect",
     "selectseg.report.html",

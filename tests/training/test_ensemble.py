@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from selectseg.evaluation import evaluate_cases, load_run
-from selectseg.training.data import load_cases
-from selectseg.training.ensemble import train_ensemble
+from selectseg.runs.data import load_cases
+from selectseg.training.multirun import train_ensemble
 
 from .test_loop import tiny, weights_equal
 
@@ -24,7 +24,7 @@ def test_ensemble_members_differ_by_seed_and_evaluate_as_one(tmp_path: Path) -> 
     image = torch.as_tensor(outputs[0].probabilities)
     assert torch.allclose(image.sum(0), torch.ones(image.shape[1:]), atol=1e-5)
     result = evaluate_cases(run, cases, tmp_path / "ev", estimator="ensemble", uncertainty="variance")
-    assert result["estimator"] == "ensemble"
+    assert result.estimator == "ensemble"
 
 
 def test_ensemble_resume_and_errors(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 
 from selectseg.data.splits import kfold_split
 from selectseg.evaluation.cv import evaluate_folds
-from selectseg.training.config import load_config
-from selectseg.training.data import load_cases
-from selectseg.training.folds import train_folds
+from selectseg.runs.config import load_config
+from selectseg.runs.data import load_cases
+from selectseg.training.multirun import train_folds
 
 from .test_loop import TINY
 

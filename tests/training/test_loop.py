@@ -152,7 +152,7 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> No
 
 
 def test_layer_ensemble_and_edue_training(tmp_path: Path) -> None:
-    from selectseg.training.config import METHODS
+    from selectseg.runs.config import METHODS
 
     heads = ["model.channels=[4,8,8]"]
     le = train(tiny("optim.epochs=1", *METHODS["layer_ensemble"], *heads), tmp_path / "le")
@@ -283,7 +283,7 @@ def test_balanced_weight_hits_its_fraction(tmp_path: Path) -> None:
 
 def test_snapshots_are_saved_and_loaded(tmp_path: Path) -> None:
     from selectseg.evaluation import load_run
-    from selectseg.training.checkpoint import load_checkpoint
+    from selectseg.runs.checkpoint import load_checkpoint
 
     with pytest.raises(_Stop):
         train(tiny("optim.epochs=3", "snapshot_epochs=[1,2]"), tmp_path / "run", progress=_stop_after(2))

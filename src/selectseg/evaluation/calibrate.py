@@ -4,7 +4,6 @@ as ``referral.json`` (``predict`` then uses it by default). See ``docs/referral.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,7 +13,9 @@ import numpy as np
 
 from .._validation import look_up_option
 from ..data import Case
+from ..data.annotators import reference_labels
 from ..metrics import selective_dice_curve
+from ..results.referral import REFERRAL_JSON, ReferralResult
 from ..selection import (
     IMAGE_METHODS,
     ReferralThreshold,
@@ -24,18 +25,13 @@ from ..selection import (
     threshold_for_coverage,
 )
 from ..selection.bounds import check_open_unit
-from ..training.checkpoint import atomic_write_text
-from ..training.data import reference_labels
-from ._json import finite_json
 from .run import LoadedRun
 
 __all__ = ["REFERRAL_FILE", "RISKS", "calibrate_run", "load_referral"]
 
-REFERRAL_FILE = "referral.json"
+REFERRAL_FILE = REFERRAL_JSON
 RISKS = ("dice", "pixel")
 """Risk measures: ``"dice"`` the per-image ``1 - Dice`` after referral, ``"pixel"`` the error rate of kept voxels."""
-
-_FLOAT_FIELDS = ("threshold", "coverage", "risk", "bound")
 
 
 def calibrate_run(
@@ -51,7 +47,7 @@ def calibrate_run(
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
     on_case: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> ReferralResult:
     """Calibrate ``run``'s referral threshold on labelled ``cases`` and write ``RUN/referral.json`` on success.
 
     Give exactly one target:
@@ -83,7 +79,7 @@ def calibrate_run(
         on_case: called with each case id after inference (progress).
 
     Returns:
-        The ``referral.json`` content (with float NaN/inf).
+        The :class:`~selectseg.results.ReferralResult`, as saved in ``RUN/referral.json``.
 
     Raises:
         ValueError: if not exactly one of ``coverage`` and ``max_risk`` is given, an option is unknown or out of
@@ -126,17 +122,22 @@ def calibrate_run(
         if on_case is not None:
             on_case(output.case.case_id)
     chosen = choose(predictions, references, uncertainties, run.num_classes)
-    result: dict[str, Any] = {
-        **chosen._asdict(),
-        "risk_measure": risk,
-        "uncertainty": uncertainty,
-        "estimator": estimator,
-        "estimator_options": estimator_options or {},
-        "calibration_cases": [case.case_id for case in cases],
-        "num_cases": len(cases),
-        "num_voxels": int(voxels),
-    }
-    atomic_write_text(Path(run.run_dir) / REFERRAL_FILE, json.dumps(finite_json(result), indent=2))
+    result = ReferralResult(
+        threshold=chosen.threshold,
+        coverage=chosen.coverage,
+        risk=chosen.risk,
+        bound=chosen.bound,
+        method=chosen.method,
+        target=chosen.target,
+        risk_measure=risk,
+        uncertainty=uncertainty,
+        estimator=estimator,
+        estimator_options=dict(estimator_options or {}),
+        calibration_cases=tuple(case.case_id for case in cases),
+        num_cases=len(cases),
+        num_voxels=int(voxels),
+    )
+    result.save(run.run_dir)
     return result
 
 
@@ -191,25 +192,11 @@ def _at_coverage(
     return chosen._replace(risk=float(empirical))
 
 
-def load_referral(run_dir: str | Path) -> dict[str, Any] | None:
-    """The referral threshold stored in a run by :func:`calibrate_run`, or None if it was never calibrated.
-
-    ``threshold``, ``coverage``, ``risk`` and ``bound`` come back as floats (null -> NaN, "inf"/"-inf" -> inf).
+def load_referral(run_dir: str | Path) -> ReferralResult | None:
+    """The referral threshold stored in a run by :func:`calibrate_run`, or None if it was never calibrated (see
+    :meth:`~selectseg.results.ReferralResult.find`).
 
     Raises:
         ValueError: if ``referral.json`` exists but is not valid JSON or has no ``threshold``.
     """
-    path = Path(run_dir) / REFERRAL_FILE
-    if not path.is_file():
-        return None
-    try:
-        content = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{str(path)!r} is not valid JSON ({err}); re-run `selectseg calibrate`.") from err
-    if not isinstance(content, dict) or "threshold" not in content:
-        raise ValueError(f"{str(path)!r} holds no `threshold`; re-run `selectseg calibrate`.")
-    for name in _FLOAT_FIELDS:
-        if name in content:
-            value = content[name]
-            content[name] = math.nan if value is None else float(value)
-    return content
+    return ReferralResult.find(run_dir)

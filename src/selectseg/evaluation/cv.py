@@ -15,30 +15,31 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write_text
 from ..data.splits import kfold_split
 from ..metrics.bootstrap import DEFAULT_N_RESAMPLES
-from ..training.checkpoint import atomic_write_text
-from ..training.data import load_cases
-from ..training.folds import CV_FILE
-from ._json import finite_json
+from ..results import EvaluationResult, _json
+from ..runs import folder
+from ..runs.data import load_cases
 from .evaluate import DEFAULT_COVERAGES, evaluate_cases
 from .run import load_run
 
 __all__ = ["evaluate_folds", "is_cv_folder"]
 
+CV_SUMMARY = "cv.json"
+"""The aggregate over folds, in the evaluation folder."""
 GRID = np.linspace(0.0, 1.0, 101)
 
 
 def is_cv_folder(run_dir: str | Path) -> bool:
     """True for a folder written by ``selectseg train --folds K``."""
-    return (Path(run_dir) / CV_FILE).is_file()
+    return (Path(run_dir) / folder.CV_INDEX).is_file()
 
 
 def evaluate_folds(
@@ -75,9 +76,9 @@ def evaluate_folds(
     """
     run_dir = Path(run_dir)
     if not is_cv_folder(run_dir):
-        raise ValueError(f"{str(run_dir)!r} is not a cross-validation folder ({CV_FILE} is missing).")
-    index = json.loads((run_dir / CV_FILE).read_text())
-    per_fold: list[dict[str, Any]] = []
+        raise ValueError(f"{str(run_dir)!r} is not a cross-validation folder ({folder.CV_INDEX} is missing).")
+    index = folder.read_json(run_dir / folder.CV_INDEX)
+    per_fold: list[EvaluationResult] = []
     curves = []
     for k, name in enumerate(index["runs"]):
         run = load_run(run_dir / name, device=device)
@@ -91,7 +92,7 @@ def evaluate_folds(
         result = evaluate_cases(
             run,
             cases,
-            run_dir / name / "evaluation",
+            run_dir / name / folder.EVALUATION_DIR,
             coverages=coverages,
             uncertainty=uncertainty,
             estimator=estimator,
@@ -100,10 +101,7 @@ def evaluate_folds(
             sv_roi_radius=sv_roi_radius,
         )
         per_fold.append(result)
-        rows = list(csv.DictReader((run_dir / name / "evaluation" / "curve.csv").open()))
-        coverage = np.array([float(r["coverage"]) for r in rows])
-        dice = np.array([float(r["dice"]) for r in rows])
-        curves.append(np.interp(GRID, coverage, dice))
+        curves.append(np.interp(GRID, result.curve.coverage, result.curve.dice))
         if on_fold is not None:
             on_fold(k, len(index["runs"]))
 
@@ -112,14 +110,14 @@ def evaluate_folds(
         return {"mean": float(array.mean()), "std": float(array.std()), "per_fold": array.tolist()}
 
     table = []
-    for i, target in enumerate(per_fold[0]["table"]):
-        rows_i = [result["table"][i] for result in per_fold]
+    for i, target in enumerate(per_fold[0].points):
+        rows_i = [result.points[i] for result in per_fold]
         table.append(
             {
-                "target_coverage": target["target_coverage"],
-                "coverage": spread([r["coverage"] for r in rows_i]),
-                "dice_mean": spread([r["dice_mean"] for r in rows_i]),
-                "dice_p5": spread([r["dice_p5"] for r in rows_i]),
+                "target_coverage": target.target_coverage,
+                "coverage": spread([r.coverage for r in rows_i]),
+                "dice_mean": spread([r.dice_mean for r in rows_i]),
+                "dice_p5": spread([r.dice_p5 for r in rows_i]),
             }
         )
     summary = {
@@ -128,13 +126,13 @@ def evaluate_folds(
         "evaluated_on": "each fold's held-out cases" if data is None else f"{data} ({split})",
         "uncertainty": uncertainty,
         "estimator": estimator,
-        "num_cases": [result["num_cases"] for result in per_fold],
-        "aurc": spread([result["aurc"] for result in per_fold]),
+        "num_cases": [result.num_cases for result in per_fold],
+        "aurc": spread([result.aurc for result in per_fold]),
         "table": table,
     }
-    out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
+    out = Path(out_dir) if out_dir is not None else run_dir / folder.EVALUATION_DIR
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "cv.json", json.dumps(finite_json(summary), indent=2))
+    _json.dump(out / CV_SUMMARY, summary)
     stack = np.stack(curves)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

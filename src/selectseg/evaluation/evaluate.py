@@ -3,10 +3,7 @@ Fig. 2 data), written as JSON and CSV."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,6 +14,7 @@ import numpy as np
 
 from .._validation import UndefinedMetricWarning, check_positive_int
 from ..data import Case
+from ..data.annotators import reference_labels
 from ..metrics import (
     CalibrationStats,
     annotator_roi,
@@ -32,20 +30,28 @@ from ..metrics import (
     prediction_variance,
     quality_control_curve,
     selective_dice_curve,
-    selective_pixel_metrics,
     soft_dice_at_thresholds,
 )
 from ..metrics.bootstrap import (
     DEFAULT_CONFIDENCE_LEVEL,
     DEFAULT_N_RESAMPLES,
-    DiceBootstrap,
     bootstrap_dice_curve,
     check_bootstrap_options,
 )
 from ..metrics.quality import DEFAULT_TAU
-from ..training.checkpoint import atomic_write_bytes, atomic_write_text
-from ..training.data import reference_labels
-from ._json import finite_json
+from ..results import (
+    Calibration,
+    DiceCurve,
+    Disagreement,
+    EvaluationResult,
+    Montage,
+    MontageCase,
+    OperatingPoint,
+    QCScore,
+    QualityControl,
+    Reliability,
+)
+from ..results.montage import MONTAGE_NPZ
 from .image_scores import image_scores
 from .run import CaseOutput, LoadedRun
 
@@ -72,7 +78,7 @@ def evaluate_cases(
     n_resamples: int = DEFAULT_N_RESAMPLES,
     bootstrap_seed: int = 0,
     confidence_level: float = DEFAULT_CONFIDENCE_LEVEL,
-) -> dict[str, Any]:
+) -> EvaluationResult:
     """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``summary.csv``, ``curve.csv``,
     ``per_image.csv`` and ``montage.npz``.
 
@@ -119,7 +125,8 @@ def evaluate_cases(
         bootstrap_seed: its seed; confidence_level: its level, in (0, 1).
 
     Returns:
-        The ``evaluation.json`` content.
+        The :class:`~selectseg.results.EvaluationResult`, as saved (``EvaluationResult.load(out_dir)`` reads it
+        back).
 
     Raises:
         ValueError: if there are no cases, a case has no labels or does not fit the network, a coverage is
@@ -187,62 +194,42 @@ def evaluate_cases(
             confidence_level=confidence_level,
             seed=bootstrap_seed,
         )
-    flat_pred = np.concatenate([p.reshape(-1) for p in predictions])
-    flat_ref = np.concatenate([r.reshape(-1) for r in references])
-    flat_unc = np.concatenate([u.reshape(-1) for u in uncertainties])
     ids = [case.case_id for case in cases]
-    table = []
+    points = []
     for j, c in enumerate(coverages):
         point = curve.at_coverage(float(c))
-        # psi_c is NaN when nothing is kept; gamma (taken from the curve instead) is undefined when nothing is referred.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            psi_c = selective_pixel_metrics(flat_pred, flat_ref, flat_unc, threshold=point.threshold).psi_c
-        table.append(
-            {
-                "target_coverage": float(c),
-                "coverage": point.coverage,
-                "threshold": point.threshold,
-                "dice_mean": point.dice_mean,
-                **({"dice_ci": boot.dice_ci[j].tolist()} if boot is not None else {}),
-                "dice_std": point.dice_std,
-                "dice_p5": point.dice_p5,
-                "gamma": point.gamma,
-                "psi_c": psi_c,
-                "image_coverage": dict(zip(ids, point.image_coverage.tolist())),
-                "image_dice": dict(zip(ids, point.image_dice.tolist())),
-            }
+        points.append(
+            OperatingPoint(
+                target_coverage=float(c),
+                coverage=point.coverage,
+                threshold=point.threshold,
+                dice_mean=point.dice_mean,
+                dice_std=point.dice_std,
+                dice_p5=point.dice_p5,
+                gamma=point.gamma,
+                psi_c=point.psi_c,
+                image_coverage=dict(zip(ids, point.image_coverage.tolist())),
+                image_dice=dict(zip(ids, point.image_dice.tolist())),
+                dice_ci=None if boot is None else (float(boot.dice_ci[j][0]), float(boot.dice_ci[j][1])),
+            )
         )
     cal = calibration.compute()
     full = curve.at_coverage(1.0)
-    qc_scores = {}
+    qc_scores = []
     for name, values in scores.items():
         qc = quality_control_curve(np.asarray(values), full.image_dice)
-        qc_scores[name] = {
-            "auc": qc.auc,
-            "auc_ideal": qc.auc_ideal,
-            "d_auc": qc.d_auc,
-            "fraction_flagged": qc.fraction_flagged.tolist(),
-            "fraction_failing": qc.fraction_failing.tolist(),
-            "ideal_fraction_failing": qc.ideal_fraction_failing.tolist(),
-        }
-    extra: dict[str, Any] = {
-        "calibration": {
-            "nll": cal.nll,
-            "brier": cal.brier,
-            "ece_top_label": cal.ece_top_label,
-            "ece_classwise": cal.ece_classwise,
-            "n_bins": len(cal.bins.edges) - 1,
-            "reliability_top_label": {
-                "edges": cal.bins.edges.tolist(),
-                "counts": cal.bins.counts.tolist(),
-                "confidence": cal.bins.confidence.tolist(),
-                "accuracy": cal.bins.accuracy.tolist(),
-            },
-        },
-        "quality_control": {"tau": DEFAULT_TAU, "image_dice": "Dice at coverage 1.0", "scores": qc_scores},
-        "image_scores": {name: dict(zip(ids, values)) for name, values in scores.items()},
-    }
+        qc_scores.append(
+            QCScore(
+                name=name,
+                auc=qc.auc,
+                auc_ideal=qc.auc_ideal,
+                d_auc=qc.d_auc,
+                fraction_flagged=qc.fraction_flagged,
+                fraction_failing=qc.fraction_failing,
+                ideal_fraction_failing=qc.ideal_fraction_failing,
+            )
+        )
+    disagreement = None
     if multi:
         with warnings.catch_warnings():  # constant maps and too few images are documented NaN cases
             warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -250,76 +237,77 @@ def evaluate_cases(
             image_corr = image_level_correlation(model_sv, annotator_sv)
             pixel_r = per_image_pixel_correlation(uncertainties, annotator_maps)
             counted = pixel_r[~np.isnan(pixel_r)]
-            image_ci = [[math.nan, math.nan]] * 2
-            pixel_ci = [math.nan, math.nan]
+            image_ci = ((math.nan, math.nan), (math.nan, math.nan))
+            pixel_ci = (math.nan, math.nan)
             if n_resamples > 0 and len(cases) >= 2:
-                image_ci = [
-                    list(i)
-                    for i in image_level_correlation_ci(
-                        model_sv,
-                        annotator_sv,
-                        n_resamples=n_resamples,
-                        confidence=confidence_level,
-                        seed=bootstrap_seed,
-                    )
-                ]
-            if n_resamples > 0 and counted.size >= 2:
-                pixel_ci = list(
-                    pixel_level_correlation_ci(
-                        counted, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
-                    )
+                image_ci = image_level_correlation_ci(
+                    model_sv, annotator_sv, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
                 )
-            extra["disagreement"] = {
-                "uncertainty": uncertainty,
-                "sv_roi": "image" if sv_roi_radius is None else f"annotators' union dilated by {sv_roi_radius} px",
-                "sv_roi_radius": sv_roi_radius,
-                "image_pearson": image_corr.pearson,
-                "image_pearson_ci": image_ci[0],
-                "image_spearman": image_corr.spearman,
-                "image_spearman_ci": image_ci[1],
-                "pixel_pearson": float(counted.mean()) if counted.size else math.nan,
-                "pixel_pearson_ci": pixel_ci,
-                "ci": {
+            if n_resamples > 0 and counted.size >= 2:
+                pixel_ci = pixel_level_correlation_ci(
+                    counted, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
+                )
+            disagreement = Disagreement(
+                uncertainty=uncertainty,
+                sv_roi="image" if sv_roi_radius is None else f"annotators' union dilated by {sv_roi_radius} px",
+                sv_roi_radius=sv_roi_radius,
+                image_pearson=image_corr.pearson,
+                image_pearson_ci=(float(image_ci[0][0]), float(image_ci[0][1])),
+                image_spearman=image_corr.spearman,
+                image_spearman_ci=(float(image_ci[1][0]), float(image_ci[1][1])),
+                pixel_pearson=float(counted.mean()) if counted.size else math.nan,
+                pixel_pearson_ci=(float(pixel_ci[0]), float(pixel_ci[1])),
+                ci={
                     "method": "percentile bootstrap over images",
                     "confidence": confidence_level,
                     "n_resamples": n_resamples,
                     "seed": bootstrap_seed,
                 },
-                "image_sv": dict(zip(ids, model_sv)),
-                "annotator_sv": dict(zip(ids, annotator_sv)),
-                "image_pixel_pearson": dict(zip(ids, pixel_r.tolist())),
-                "soft_dice_thresholds": [round(0.1 * i, 1) for i in range(1, 10)],
-                "soft_dice": np.mean(soft_dice, axis=0).tolist(),
-                "samples": "the members' argmax foreground" if sampled_members else "the prediction",
-                "ged": float(np.mean([d[0] for d in distances])),
-                "hungarian_iou": float(np.mean([d[1] for d in distances])),
-            }
-    result = {
-        "run": str(run.run_dir),
-        "uncertainty": uncertainty,
-        "estimator": estimator,
-        "estimator_options": estimator_options or {},
-        "num_cases": len(cases),
-        "num_classes": run.num_classes,
-        "class_names": run.info.get("class_names"),
-        "reference_sha256": _reference_digest(ids, references),
-        "aurc": curve.aurc,
-        "oracle_aurc": curve.oracle_aurc,
-        "excess_aurc": curve.excess_aurc,
-        "error_auroc": error_auroc,
-        "augrc": pixel_augrc(predictions, references, uncertainties),
-        **({"aurc_ci": list(boot.aurc_ci)} if boot is not None else {}),
-        "bootstrap": boot.settings() if boot is not None else None,
-        "table": table,
-        **extra,
-    }
+                image_sv=dict(zip(ids, model_sv)),
+                annotator_sv=dict(zip(ids, annotator_sv)),
+                image_pixel_pearson=dict(zip(ids, pixel_r.tolist())),
+                soft_dice_thresholds=tuple(round(0.1 * i, 1) for i in range(1, 10)),
+                soft_dice=tuple(np.mean(soft_dice, axis=0).tolist()),
+                samples="the members' argmax foreground" if sampled_members else "the prediction",
+                ged=float(np.mean([d[0] for d in distances])),
+                hungarian_iou=float(np.mean([d[1] for d in distances])),
+            )
+    class_names = run.info.get("class_names")
+    result = EvaluationResult(
+        run=str(run.run_dir),
+        uncertainty=uncertainty,
+        estimator=estimator,
+        estimator_options=dict(estimator_options or {}),
+        num_cases=len(cases),
+        num_classes=run.num_classes,
+        class_names=tuple(class_names) if class_names is not None else None,
+        reference_sha256=_reference_digest(ids, references),
+        aurc=curve.aurc,
+        oracle_aurc=curve.oracle_aurc,
+        excess_aurc=curve.excess_aurc,
+        error_auroc=error_auroc,
+        augrc=pixel_augrc(predictions, references, uncertainties),
+        aurc_ci=None if boot is None else (float(boot.aurc_ci[0]), float(boot.aurc_ci[1])),
+        bootstrap=boot.settings() if boot is not None else None,
+        points=tuple(points),
+        curve=DiceCurve(threshold=curve.thresholds, coverage=curve.coverage, dice=curve.dice),
+        calibration=Calibration(
+            nll=cal.nll,
+            brier=cal.brier,
+            ece_top_label=cal.ece_top_label,
+            ece_classwise=cal.ece_classwise,
+            n_bins=len(cal.bins.edges) - 1,
+            reliability=Reliability(
+                edges=cal.bins.edges, counts=cal.bins.counts, confidence=cal.bins.confidence, accuracy=cal.bins.accuracy
+            ),
+        ),
+        quality_control=QualityControl(tau=DEFAULT_TAU, scores=tuple(qc_scores)),
+        image_scores={name: dict(zip(ids, values)) for name, values in scores.items()},
+        disagreement=disagreement,
+    )
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "evaluation.json", json.dumps(finite_json(result), indent=2))
-    atomic_write_text(out_dir / "summary.csv", _summary_csv(curve.aurc, table, boot))
-    atomic_write_text(out_dir / "curve.csv", _curve_csv(curve.thresholds, curve.coverage, curve.dice))
-    atomic_write_text(out_dir / "per_image.csv", _per_image_csv(ids, table, scores))
-    _write_montage(out_dir / "montage.npz", ids, full.image_dice, slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
+    _montage(ids, full.image_dice, slices, curve.at_coverage(MONTAGE_COVERAGE).threshold).save(out_dir / MONTAGE_NPZ)
+    result.save(out_dir)
     return result
 
 
@@ -332,48 +320,11 @@ def _reference_digest(ids: list[str], references: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _summary_csv(aurc: float, table: list[dict[str, Any]], boot: DiceBootstrap | None) -> str:
-    """The headline figures with their bootstrap intervals: ``metric,value,ci_low,ci_high`` (empty without one)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["metric", "value", "ci_low", "ci_high"])
-    rows = [("aurc", aurc, boot.aurc_ci if boot is not None else None)]
-    rows += [(f"dice@{row['target_coverage']}", row["dice_mean"], row.get("dice_ci")) for row in table]
-    for name, value, ci in rows:
-        writer.writerow([name, repr(float(value)), *(["", ""] if ci is None else [repr(float(v)) for v in ci])])
-    return buffer.getvalue()
-
-
 def _sums(uncertainty: np.ndarray, annotators: np.ndarray, roi: np.ndarray | None) -> tuple[float, float]:
     """The model's and the annotators' map summed over ``roi`` (None = everywhere), float64."""
     if roi is None:
         return float(np.sum(uncertainty, dtype=np.float64)), float(np.sum(annotators, dtype=np.float64))
     return float(np.sum(uncertainty[roi], dtype=np.float64)), float(np.sum(annotators[roi], dtype=np.float64))
-
-
-def _curve_csv(thresholds: np.ndarray, coverage: np.ndarray, dice: np.ndarray) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["threshold", "coverage", "dice", "risk"])
-    for t, c, d in zip(thresholds, coverage, dice):
-        writer.writerow([repr(float(t)), repr(float(c)), repr(float(d)), repr(float(1.0 - d))])
-    return buffer.getvalue()
-
-
-def _per_image_csv(ids: list[str], table: list[dict[str, Any]], scores: dict[str, list[float]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    header = ["case_id"]
-    for row in table:
-        c = row["target_coverage"]
-        header += [f"coverage@{c}", f"dice@{c}"]
-    writer.writerow(header + list(scores))
-    for i, case_id in enumerate(ids):
-        line: list[Any] = [case_id]
-        for row in table:
-            line += [repr(row["image_coverage"][case_id]), repr(row["image_dice"][case_id])]
-        writer.writerow(line + [repr(float(values[i])) for values in scores.values()])
-    return buffer.getvalue()
 
 
 def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -400,22 +351,11 @@ def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.nda
     return view
 
 
-def _write_montage(
-    path: Path, ids: list[str], dice: np.ndarray, slices: list[dict[str, np.ndarray]], threshold: float
-) -> None:
-    """Save the montage cases (worst, best and evenly spaced ones between, by Dice at coverage 1) as npz."""
+def _montage(ids: list[str], dice: np.ndarray, slices: list[dict[str, np.ndarray]], threshold: float) -> Montage:
+    """The montage cases (worst, best and evenly spaced ones between, by Dice at coverage 1)."""
     order = np.argsort(np.asarray(dice), kind="stable")
     picks = sorted({int(order[round(q * (len(order) - 1))]) for q in np.linspace(0, 1, MONTAGE_CASES)})
-    arrays: dict[str, np.ndarray] = {
-        "case_ids": np.array([ids[i] for i in picks]),
-        "coverage": np.array(MONTAGE_COVERAGE),
-        "threshold": np.array(threshold),
-    }
-    for j, i in enumerate(picks):
-        view = slices[i]
-        for key, value in view.items():
-            arrays[f"{key}_{j}"] = value
-        arrays[f"referred_{j}"] = view["uncertainty"] > threshold
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    atomic_write_bytes(path, buffer.getvalue())
+    cases = tuple(
+        MontageCase(case_id=ids[i], referred=slices[i]["uncertainty"] > threshold, **slices[i]) for i in picks
+    )
+    return Montage(coverage=MONTAGE_COVERAGE, cases=cases, threshold=threshold)

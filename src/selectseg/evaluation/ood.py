@@ -19,10 +19,7 @@ linear change about the mean) exactly, so for such runs the default kinds are ``
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,11 +29,10 @@ import numpy as np
 
 from .._validation import look_up_option
 from ..data import Case
+from ..data.annotators import reference_labels
 from ..data.distortions import DISTORTIONS, distort_fraction
 from ..metrics import mean_dice, ood_auroc
-from ..training.checkpoint import atomic_write_text
-from ..training.data import reference_labels
-from ._json import finite_json
+from ..results import OODResult
 from .image_scores import image_scores
 from .run import LoadedRun
 
@@ -63,7 +59,7 @@ def evaluate_ood(
     estimator: str = "softmax",
     estimator_options: dict[str, Any] | None = None,
     on_case: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> OODResult:
     """Run the OOD protocol (module docstring) and write ``ood.json`` and ``ood.csv`` to ``out_dir``.
 
     Args:
@@ -81,7 +77,8 @@ def evaluate_ood(
         N cases ``(C, *S)``. ``ood.csv`` holds one row per (fraction, case): fraction 0 is the clean set.
 
     Returns:
-        The ``ood.json`` content: ``auroc[fraction][score]``, ``mean_dice[fraction]``, the settings and notes.
+        The :class:`~selectseg.results.OODResult` as saved: ``auroc[fraction][score]``, ``mean_dice[fraction]``,
+        the settings, notes and per-image rows.
 
     Raises:
         ValueError: with fewer than 2 cases, a fraction outside (0, 1], a fraction distorting no image, or an
@@ -137,29 +134,28 @@ def evaluate_ood(
         outside = [r for r in level if r[2]]
         auroc[str(f)] = {name: ood_auroc([r[5][name] for r in inside], [r[5][name] for r in outside]) for name in names}
         mean_dice_by_level[str(f)] = float(np.mean([r[4] for r in level]))
-    result = {
-        "run": str(run.run_dir),
-        "uncertainty": uncertainty,
-        "estimator": estimator,
-        "estimator_options": estimator_options or {},
-        "num_cases": len(cases),
-        "severity": severity,
-        "kinds": list(chosen),
-        "seed": seed,
-        "fractions": levels,
-        "scores": names,
-        "auroc": auroc,
-        "mean_dice": mean_dice_by_level,
-        "negatives": "the images left clean in the same set; at fraction 1, the clean set",
-        "notes": notes,
-    }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "ood.json", json.dumps(finite_json(result), indent=2))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["fraction", "case_id", "distorted", "kind", "dice", *names])
-    for f, case_id, flag, kind, dice, scores in rows:
-        writer.writerow([f, case_id, int(flag), kind, repr(dice), *(repr(scores[n]) for n in names)])
-    atomic_write_text(out_dir / "ood.csv", buffer.getvalue())
+    score_rows = {name: np.array([r[5][name] for r in rows], dtype=np.float64) for name in names}
+    result = OODResult(
+        run=str(run.run_dir),
+        uncertainty=uncertainty,
+        estimator=estimator,
+        estimator_options=dict(estimator_options or {}),
+        num_cases=len(cases),
+        severity=severity,
+        kinds=tuple(chosen),
+        seed=seed,
+        fractions=tuple(levels),
+        score_names=tuple(names),
+        auroc={float(f): values for f, values in auroc.items()},
+        mean_dice={float(f): value for f, value in mean_dice_by_level.items()},
+        negatives="the images left clean in the same set; at fraction 1, the clean set",
+        notes=tuple(notes),
+        fraction=np.array([r[0] for r in rows], dtype=np.float64),
+        case_ids=tuple(r[1] for r in rows),
+        distorted=np.array([r[2] for r in rows], dtype=bool),
+        kind=tuple(r[3] for r in rows),
+        dice=np.array([r[4] for r in rows], dtype=np.float64),
+        image_scores=score_rows,
+    )
+    result.save(out_dir)
     return result

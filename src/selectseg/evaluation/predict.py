@@ -3,7 +3,6 @@ geometry, plus a JSON of per-case numbers."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ import numpy as np
 
 from .._validation import check_threshold
 from ..data import Case, save_like
+from ..data.annotators import reference_labels
 from ..metrics import coverage_threshold, mean_dice
-from ..training.checkpoint import atomic_write_text
-from ..training.data import reference_labels
-from ._json import finite_json
+from ..results import _json
 from .calibrate import load_referral
 from .run import LoadedRun
 
@@ -76,7 +74,7 @@ def predict_cases(
     source = "threshold" if threshold is not None else "coverage" if coverage is not None else "none"
     referral = load_referral(run.run_dir) if use_referral and source == "none" else None
     if referral is not None:
-        made_for = (referral.get("uncertainty"), referral.get("estimator"), referral.get("estimator_options") or {})
+        made_for = referral.made_for
         if made_for != (uncertainty, estimator, estimator_options or {}):
             raise ValueError(
                 f"The calibrated threshold in {str(run.run_dir)!r}/referral.json is for uncertainty "
@@ -84,7 +82,7 @@ def predict_cases(
                 f"{uncertainty!r} with {estimator!r} {estimator_options or {}}; use those, or give a threshold or "
                 "coverage, or turn the calibrated threshold off."
             )
-        threshold, source = float(referral["threshold"]), "referral.json"
+        threshold, source = referral.threshold, "referral.json"
     if threshold is not None:
         threshold = check_threshold("threshold", threshold)
     if coverage is not None and (
@@ -139,8 +137,8 @@ def predict_cases(
         "threshold": threshold,
         "coverage": coverage,
         "threshold_source": source,
-        "referral": referral,
+        "referral": None if referral is None else referral.to_json(),
         "cases": records,
     }
-    atomic_write_text(out_dir / "predictions.json", json.dumps(finite_json(summary), indent=2))
+    _json.dump(out_dir / "predictions.json", summary)
     return summary

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +11,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from ..data import Case
 from ..models import SegmentationNet
 from ..models.inference import case_logits, normalize_image
-from ..training.checkpoint import load_model, snapshot_path
-from ..training.config import TrainConfig, config_from_dict
-from ..training.distributed import resolve_device
-from ..training.ensemble import ENSEMBLE_FILE
+from ..runs import folder
+from ..runs.checkpoint import load_model
+from ..runs.config import TrainConfig
+from ..runs.device import resolve_device
 from ..uncertainty import build_estimator, get_score
 
 __all__ = ["LAYERED_ESTIMATORS", "CaseOutput", "LoadedRun", "load_run"]
@@ -154,7 +152,7 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, *, device: str = "auto", snapshot: int | None = None) -> LoadedRun:
     """Load a training run folder written by :func:`selectseg.training.train`, or an ensemble folder written by
-    :func:`selectseg.training.ensemble.train_ensemble` (every member loaded; ``model`` is member 0).
+    :func:`selectseg.training.multirun.train_ensemble` (every member loaded; ``model`` is member 0).
 
     Args:
         run_dir: the run (or ensemble) folder.
@@ -167,24 +165,23 @@ def load_run(run_dir: str | Path, *, device: str = "auto", snapshot: int | None 
             snapshot was not saved, or its checkpoint does not fit its architecture.
     """
     run_dir = Path(run_dir)
-    index = run_dir / ENSEMBLE_FILE
-    if index.is_file():
-        names = json.loads(index.read_text())["members"]
-        loaded = [load_run(run_dir / name, device=device, snapshot=snapshot) for name in names]
+    index = folder.read_index(run_dir)
+    if index is not None and index[0] == "ensemble":
+        loaded = [load_run(run_dir / name, device=device, snapshot=snapshot) for name in index[1]["members"]]
         first = loaded[0]
         return dataclasses.replace(first, run_dir=run_dir, members=tuple(r.model for r in loaded))
-    for name in ("model.pt", "config.yaml", "run.json"):
+    for name in (folder.MODEL, folder.CONFIG, folder.RUN_INFO):
         if not (run_dir / name).is_file():
-            hint = " (training may not have finished: resume it)" if name == "model.pt" else ""
+            hint = " (training may not have finished: resume it)" if name == folder.MODEL else ""
             raise ValueError(f"{str(run_dir)!r} is not a finished selectseg run: {name} is missing{hint}.")
-    config: TrainConfig = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    info = json.loads((run_dir / "run.json").read_text())
+    config = folder.read_config(run_dir)
+    info = folder.read_run_info(run_dir)
     resolved = resolve_device(device)
-    weights = run_dir / "model.pt"
+    weights = run_dir / folder.MODEL
     if snapshot is not None:
-        weights = snapshot_path(run_dir, snapshot)
+        weights = folder.snapshot_path(run_dir, snapshot)
         if not weights.is_file():
-            saved = sorted(p.name for p in (run_dir / "snapshots").glob("epoch_*.pt"))
+            saved = sorted(p.name for p in (run_dir / folder.SNAPSHOTS_DIR).glob("epoch_*.pt"))
             raise ValueError(
                 f"Expected a snapshot after epoch {snapshot} in {str(run_dir)!r} ({weights.name}), but found "
                 f"{saved or 'none'}; snapshots are saved for the epochs in the config's `snapshot_epochs`."

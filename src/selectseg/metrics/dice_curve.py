@@ -58,6 +58,8 @@ class DiceOperatingPoint:
         dice_p5: its 5th percentile over images (numpy's linear interpolation).
         gamma: fraction of wrong pixels among the referred ones (NaN when nothing is referred).
         image_coverage: ``(N,)`` coverage of each image; image_dice: ``(N,)`` Dice of each image.
+        psi_c: pixel accuracy on the kept pixels (NaN when nothing is kept), from the curve's own counts: equal to
+            :func:`~selectseg.metrics.selective_pixel_metrics` at ``threshold``.
     """
 
     threshold: float
@@ -68,6 +70,7 @@ class DiceOperatingPoint:
     gamma: float
     image_coverage: np.ndarray = field(repr=False)
     image_dice: np.ndarray = field(repr=False)
+    psi_c: float = math.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,6 +175,7 @@ class SelectiveDiceCurve:
             gamma=wrong_referred / referred if referred else math.nan,
             image_coverage=image_coverage,
             image_dice=image_dice,
+            psi_c=(kept - n_events) / kept if kept else math.nan,
         )
 
 

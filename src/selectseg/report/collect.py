@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..results import OperatingPoint
 from .compare import RunComparison, load_comparison
-from .results import OperatingPoint, RunResults, default_labels, load_run_results
+from .results import RunResults, default_labels, load_run_results
 
 __all__ = [
     "SCATTER_COVERAGE",
@@ -210,9 +211,14 @@ def _paired(run: OperatingPoint, ref: OperatingPoint, ids: Sequence[str], key: s
     return np.array([a.get(i, math.nan) - b.get(i, math.nan) for i in ids], dtype=np.float64)
 
 
+def _nan_if_absent(value: float | None) -> float:
+    """A figure an older evaluation did not write is shown as n/a (NaN)."""
+    return math.nan if value is None else value
+
+
 def _common_ids(run: RunResults, ref: RunResults) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Cases in both runs (reference order), only in the run, only in the reference."""
-    run_ids, ref_ids = run.case_ids, ref.case_ids
+    run_ids, ref_ids = run.evaluation.case_ids, ref.evaluation.case_ids
     common = tuple(i for i in ref_ids if i in set(run_ids))
     if run_ids and ref_ids and not common:
         raise ValueError(
@@ -228,17 +234,17 @@ def _common_ids(run: RunResults, ref: RunResults) -> tuple[tuple[str, ...], tupl
 
 
 def _table1(runs: Sequence[RunResults]) -> Table1:
-    coverages = tuple(c for c in TABLE1_COVERAGES if any(r.point(c) is not None for r in runs))
+    coverages = tuple(c for c in TABLE1_COVERAGES if any(r.evaluation.point(c) is not None for r in runs))
     rows = tuple(
         Table1Row(
             label=r.label,
-            aurc=r.aurc,
-            points=tuple(r.point(c) for c in coverages),
-            oracle_aurc=r.oracle_aurc,
-            excess_aurc=r.excess_aurc,
-            augrc=r.augrc,
-            error_auroc=r.error_auroc,
-            aurc_ci=r.aurc_ci,
+            aurc=r.evaluation.aurc,
+            points=tuple(r.evaluation.point(c) for c in coverages),
+            oracle_aurc=_nan_if_absent(r.evaluation.oracle_aurc),
+            excess_aurc=_nan_if_absent(r.evaluation.excess_aurc),
+            augrc=_nan_if_absent(r.evaluation.augrc),
+            error_auroc=_nan_if_absent(r.evaluation.error_auroc),
+            aurc_ci=r.evaluation.aurc_ci,
         )
         for r in runs
     )
@@ -246,7 +252,7 @@ def _table1(runs: Sequence[RunResults]) -> Table1:
 
 
 def _difference(run: RunResults, ref: RunResults, c: float, ids: Sequence[str]) -> float:
-    a, b = run.point(c), ref.point(c)
+    a, b = run.evaluation.point(c), ref.evaluation.point(c)
     if a is None or b is None:
         return math.nan
     if ids and a.image_dice and b.image_dice:
@@ -262,11 +268,11 @@ def _scatter(
     only_run: tuple[str, ...],
     only_ref: tuple[str, ...],
 ) -> ScatterData | None:
-    common = [c for c in _sorted_targets(run) if ref.point(c) is not None and c < 1.0 - _TOL]
+    common = [c for c in _sorted_targets(run) if ref.evaluation.point(c) is not None and c < 1.0 - _TOL]
     if not ids or not common:
         return None
     chosen = target if any(abs(c - target) <= _TOL for c in common) else max(common)
-    a, b = run.point(chosen), ref.point(chosen)
+    a, b = run.evaluation.point(chosen), ref.evaluation.point(chosen)
     if a is None or b is None or not a.image_dice or not b.image_dice:
         return None
     dx, dy = _paired(a, b, ids, "image_coverage"), _paired(a, b, ids, "image_dice")
@@ -284,7 +290,7 @@ def _scatter(
 
 
 def _sorted_targets(run: RunResults) -> list[float]:
-    return sorted({p.target_coverage for p in run.points}, reverse=True)
+    return sorted({p.target_coverage for p in run.evaluation.points}, reverse=True)
 
 
 def collect_report(
@@ -334,7 +340,7 @@ def collect_report(
     scatters = []
     notes = []
     if len(runs) > 1:
-        coverages = tuple(c for c in TABLE4_COVERAGES if ref.point(c) is not None)
+        coverages = tuple(c for c in TABLE4_COVERAGES if ref.evaluation.point(c) is not None)
         rows = []
         for i, run in enumerate(runs):
             if i == reference:

@@ -35,7 +35,8 @@ import yaml
 from .._io import atomic_write_text
 from .._validation import UndefinedMetricWarning
 from ..metrics.paired import PairedComparison, paired_comparison
-from .results import SUMMARY_METRICS, RunResults, load_run_results
+from ..results import HEADLINE_METRICS as SUMMARY_METRICS
+from .results import RunResults, load_run_results
 
 __all__ = [
     "COMPARE_CSV",
@@ -228,21 +229,21 @@ def compare_runs(
     ref_runs = [refs[s] for s in seeds]
     everyone = cand_runs + ref_runs
     notes = _check_same_evaluation(everyone)
-    coverages = tuple(p.target_coverage for p in ref_runs[0].points)
+    coverages = tuple(p.target_coverage for p in ref_runs[0].evaluation.points)
 
     values: dict[str, tuple[list[float], list[float], bool]] = {
-        "aurc": ([r.aurc for r in cand_runs], [r.aurc for r in ref_runs], False)
+        "aurc": ([r.evaluation.aurc for r in cand_runs], [r.evaluation.aurc for r in ref_runs], False)
     }
     for c in coverages:
         values[f"dice@{c}"] = ([_dice(r, c) for r in cand_runs], [_dice(r, c) for r in ref_runs], True)
     for key in SUMMARY_METRICS:
         if key == "aurc" or key not in HIGHER_IS_BETTER:
             continue
-        holding = [r for r in everyone if key in r.summary_metrics]
+        holding = [r for r in everyone if key in r.evaluation.headline()]
         if len(holding) == len(everyone):
             values[key] = (
-                [r.summary_metrics[key] for r in cand_runs],
-                [r.summary_metrics[key] for r in ref_runs],
+                [r.evaluation.headline()[key] for r in cand_runs],
+                [r.evaluation.headline()[key] for r in ref_runs],
                 HIGHER_IS_BETTER[key],
             )
         elif holding:
@@ -273,8 +274,8 @@ def compare_runs(
         seeds=seeds,
         candidate_runs=tuple(str(r.run_dir) for r in cand_runs),
         reference_runs=tuple(str(r.run_dir) for r in ref_runs),
-        num_cases=len(ref_runs[0].case_ids),
-        reference_sha256=ref_runs[0].reference_sha256,
+        num_cases=len(ref_runs[0].evaluation.case_ids),
+        reference_sha256=ref_runs[0].evaluation.reference_sha256,
         coverages=coverages,
         confidence_level=float(confidence_level),
         metrics=tuple(metrics),
@@ -348,41 +349,41 @@ def _seed(run: RunResults) -> int:
 def _check_same_evaluation(runs: list[RunResults]) -> list[str]:
     """Raise unless every run was evaluated on the same cases, data and coverages; the notes on what was not checked."""
     first = runs[0]
-    ids = set(first.case_ids)
+    ids = set(first.evaluation.case_ids)
     for run in runs:
-        if not run.case_ids:
+        if not run.evaluation.case_ids:
             raise ValueError(
                 f"{str(run.run_dir)!r} has no per-image results, so the cases it was evaluated on are unknown; "
                 "evaluate it again with `selectseg evaluate`."
             )
-        if set(run.case_ids) != ids:
-            only_first = sorted(ids - set(run.case_ids))
-            only_run = sorted(set(run.case_ids) - ids)
+        if set(run.evaluation.case_ids) != ids:
+            only_first = sorted(ids - set(run.evaluation.case_ids))
+            only_run = sorted(set(run.evaluation.case_ids) - ids)
             raise ValueError(
                 f"Expected every run evaluated on the same cases, but {str(first.run_dir)!r} and "
                 f"{str(run.run_dir)!r} differ: only in the first {_few(only_first)}, only in the second "
                 f"{_few(only_run)}. Evaluate them on the same data and split."
             )
-        if run.num_classes != first.num_classes:
+        if run.evaluation.num_classes != first.evaluation.num_classes:
             raise ValueError(
-                f"Expected every run evaluated on the same data, but {str(first.run_dir)!r} has {first.num_classes} "
-                f"classes and {str(run.run_dir)!r} {run.num_classes}."
+                f"Expected every run evaluated on the same data, but {str(first.run_dir)!r} has "
+                f"{first.evaluation.num_classes} classes and {str(run.run_dir)!r} {run.evaluation.num_classes}."
             )
-        targets = sorted(p.target_coverage for p in run.points)
-        expected = sorted(p.target_coverage for p in first.points)
+        targets = sorted(p.target_coverage for p in run.evaluation.points)
+        expected = sorted(p.target_coverage for p in first.evaluation.points)
         if len(targets) != len(expected) or any(abs(a - b) > _TOL for a, b in zip(targets, expected)):
             raise ValueError(
                 f"Expected every run evaluated at the same target coverages, but {str(first.run_dir)!r} has "
                 f"{expected} and {str(run.run_dir)!r} {targets}; evaluate them with the same --coverages."
             )
-    digests = {r.reference_sha256 for r in runs if r.reference_sha256 is not None}
+    digests = {r.evaluation.reference_sha256 for r in runs if r.evaluation.reference_sha256 is not None}
     if len(digests) > 1:
-        differing = next(r for r in runs if r.reference_sha256 != first.reference_sha256)
+        differing = next(r for r in runs if r.evaluation.reference_sha256 != first.evaluation.reference_sha256)
         raise ValueError(
             f"Expected every run evaluated on the same data, but the reference labels of {str(first.run_dir)!r} and "
             f"{str(differing.run_dir)!r} differ (reference_sha256): another data set, or another annotator policy."
         )
-    unchecked = [str(r.run_dir) for r in runs if r.reference_sha256 is None]
+    unchecked = [str(r.run_dir) for r in runs if r.evaluation.reference_sha256 is None]
     if unchecked:
         return [
             f"Data checked by case ids only for {len(unchecked)} run(s) evaluated before evaluation.json recorded "
@@ -392,7 +393,7 @@ def _check_same_evaluation(runs: list[RunResults]) -> list[str]:
 
 
 def _dice(run: RunResults, coverage: float) -> float:
-    point = run.point(coverage)
+    point = run.evaluation.point(coverage)
     return point.dice_mean if point is not None else math.nan
 
 

@@ -26,8 +26,9 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..results import Montage, OODResult
 from .collect import ReportData, ScatterData
-from .results import Montage, OODResults, RunResults
+from .results import RunResults
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -111,9 +112,13 @@ def plot_curves(runs: Sequence[RunResults]) -> Figure:
     fig = _new_figure(10.5, 4.2)
     ax_dice, ax_risk = fig.subplots(1, 2)
     for i, run in enumerate(runs):
-        label = _t(f"{run.label} (AURC {_fmt(100 * run.aurc, '.2f')}%)")
-        ax_dice.plot(run.curve.coverage, run.curve.dice, color=f"C{i}", label=label, linewidth=1.6)
-        ax_risk.plot(run.curve.coverage, run.curve.risk, color=f"C{i}", label=label, linewidth=1.6)
+        label = _t(f"{run.label} (AURC {_fmt(100 * run.evaluation.aurc, '.2f')}%)")
+        ax_dice.plot(
+            run.evaluation.curve.coverage, run.evaluation.curve.dice, color=f"C{i}", label=label, linewidth=1.6
+        )
+        ax_risk.plot(
+            run.evaluation.curve.coverage, run.evaluation.curve.risk, color=f"C{i}", label=label, linewidth=1.6
+        )
     for ax, name in ((ax_dice, "Dice (higher is better)"), (ax_risk, "risk = 1 - Dice (lower is better)")):
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("coverage (share of pixels kept)")
@@ -257,9 +262,9 @@ def plot_reliability(runs: Sequence[RunResults]) -> Figure:
         The figure (one empty panel saying so when no run has bins).
     """
     shown = [
-        (i, r, r.calibration, r.calibration.reliability)
+        (i, r, r.evaluation.calibration, r.evaluation.calibration.reliability)
         for i, r in enumerate(runs)
-        if r.calibration is not None and r.calibration.reliability is not None
+        if r.evaluation.calibration is not None and r.evaluation.calibration.reliability is not None
     ]
     fig = _new_figure(*_panel_size(max(len(shown), 1), width=3.8, height=3.8))
     axes = _grid(fig, max(len(shown), 1))
@@ -352,9 +357,9 @@ def plot_quality_control(runs: Sequence[RunResults]) -> Figure:
         The figure.
     """
     shown = [
-        (r, r.quality_control)
+        (r, r.evaluation.quality_control)
         for r in runs
-        if r.quality_control is not None and any(s.has_curve for s in r.quality_control.scores)
+        if r.evaluation.quality_control is not None and any(s.has_curve for s in r.evaluation.quality_control.scores)
     ]
     fig = _new_figure(*_panel_size(max(len(shown), 1), width=4.2, height=3.8))
     axes = _grid(fig, max(len(shown), 1))
@@ -383,7 +388,7 @@ def plot_quality_control(runs: Sequence[RunResults]) -> Figure:
     return fig
 
 
-def plot_ood(ood: OODResults, *, label: str = "") -> Figure:
+def plot_ood(ood: OODResult, *, label: str = "") -> Figure:
     """OOD box plots, one panel per image score: its distribution at each distorted fraction, split into clean and
     distorted images (fraction 0 is the clean set); AUROC per fraction in the panel title (higher is better).
 
@@ -441,13 +446,13 @@ def plot_image_scores(run: RunResults) -> Figure:
     Returns:
         The figure.
     """
-    names = list(run.image_scores)
+    names = list(run.evaluation.image_scores)
     fig = _new_figure(*_panel_size(max(len(names), 1), max_cols=3, width=4.0, height=3.6))
     axes = _grid(fig, max(len(names), 1), max_cols=3)
-    full = run.point(1.0)
+    full = run.evaluation.point(1.0)
     dice = dict(full.image_dice) if full is not None else {}
     for ax, name in zip(axes, names):
-        scores = run.image_scores[name]
+        scores = run.evaluation.image_scores[name]
         ids = [i for i in scores if i in dice]
         ax.scatter([scores[i] for i in ids], [dice[i] for i in ids], s=20, alpha=0.8, color="C2", edgecolors="none")
         ax.set_xlabel(_t(name))
@@ -507,9 +512,9 @@ def report_figures(data: ReportData) -> list[ReportFigure]:
                 f"Qualitative results: {run.label}",
                 f"Errors in red. At coverage {_fmt(run.montage.coverage, '.2f')} the referred pixels (blue, outlined) "
                 "take the ground truth, so only the red errors outside them remain.",
-                plot_montage(run.montage, num_classes=run.num_classes),
+                plot_montage(run.montage, num_classes=run.evaluation.num_classes),
             )
-    if any(r.calibration is not None and r.calibration.reliability is not None for r in runs):
+    if any(r.evaluation.calibration is not None and r.evaluation.calibration.reliability is not None for r in runs):
         add(
             "reliability",
             "reliability",
@@ -517,7 +522,10 @@ def report_figures(data: ReportData) -> list[ReportFigure]:
             "Accuracy of the voxels in each confidence bin; bars below the diagonal mean over-confidence.",
             plot_reliability(runs),
         )
-    if any(r.quality_control is not None and any(s.has_curve for s in r.quality_control.scores) for r in runs):
+    if any(
+        r.evaluation.quality_control is not None and any(s.has_curve for s in r.evaluation.quality_control.scores)
+        for r in runs
+    ):
         add(
             "quality_control",
             "quality_control",
@@ -548,7 +556,7 @@ def report_figures(data: ReportData) -> list[ReportFigure]:
             plot_training(runs),
         )
     for run in runs:
-        if run.image_scores and run.point(1.0) is not None:
+        if run.evaluation.image_scores and run.evaluation.point(1.0) is not None:
             add(
                 f"image_scores_{_slug(run.label)}",
                 "image_scores",

@@ -124,18 +124,24 @@ def _runs_table(data: ReportData) -> str:
     for i, run in enumerate(data.runs):
         info = run.run_info or {}
         label = run.label + (" (reference)" if i == data.reference and len(data.runs) > 1 else "")
-        options = json.dumps(dict(run.estimator_options), sort_keys=True) if run.estimator_options else ""
+        options = (
+            json.dumps(dict(run.evaluation.estimator_options), sort_keys=True)
+            if run.evaluation.estimator_options
+            else ""
+        )
         members = run.ensemble.get("members") if run.ensemble else None
         rows.append(
             [
                 label,
                 str(run.run_dir),
                 str(info.get("dataset", "n/a")),
-                f"{run.estimator} {options}".strip()
+                f"{run.evaluation.estimator} {options}".strip()
                 + (f" ({len(members)} members)" if isinstance(members, list) else ""),
-                run.uncertainty,
-                str(run.num_cases),
-                ", ".join(run.class_names) if run.class_names else str(run.num_classes),
+                run.evaluation.uncertainty,
+                str(run.evaluation.num_cases),
+                ", ".join(run.evaluation.class_names)
+                if run.evaluation.class_names
+                else str(run.evaluation.num_classes),
                 _trained_with(info),
             ]
         )
@@ -162,7 +168,7 @@ def _bootstrap_note(runs: Sequence[RunResults]) -> str:
     """How the intervals of Table 1 were made: the runs' bootstrap settings (one phrase when they agree)."""
     settings = {
         (b.get("confidence_level"), b.get("n_resamples"), b.get("seed")): None
-        for b in (r.bootstrap for r in runs)
+        for b in (r.evaluation.bootstrap for r in runs)
         if b is not None
     }
     phrases = [
@@ -342,14 +348,14 @@ def _calibration(runs: Sequence[RunResults]) -> str:
     rows = [
         [
             r.label,
-            _num(r.calibration.nll, 4),
-            _num(r.calibration.brier, 4),
-            _num(r.calibration.ece_top_label, 4),
-            _num(r.calibration.ece_classwise, 4),
-            str(r.calibration.n_bins) if r.calibration.n_bins is not None else "n/a",
+            _num(r.evaluation.calibration.nll, 4),
+            _num(r.evaluation.calibration.brier, 4),
+            _num(r.evaluation.calibration.ece_top_label, 4),
+            _num(r.evaluation.calibration.ece_classwise, 4),
+            str(r.evaluation.calibration.n_bins) if r.evaluation.calibration.n_bins is not None else "n/a",
         ]
         for r in runs
-        if r.calibration is not None
+        if r.evaluation.calibration is not None
     ]
     if not rows:
         return ""
@@ -361,10 +367,17 @@ def _calibration(runs: Sequence[RunResults]) -> str:
 
 def _quality_control(runs: Sequence[RunResults]) -> str:
     rows = [
-        [r.label, s.name, _num(r.quality_control.tau, 2), _num(s.auc, 4), _num(s.auc_ideal, 4), _num(s.d_auc, 4)]
+        [
+            r.label,
+            s.name,
+            _num(r.evaluation.quality_control.tau, 2),
+            _num(s.auc, 4),
+            _num(s.auc_ideal, 4),
+            _num(s.d_auc, 4),
+        ]
         for r in runs
-        if r.quality_control is not None
-        for s in r.quality_control.scores
+        if r.evaluation.quality_control is not None
+        for s in r.evaluation.quality_control.scores
     ]
     if not rows:
         return ""
@@ -374,7 +387,7 @@ def _quality_control(runs: Sequence[RunResults]) -> str:
 
 
 def _disagreement(runs: Sequence[RunResults]) -> str:
-    shown = [(r, r.disagreement) for r in runs if r.disagreement is not None]
+    shown = [(r, r.evaluation.disagreement) for r in runs if r.evaluation.disagreement is not None]
     if not shown:
         return ""
     rows = [
@@ -445,7 +458,7 @@ def _operating_points(runs: Sequence[RunResults]) -> str:
                 _num(p.gamma, 4),
                 _num(p.psi_c, 4),
             ]
-            for p in r.points
+            for p in r.evaluation.points
         ]
         header = ["target coverage", "coverage", "threshold", "Dice (%)", "std (%)", "5th pct. (%)", "gamma", "psi_c"]
         out.append(
@@ -463,10 +476,10 @@ def _configs(runs: Sequence[RunResults]) -> str:
     for r in runs:
         parts = [f"<h3>{escape(r.label)}</h3>"]
         settings = {
-            "uncertainty": r.uncertainty,
-            "estimator": r.estimator,
-            "estimator_options": dict(r.estimator_options),
-            "num_cases": r.num_cases,
+            "uncertainty": r.evaluation.uncertainty,
+            "estimator": r.evaluation.estimator,
+            "estimator_options": dict(r.evaluation.estimator_options),
+            "num_cases": r.evaluation.num_cases,
         }
         parts.append(_pre("evaluation settings", json.dumps(settings, indent=2, sort_keys=True, default=str)))
         if r.config_text is not None:

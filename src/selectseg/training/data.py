@@ -11,31 +11,12 @@ import torch
 from monai.data import DataLoader, Dataset
 from monai.transforms import Compose, MapTransform, Randomizable
 
-from ..data import Case, SegmentationDataset, load_dataset, make_synthetic_dataset, train_transforms
+from ..data import Case, train_transforms
+from ..data.annotators import target_labels
 from ..models.inference import normalize_image
-from .config import DataConfig
+from ..runs.config import DataConfig
 
-__all__ = ["epoch_loader", "load_cases", "reference_labels", "resolve_patch_size", "split_cases", "target_labels"]
-
-
-def load_cases(config: DataConfig, *, split: str = "train") -> SegmentationDataset:
-    """The data set a config names: the synthetic generator or a folder read through the format registry.
-
-    Raises:
-        ValueError: from the reader, naming the file at fault.
-    """
-    if config.path == "synthetic":
-        s = config.synthetic
-        return make_synthetic_dataset(
-            split=split,
-            num_cases=s.num_train if split == "train" else s.num_test,
-            spatial_dims=s.spatial_dims,
-            size=s.size,
-            num_classes=s.num_classes,
-            num_annotators=s.num_annotators,
-            seed=s.seed,
-        )
-    return load_dataset(config.path, split=split, format=config.format)
+__all__ = ["epoch_loader", "resolve_patch_size", "split_cases"]
 
 
 def split_cases(cases: Sequence[Case], val_fraction: float, seed: int) -> tuple[list[Case], list[Case]]:
@@ -45,38 +26,6 @@ def split_cases(cases: Sequence[Case], val_fraction: float, seed: int) -> tuple[
     val = sorted(order[:n_val].tolist())
     train = sorted(order[n_val:].tolist())
     return [cases[i] for i in train], [cases[i] for i in val]
-
-
-def target_labels(labels: np.ndarray, policy: str, num_classes: int) -> np.ndarray:
-    """One label map from several annotators' maps.
-
-    Args:
-        labels: ``(A, *S)`` int64.
-        policy: ``"majority"`` (per-voxel vote, ties to the higher class) or ``"first"``.
-        num_classes: K.
-
-    Returns:
-        ``(*S)`` int64.
-
-    Example:
-        >>> target_labels(np.array([[0, 1, 1], [1, 1, 0]]), "majority", 2).tolist()
-        [1, 1, 1]
-    """
-    if policy == "first" or labels.shape[0] == 1:
-        return labels[0].astype(np.int64, copy=False)
-    counts = np.stack([(labels == k).sum(axis=0) for k in range(num_classes)])
-    return (num_classes - 1 - np.argmax(counts[::-1], axis=0)).astype(np.int64)
-
-
-def reference_labels(case: Case, policy: str, num_classes: int) -> np.ndarray:
-    """The reference a case is evaluated against: ``policy`` as in training, ``"random"`` read as majority.
-
-    Raises:
-        ValueError: if the case has no labels.
-    """
-    if case.labels is None:
-        raise ValueError(f"Case {case.case_id!r} has no label map; evaluation needs labelled cases.")
-    return target_labels(case.labels, "majority" if policy == "random" else policy, num_classes)
 
 
 class SelectAnnotatord(Randomizable, MapTransform):

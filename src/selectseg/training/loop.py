@@ -35,6 +35,8 @@ import torch
 from torch import nn
 
 from .. import __version__
+from .._io import atomic_write_text
+from ..data.annotators import reference_labels
 from ..data.splits import kfold_split
 from ..losses import UncertaintyRankingLoss, segmentation_loss
 from ..losses.guidance import disagreement_guidance_loss
@@ -42,17 +44,12 @@ from ..losses.selective import SelectiveSegmentationLoss
 from ..metrics import selective_dice_curve
 from ..models import ModelSpec, SegmentationNet, build_model
 from ..models.inference import normalize_image, predict_probabilities
+from ..runs import folder
+from ..runs.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from ..runs.config import TrainConfig, config_diff, config_to_dict, ranking_weight_at, save_config
+from ..runs.data import load_cases
 from ..uncertainty import get_score
-from .checkpoint import (
-    atomic_write_text,
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-    snapshot_path,
-)
-from .config import TrainConfig, config_diff, config_from_dict, config_to_dict, ranking_weight_at, save_config
-from .data import epoch_loader, load_cases, reference_labels, resolve_patch_size, split_cases, training_items
+from .data import epoch_loader, resolve_patch_size, split_cases, training_items
 from .distributed import DistributedContext, init_distributed
 from .schedule import balanced_ranking_weight, ema, lr_factor
 
@@ -144,13 +141,12 @@ def train(
 
 
 def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
-    saved_path = run_dir / "config.yaml"
     if resume:
-        if not saved_path.is_file():
-            raise ValueError(f"Cannot resume: {str(saved_path)!r} not found (was {str(run_dir)!r} a training run?).")
-        import yaml
-
-        saved: TrainConfig = config_from_dict(yaml.safe_load(saved_path.read_text()))
+        if not folder.has_config(run_dir):
+            raise ValueError(
+                f"Cannot resume: {str(run_dir / folder.CONFIG)!r} not found (was {str(run_dir)!r} a training run?)."
+            )
+        saved = folder.read_config(run_dir)
         if config is None:
             return saved
         mine, theirs = config_to_dict(config), config_to_dict(saved)
@@ -163,10 +159,7 @@ def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) ->
         return config
     if config is None:
         raise ValueError("A config is needed to start a new run (only `resume` can take the saved one).")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ValueError(
-            f"Run folder {str(run_dir)!r} is not empty; pass resume to continue it, or choose a new output folder."
-        )
+    folder.check_new_run(run_dir)
     return config
 
 
@@ -234,7 +227,7 @@ def _train(
     history: list[dict[str, float]] = []
     start_epoch = 0
     balance: dict[str, float | None] = {"segmentation": None, "ranking": None}  # moving averages of the norms
-    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    checkpoint_path = run_dir / folder.CHECKPOINT
     if resume and checkpoint_path.is_file():
         payload = load_checkpoint(checkpoint_path, spec=spec)
         model.load_state_dict(payload["model"])
@@ -244,7 +237,7 @@ def _train(
         restore_rng_state(payload["rng"])
         balance.update(payload.get("balance", {}))
     elif ctx.is_main:
-        atomic_write_text(run_dir / "config.yaml", save_config(config))
+        atomic_write_text(run_dir / folder.CONFIG, save_config(config))
         run_info = {
             "selectseg_version": __version__,
             "torch_version": torch.__version__,
@@ -258,7 +251,7 @@ def _train(
             "val_cases": [c.case_id for c in val_cases],
             "world_size": ctx.world_size,
         }
-        atomic_write_text(run_dir / "run.json", json.dumps(run_info, indent=2))
+        atomic_write_text(run_dir / folder.RUN_INFO, json.dumps(run_info, indent=2))
     ctx.barrier()
 
     net: nn.Module = model
@@ -373,8 +366,8 @@ def _train(
                 },
             )
             if epoch + 1 in config.snapshot_epochs:
-                _save_weights(snapshot_path(run_dir, epoch + 1), model, spec, config, epoch + 1)
-            atomic_write_text(run_dir / "metrics.csv", _metrics_csv(history))
+                _save_weights(folder.snapshot_path(run_dir, epoch + 1), model, spec, config, epoch + 1)
+            atomic_write_text(run_dir / folder.METRICS, _metrics_csv(history))
             if writer is not None:
                 for key, value in row.items():
                     if key != "epoch" and np.isfinite(value):
@@ -384,7 +377,7 @@ def _train(
                 progress(ProgressEvent("epoch", epoch + 1, epochs, steps, steps, row))
         ctx.barrier()
 
-    model_path = run_dir / "model.pt"
+    model_path = run_dir / folder.MODEL
     finished_before = start_epoch == epochs and model_path.is_file()  # resuming a finished run: nothing to redo
     if ctx.is_main and not finished_before:
         _save_weights(model_path, model, spec, config, epochs)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 
 from .._validation import look_up_option
+from ..runs.config import SCHEDULES
 
 __all__ = ["POLY_POWER", "SCHEDULES", "balanced_ranking_weight", "ema", "lr_factor"]
 
-SCHEDULES = ("constant", "cosine", "poly")
 POLY_POWER = 0.9
 """nnU-Net's exponent of the polynomial decay."""
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from selectseg.training.config import (
+from selectseg.runs.config import (
     TrainConfig,
     apply_overrides,
     config_from_dict,
@@ -95,7 +95,7 @@ def test_apply_overrides_does_not_mutate_input() -> None:
 
 
 def test_schedule_and_class_weight_keys() -> None:
-    from selectseg.training.config import ranking_weight_at
+    from selectseg.runs.config import ranking_weight_at
 
     cfg = load_config(overrides=["loss.ranking=exact", "loss.class_weights=[1, 2.5]", "loss.ranking_start_epoch=3"])
     assert cfg.loss.class_weights == (1.0, 2.5)

@@ -16,25 +16,16 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from .._io import atomic_write, atomic_write_bytes, atomic_write_text
+from .._io import atomic_write_bytes
 from ..models import ModelSpec, SegmentationNet, build_model
 
 __all__ = [
-    "atomic_write",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "capture_rng_state",
     "load_checkpoint",
     "load_model",
     "restore_rng_state",
     "save_checkpoint",
-    "snapshot_path",
 ]
-
-
-def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
-    """``RUN/snapshots/epoch_NNNN.pt``: the weights saved after ``epoch`` (the config's ``snapshot_epochs``)."""
-    return Path(run_dir) / "snapshots" / f"epoch_{epoch:04d}.pt"
 
 
 def atomic_save(path: str | Path, writer: Callable[[IO[bytes]], None]) -> Path:

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from selectseg.models import ModelSpec, build_model
-from selectseg.training.checkpoint import (
-    atomic_write,
-    atomic_write_text,
+from selectseg._io import atomic_write, atomic_write_text
+from selectseg.runs.checkpoint import (
     capture_rng_state,
     load_checkpoint,
     load_model,

@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,9 @@ from typing import Any
 import yaml
 
 from .._validation import look_up_option
+from ..data.annotators import ANNOTATOR_POLICIES
 from ..losses.segmentation import SEGMENTATION_LOSSES
 from ..models.factory import HEAD_UPSAMPLING
-from .schedule import SCHEDULES
 
 METHODS: dict[str, list[str]] = {
     "standard": [],
@@ -59,10 +60,12 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "ranking_weight_at",
+    "with_overrides",
 ]
 
 RANKING_MODES = ("none", "exact", "sampled")
-ANNOTATOR_POLICIES = ("majority", "first", "random")
+SCHEDULES = ("constant", "cosine", "poly")
+"""``optim.schedule`` values (see :func:`selectseg.training.schedule.lr_factor`)."""
 
 
 @dataclass(frozen=True)
@@ -493,6 +496,47 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+    """A copy of ``config`` with dotted keys set to typed values, checked as a config file would be (no YAML round
+    trip: ``{"optim.lr": 1e-3}`` sets the float 0.001).
+
+    Args:
+        config: the base configuration.
+        overrides: dotted key -> value, e.g. ``{"optim.epochs": 5, "loss.ranking": "exact"}``; a None value leaves
+            the key as it is (convenient for optional command-line options).
+
+    Raises:
+        ValueError: on an unknown key (with the closest valid one), a value of the wrong type or out of range.
+
+    Example:
+        >>> with_overrides(TrainConfig(), {"optim.lr": 1e-3, "loss.ranking": "exact", "seed": None}).optim.lr
+        0.001
+    """
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        config = _replace_path(config, key.split("."), value, prefix="")
+    return config
+
+
+def _replace_path(node: Any, parts: list[str], value: Any, *, prefix: str) -> Any:
+    names = [f.name for f in dataclasses.fields(node)]
+    head = parts[0]
+    if head not in names:
+        close = difflib.get_close_matches(head, names, n=1, cutoff=0.5)
+        hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+        raise ValueError(f"Unknown config key '{prefix}{head}'; expected one of {[prefix + n for n in names]}.{hint}")
+    kind = typing.get_type_hints(type(node))[head]
+    if len(parts) == 1:
+        if dataclasses.is_dataclass(kind):
+            raise ValueError(f"Config key '{prefix}{head}' is a section; set one of its keys instead.")
+        return dataclasses.replace(node, **{head: _coerce(f"{prefix}{head}", value, kind)})
+    if not dataclasses.is_dataclass(kind):
+        raise ValueError(f"Config key '{prefix}{head}' is a value, not a section (in '{prefix}{'.'.join(parts)}').")
+    child = _replace_path(getattr(node, head), parts[1:], value, prefix=f"{prefix}{head}.")
+    return dataclasses.replace(node, **{head: child})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
