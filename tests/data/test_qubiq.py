@@ -12,7 +12,7 @@ import selectseg.data.qubiq  # noqa: F401  (registers "qubiq")
 from selectseg.data import load_dataset
 from selectseg.data.qubiq import check_uniform, load_qubiq, map_labels
 from selectseg.data.tolerant import DatasetWarning
-from selectseg.metrics.agreement import pairwise_dice
+from selectseg.metrics.annotators import pairwise_dice
 from tests.data._files import AFFINE, save_nifti, snapshot
 
 from .._shared_data import shared

@@ -15,10 +15,10 @@ from selectseg.metrics import selective_dice_curve
 from selectseg.runs.data import load_cases
 from selectseg.training import load_config, train
 
+from ..reference.annotators import roi_sum as reference_roi_sum
 from ..reference.dice_curve import image_dice
-from ..reference.disagreement import generalized_energy_distance as reference_ged
-from ..reference.disagreement import hungarian_brute_force as reference_hungarian
-from ..reference.disagreement import roi_sum as reference_roi_sum
+from ..reference.distributions import generalized_energy_distance as reference_ged
+from ..reference.distributions import hungarian_brute_force as reference_hungarian
 from ..training.test_loop import TINY
 
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from .agreement import aula, pairwise_dice
+from .annotators import pairwise_dice
+from .layers import aula
 
 
 def image_scores(probs: np.ndarray, uncertainty: np.ndarray, members: np.ndarray | None, layered: bool) -> dict:

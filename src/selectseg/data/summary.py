@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import UndefinedMetricWarning
-from ..metrics.agreement import pairwise_dice
+from ..metrics.annotators import pairwise_dice
 from .case import SegmentationDataset
 
 __all__ = ["summarize_dataset"]

@@ -1,29 +1,23 @@
-"""Correlation with annotator disagreement and comparison of two sets of segmentations (numpy float64).
+"""Annotator metrics (numpy float64): how much the annotators agree, and how the model's uncertainty follows
+where they disagree.
 
 Conventions: the annotators' masks ``(A, *S)`` are binary (bool or 0/1; the foreground of one class), or integer
 label maps with a ``foreground`` class argument; a model's member/head foreground probabilities are ``(M, *S)``.
 
+- Agreement between annotators: the mean pairwise inter-annotator Dice per class (:func:`pairwise_dice`).
 - Variance maps (:func:`annotator_variance`, :func:`prediction_variance`), their image-level sum
   (:func:`sum_of_variances`, SV; over the whole image or a region of interest such as :func:`annotator_roi`, the
   annotators' dilated union) and the correlation of model and annotator disagreement at image level
   (:func:`image_level_correlation`) and pixel level (:func:`pixel_level_correlation`, from the per-image
   :func:`per_image_pixel_correlation`), as in EDUE; percentile-bootstrap confidence intervals over images for both
   (:func:`image_level_correlation_ci`, :func:`pixel_level_correlation_ci`).
-- Distances between a set of samples and a set of annotations: the generalized energy distance
-  (:func:`generalized_energy_distance`, Kohl et al. 2018), the Hungarian-matched IoU
-  (:func:`hungarian_matched_iou`, Kohl et al. 2019) and the QUBIQ-style Dice at thresholds
-  (:func:`soft_dice_at_thresholds`).
 
-See ``docs/metrics.md``.
+Distances between a model's set of samples and the annotators are in :mod:`selectseg.metrics.distributions`. See
+``docs/metrics.md``.
 
 References:
     Abutalip et al. EDUE: Expert Disagreement-Guided One-Pass Uncertainty Estimation for Medical Image
     Segmentation. 2024.
-    Kohl, Romera-Paredes, Meyer, De Fauw, Ledsam, Maier-Hein, Eslami, Rezende, Ronneberger. A Probabilistic U-Net
-    for Segmentation of Ambiguous Images. NeurIPS 2018.
-    Kohl, Romera-Paredes, Maier-Hein, Rezende, Eslami, Kohli, Zisserman, Ronneberger. A Hierarchical Probabilistic
-    U-Net for Modeling Multi-Scale Ambiguities. arXiv:1905.13077, 2019.
-    QUBIQ: Quantification of Uncertainties in Biomedical Image Quantification Challenge. MICCAI 2020/2021.
 """
 
 from __future__ import annotations
@@ -31,11 +25,11 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from itertools import combinations
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
 from .._types import ArrayLike, ImageArray
@@ -43,35 +37,33 @@ from .._validation import (
     UndefinedMetricWarning,
     check_finite,
     check_integer_dtype,
+    check_label_range,
+    check_num_classes,
     check_paired_vectors,
     check_positive_int,
     look_up_option,
     to_numpy,
 )
 from .bootstrap import DEFAULT_CONFIDENCE_LEVEL, DEFAULT_N_RESAMPLES
+from .dice import _class_dice
 
 __all__ = [
     "Correlation",
     "CorrelationInterval",
     "Interval",
-    "ThresholdDice",
     "annotator_roi",
     "annotator_variance",
-    "generalized_energy_distance",
-    "hungarian_matched_iou",
     "image_level_correlation",
     "image_level_correlation_ci",
+    "pairwise_dice",
     "per_image_pixel_correlation",
     "pixel_level_correlation",
     "pixel_level_correlation_ci",
     "prediction_variance",
-    "soft_dice_at_thresholds",
     "sum_of_variances",
 ]
 
 CONSTANT_POLICIES = ("skip", "zero", "one_if_both_constant")
-UNEQUAL_POLICIES = ("replicate", "min")
-DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_RESAMPLES = DEFAULT_N_RESAMPLES
 """Bootstrap resamples of the correlation confidence intervals (the Dice-curve bootstrap's default)."""
 DEFAULT_CONFIDENCE = DEFAULT_CONFIDENCE_LEVEL
@@ -99,18 +91,54 @@ class CorrelationInterval(NamedTuple):
     spearman: Interval
 
 
-class ThresholdDice(NamedTuple):
-    """Dice at each threshold and its mean (higher is better).
+# ------------------------------------------------------------------------------------- agreement between annotators
 
-    Attributes:
-        thresholds: ``(T,)`` the thresholds, as given.
-        dice: ``(T,)`` Dice between the binarized prediction and the binarized annotator mean at each threshold.
-        mean: the mean of ``dice``.
+
+def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
+    """Mean pairwise inter-annotator Dice per foreground class (higher = annotators agree more).
+
+    For every pair of annotators ``(a, b)`` and class ``c >= 1``: ``2 |A_c ∩ B_c| / (|A_c| + |B_c|)``, with 1 when
+    both are empty (empty vs empty = 1); averaged over the ``A (A - 1) / 2`` pairs.
+
+    Args:
+        labels: one label map per annotator.
+        num_classes: K >= 2; class 0 is background and not reported.
+
+    Shape:
+        labels ``(A, *S)`` integer in [0, K) -> ``(K - 1,)`` float64.
+
+    Returns:
+        Per foreground class, the mean Dice over annotator pairs; NaN (with an :class:`UndefinedMetricWarning`) when
+        there is a single annotator.
+
+    Raises:
+        TypeError: if ``labels`` is not an integer array.
+        ValueError: if ``labels`` has fewer than 2 axes, ``num_classes < 2`` or labels lie outside [0, K).
+
+    Example:
+        >>> pairwise_dice(np.array([[0, 1, 1, 0], [0, 1, 0, 0], [0, 1, 1, 0]]), num_classes=2).round(4)
+        array([0.7778])
     """
-
-    thresholds: np.ndarray
-    dice: np.ndarray
-    mean: float
+    array = to_numpy("labels", labels)
+    check_integer_dtype("labels", array)
+    k = check_num_classes(num_classes)
+    if array.ndim < 2:
+        raise ValueError(f"Expected `labels` of shape (A, *S), but got shape {array.shape}.")
+    check_label_range("labels", array, k)
+    a = array.shape[0]
+    if a < 2:
+        warnings.warn(
+            "Inter-annotator Dice is undefined with a single annotator; returning NaN.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+        return np.full(k - 1, np.nan)
+    flat = array.reshape(a, -1)
+    sizes = np.stack([np.bincount(f, minlength=k)[1:] for f in flat])  # (A, K-1), counted once per annotator
+    total = np.zeros(k - 1)
+    for i, j in combinations(range(a), 2):
+        total += _class_dice(flat[i], flat[j], k, sizes[i], sizes[j])
+    return total / (a * (a - 1) / 2)
 
 
 # --------------------------------------------------------------------------------------------------- variance maps
@@ -552,174 +580,6 @@ def _percentiles(values: np.ndarray, confidence: float) -> Interval:
     return Interval(float(low), float(high))
 
 
-# ------------------------------------------------------------------------------------------ distances between sets
-
-
-def generalized_energy_distance(
-    samples_a: ImageArray,
-    samples_b: ImageArray,
-    *,
-    foreground: int | None = None,
-    include_self_pairs: bool = True,
-) -> float:
-    """Squared generalized energy distance between two sets of segmentations, with ``d = 1 - IoU`` (lower is better).
-
-    ``D^2_GED = 2 E[d(S, Y)] - E[d(S, S')] - E[d(Y, Y')]``, S from ``samples_a`` (e.g. the model's samples), Y from
-    ``samples_b`` (e.g. the annotators), each expectation the mean over pairs of the two finite sets;
-    ``IoU(empty, empty) = 1``, so two empty masks are at distance 0.
-
-    Args:
-        samples_a: P binary masks (bool or 0/1), or integer label maps with ``foreground`` given.
-        samples_b: Q masks, as ``samples_a``.
-        foreground: if given, the class compared (``samples == foreground``).
-        include_self_pairs: ``True`` (default, the convention of Kohl et al.'s released code): the within-set means
-            run over all ``P^2`` (``Q^2``) ordered pairs, including ``i == j`` (which contribute 0). ``False``: over the
-            ``P (P - 1)`` pairs with ``i != j`` (the unbiased U-statistic), which needs at least 2 masks per set and
-            can be negative (a set against itself gives ``2 mean_all d - 2 mean_{i != j} d < 0``).
-
-    Shape:
-        samples_a ``(P, *S)``, samples_b ``(Q, *S)`` -> float.
-
-    Returns:
-        The squared distance; NaN (with an :class:`UndefinedMetricWarning`) when ``include_self_pairs=False`` and a
-        set holds a single mask.
-
-    Raises:
-        TypeError: if an input is not an array of numbers (integers when ``foreground`` is given), or
-            ``include_self_pairs`` is not a bool.
-        ValueError: if an input has fewer than 2 axes, is not binary, or the spatial shapes differ.
-
-    Example:
-        >>> a = np.array([[1, 1, 0, 0], [0, 0, 0, 0]])
-        >>> b = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
-        >>> generalized_energy_distance(a, b)  # 2 * 0.625 - 0.5 - 0.25
-        0.5
-    """
-    if not isinstance(include_self_pairs, (bool, np.bool_)):
-        raise TypeError(f"Expected `include_self_pairs` to be a bool, but got {type(include_self_pairs).__name__}.")
-    a, b = _binary_pair(samples_a, samples_b, foreground, "P", "Q")
-    if not include_self_pairs and min(a.shape[0], b.shape[0]) < 2:
-        warnings.warn(
-            "The generalized energy distance without self pairs needs at least 2 masks per set; returning NaN.",
-            UndefinedMetricWarning,
-            2,
-        )
-        return math.nan
-    d_ab = 1.0 - _iou_matrix(a, b)
-    d_aa = 1.0 - _iou_matrix(a, a)
-    d_bb = 1.0 - _iou_matrix(b, b)
-    return float(2.0 * d_ab.mean() - _within_mean(d_aa, include_self_pairs) - _within_mean(d_bb, include_self_pairs))
-
-
-def hungarian_matched_iou(
-    samples_a: ImageArray,
-    samples_b: ImageArray,
-    *,
-    foreground: int | None = None,
-    unequal: str = "replicate",
-) -> float:
-    """Mean IoU under the optimal one-to-one matching of two sets of segmentations (higher is better).
-
-    The matching maximizes the total IoU (``scipy.optimize.linear_sum_assignment`` on ``1 - IoU``);
-    ``IoU(empty, empty) = 1``.
-
-    Args:
-        samples_a: P binary masks (bool or 0/1), or integer label maps with ``foreground`` given.
-        samples_b: Q masks, as ``samples_a``.
-        foreground: if given, the class compared (``samples == foreground``).
-        unequal: when ``P != Q``: ``"replicate"`` (default; as we read Kohl et al. 2019, who repeat the 4 LIDC
-            annotations to match 16 samples): both sets are repeated to ``L = lcm(P, Q)`` masks (set a ``L / P``
-            times, set b ``L / Q`` times) and all L pairs are matched, so every mask takes part. ``"min"``: the
-            ``min(P, Q)`` best pairs of a one-to-one matching of the sets as they are; the extra masks of the larger
-            set are ignored.
-
-    Shape:
-        samples_a ``(P, *S)``, samples_b ``(Q, *S)`` -> float.
-
-    Returns:
-        The mean IoU over the matched pairs, in [0, 1].
-
-    Raises:
-        TypeError: if an input is not an array of numbers (integers when ``foreground`` is given), or ``unequal`` is
-            not a string.
-        ValueError: if an input has fewer than 2 axes, is not binary, the spatial shapes differ, or ``unequal`` is
-            unknown.
-
-    Example:
-        >>> a = np.array([[1, 1, 0, 0], [0, 0, 1, 1]])
-        >>> b = np.array([[0, 0, 1, 0], [1, 1, 0, 0]])
-        >>> hungarian_matched_iou(a, b)  # pairs (a0, b1): 1, (a1, b0): 0.5
-        0.75
-    """
-    policy = look_up_option("unequal", unequal, UNEQUAL_POLICIES)
-    a, b = _binary_pair(samples_a, samples_b, foreground, "P", "Q")
-    iou = _iou_matrix(a, b)
-    p, q = iou.shape
-    if policy == "replicate" and p != q:
-        size = math.lcm(p, q)
-        iou = np.tile(iou, (size // p, size // q))
-    rows, cols = linear_sum_assignment(1.0 - iou)
-    return float(iou[rows, cols].mean())
-
-
-def soft_dice_at_thresholds(
-    probs: ImageArray,
-    annotator_masks: ImageArray,
-    *,
-    thresholds: ArrayLike = DEFAULT_THRESHOLDS,
-    foreground: int | None = None,
-) -> ThresholdDice:
-    """Dice between the binarized prediction and the binarized annotator mean at each threshold (higher is better).
-
-    QUBIQ-style: at threshold t, ``P_t = probs >= t`` and ``Y_t = mean_a(mask_a) >= t``, Dice
-    ``2 |P_t & Y_t| / (|P_t| + |Y_t|)`` with 1 when both are empty. The annotator mean is ``count / A`` in float64
-    and compared with t as given (the default thresholds are the literals 0.1, 0.2, ..., 0.9, so e.g. 2 of 4
-    annotators is ``>= 0.5``).
-
-    Args:
-        probs: the model's foreground probability, in [0, 1].
-        annotator_masks: one mask per annotator: binary (bool or 0/1), or integer label maps with ``foreground``.
-        thresholds: the thresholds t, finite.
-        foreground: if given, the annotators' class compared (``annotator_masks == foreground``).
-
-    Shape:
-        probs ``(*S)``, annotator_masks ``(A, *S)``, thresholds ``(T,)``. Returns ``(T,)`` arrays and a float.
-
-    Returns:
-        :class:`ThresholdDice` ``(thresholds, dice, mean)``.
-
-    Raises:
-        TypeError: if an input is not an array of numbers (integers when ``foreground`` is given).
-        ValueError: if ``probs`` holds NaN/inf or values outside [0, 1], ``annotator_masks`` is not binary or its
-            spatial shape is not ``probs``'s, or ``thresholds`` is not a non-empty 1-D array of finite numbers.
-
-    Example:
-        >>> result = soft_dice_at_thresholds(np.array([0.9, 0.6, 0.2]), np.array([[1, 1, 0], [1, 0, 0]]),
-        ...                                  thresholds=[0.25, 0.75])
-        >>> result.dice.tolist(), result.mean  # t=0.25: {0,1} vs {0,1}; t=0.75: {0} vs {0}
-        ([1.0, 1.0], 1.0)
-    """
-    p = _probabilities("probs", probs)
-    masks = _binary_stack("annotator_masks", annotator_masks, foreground, "(A, *S)")
-    if masks.shape[1:] != p.shape:
-        raise ValueError(
-            f"Expected `annotator_masks` of shape (A, *S) with *S = {p.shape} (the shape of `probs`), but got shape "
-            f"{masks.shape}."
-        )
-    t = to_numpy("thresholds", thresholds, dtype=np.float64)
-    if t.ndim != 1 or t.size == 0:
-        raise ValueError(f"Expected `thresholds` to be a non-empty 1-D array (T,), but got shape {t.shape}.")
-    check_finite("thresholds", t)
-    p_flat = p.reshape(-1)
-    mean = masks.reshape(masks.shape[0], -1).sum(axis=0) / masks.shape[0]
-    dice = np.empty(t.size)
-    for i, threshold in enumerate(t):
-        pred, ref = p_flat >= threshold, mean >= threshold
-        denominator = np.count_nonzero(pred) + np.count_nonzero(ref)
-        dice[i] = 1.0 if denominator == 0 else 2.0 * np.count_nonzero(pred & ref) / denominator
-    return ThresholdDice(t, dice, float(dice.mean()))
-
-
 # --------------------------------------------------------------------------------------------------------- helpers
 
 
@@ -743,17 +603,6 @@ def _binary_stack(name: str, value: Any, foreground: int | None, layout: str) ->
     return array.astype(bool)
 
 
-def _binary_pair(a: Any, b: Any, foreground: int | None, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
-    left = _binary_stack("samples_a", a, foreground, f"({first}, *S)")
-    right = _binary_stack("samples_b", b, foreground, f"({second}, *S)")
-    if left.shape[1:] != right.shape[1:]:
-        raise ValueError(
-            f"Expected `samples_a` and `samples_b` to have the same spatial shape *S, but got {left.shape[1:]} and "
-            f"{right.shape[1:]}."
-        )
-    return left, right
-
-
 def _probabilities(name: str, value: Any) -> np.ndarray:
     array = to_numpy(name, value, dtype=np.float64)
     check_finite(name, array)
@@ -762,22 +611,6 @@ def _probabilities(name: str, value: Any) -> np.ndarray:
             f"Expected `{name}` to hold probabilities in [0, 1], but got values in [{array.min()}, {array.max()}]."
         )
     return array
-
-
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(P, Q)`` IoU of every pair of masks, 1 for two empty masks."""
-    flat_a, flat_b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
-    size_a, size_b = np.count_nonzero(flat_a, axis=1), np.count_nonzero(flat_b, axis=1)
-    inter = np.stack([np.count_nonzero(row & flat_b, axis=1) for row in flat_a]).astype(np.float64)
-    union = size_a[:, None] + size_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-
-
-def _within_mean(distances: np.ndarray, include_self_pairs: bool) -> float:
-    n = distances.shape[0]
-    if include_self_pairs:
-        return float(distances.mean())
-    return float((distances.sum() - np.trace(distances)) / (n * (n - 1)))
 
 
 def _image_list(name: str, value: Any) -> list[Any]:

@@ -1,8 +1,7 @@
-"""Slow, obviously-correct references for disagreement metrics: plain loops over pixels, pairs and permutations."""
+"""Slow, obviously-correct references for the annotator metrics: plain loops over pixels, pairs and sets."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -60,55 +59,6 @@ def pixel_level_correlation(preds: list[np.ndarray], anns: list[np.ndarray], con
     return sum(values) / len(values) if values else float("nan")
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """|A & B| / |A | B| with Python sets of foreground indices; 1 for two empty masks."""
-    sa = {idx for idx, v in np.ndenumerate(a) if v}
-    sb = {idx for idx, v in np.ndenumerate(b) if v}
-    return 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
-
-
-def generalized_energy_distance(a: np.ndarray, b: np.ndarray, include_self_pairs: bool) -> float:
-    def mean_distance(xs, ys, same):
-        total, count = 0.0, 0
-        for i, x in enumerate(xs):
-            for j, y in enumerate(ys):
-                if same and i == j and not include_self_pairs:
-                    continue
-                total += 1 - iou(x, y)
-                count += 1
-        return total / count
-
-    return 2 * mean_distance(a, b, False) - mean_distance(a, a, True) - mean_distance(b, b, True)
-
-
-def hungarian_brute_force(a: np.ndarray, b: np.ndarray, unequal: str) -> float:
-    """Best mean IoU over every one-to-one matching (after replicating both sets to lcm(P, Q) for "replicate")."""
-    if unequal == "replicate":
-        size = math.lcm(len(a), len(b))
-        a = np.concatenate([a] * (size // len(a)))
-        b = np.concatenate([b] * (size // len(b)))
-    if len(a) > len(b):
-        a, b = b, a
-    table = [[iou(x, y) for y in b] for x in a]
-    best = -1.0
-    for cols in itertools.permutations(range(len(b)), len(a)):
-        best = max(best, sum(table[i][j] for i, j in enumerate(cols)) / len(a))
-    return best
-
-
-def soft_dice(probs: np.ndarray, masks: np.ndarray, thresholds: list[float]) -> list[float]:
-    out = []
-    for t in thresholds:
-        pred, ref = set(), set()
-        for idx in np.ndindex(*probs.shape):
-            if probs[idx] >= t:
-                pred.add(idx)
-            if sum(int(masks[(a, *idx)]) for a in range(masks.shape[0])) / masks.shape[0] >= t:
-                ref.add(idx)
-        out.append(1.0 if not pred and not ref else 2 * len(pred & ref) / (len(pred) + len(ref)))
-    return out
-
-
 def roi_sum(variance: np.ndarray, masks: np.ndarray, radius: int) -> float:
     """Sum of ``variance`` over the pixels within Euclidean distance ``radius`` of a pixel any annotator marked."""
     marked = [idx for idx in np.ndindex(*masks.shape[1:]) if any(masks[(a, *idx)] for a in range(masks.shape[0]))]
@@ -142,3 +92,17 @@ def spearman_or_none(x: list[float], y: list[float]) -> float | None:
 
 def mean(x: list[float]) -> float:
     return sum(x) / len(x)
+
+
+def pairwise_dice(labels: np.ndarray, num_classes: int) -> list[float]:
+    a = labels.shape[0]
+    out = []
+    for c in range(1, num_classes):
+        values = []
+        for i in range(a):
+            for j in range(i + 1, a):
+                si = {idx for idx, v in np.ndenumerate(labels[i]) if v == c}
+                sj = {idx for idx, v in np.ndenumerate(labels[j]) if v == c}
+                values.append(1.0 if not si and not sj else 2 * len(si & sj) / (len(si) + len(sj)))
+        out.append(sum(values) / len(values))
+    return out
