@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from selectseg.models import ModelSpec, build_model
 from selectseg._io import atomic_write, atomic_write_text
+from selectseg.models import ModelSpec, build_model
 from selectseg.runs.checkpoint import (
     capture_rng_state,
     load_checkpoint,

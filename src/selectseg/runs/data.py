@@ -1,0 +1,28 @@
+"""The data set a config names, read for training or evaluation."""
+
+from __future__ import annotations
+
+from ..data import SegmentationDataset, load_dataset, make_synthetic_dataset
+from .config import DataConfig
+
+__all__ = ["load_cases"]
+
+
+def load_cases(config: DataConfig, *, split: str = "train") -> SegmentationDataset:
+    """The data set a config names: the synthetic generator or a folder read through the format registry.
+
+    Raises:
+        ValueError: from the reader, naming the file at fault.
+    """
+    if config.path == "synthetic":
+        s = config.synthetic
+        return make_synthetic_dataset(
+            split=split,
+            num_cases=s.num_train if split == "train" else s.num_test,
+            spatial_dims=s.spatial_dims,
+            size=s.size,
+            num_classes=s.num_classes,
+            num_annotators=s.num_annotators,
+            seed=s.seed,
+        )
+    return load_dataset(config.path, split=split, format=config.format)
