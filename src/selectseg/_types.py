@@ -4,13 +4,15 @@
 |---|---|
 | B | batch |
 | K | classes (K-class softmax everywhere; binary is K = 2) |
-| M | ensemble members, MC samples, heads: always its own leading axis |
+| M | members: ensemble members, MC samples, TTA views, the heads of a multi-head network; always its own leading axis |
 | A | annotators |
 | *S | spatial: (H, W) or (D, H, W) |
 | N | cases in an evaluation set |
 
-Canonical forms: image ``(B, C, *S)`` float32; logits and probabilities ``(B, K, *S)``; label map ``(B, *S)`` int64
-in [0, K); uncertainty map ``(B, *S)``, higher = less sure. ``confidence`` (higher = surer) and ``uncertainty``
+Canonical forms: image ``(B, C, *S)`` float32; logits and probabilities ``(B, K, *S)``; member outputs
+``(M, B, K, *S)``, never folded into B (a multi-head network's ``forward(x, heads=True)`` gives its heads this way,
+deepest first, the full-resolution head last); label map ``(B, *S)`` int64 in [0, K); uncertainty map ``(B, *S)``,
+higher = less sure. ``confidence`` (higher = surer) and ``uncertainty``
 (higher = less sure) are never mixed up in a name.
 """
 

@@ -103,7 +103,8 @@ def test_segmentation_dataset_indexing_and_checks():
 
 
 def test_registry_lists_and_gets_formats():
-    assert list_formats()[0] == "msd"
+    assert list_formats() == sorted(list_formats()) and "msd" in list_formats()
+    assert registry.detection_order()[:2] == ["msd", "glas"]
     fmt = get_format("msd")
     assert fmt.name == "msd" and "dataset.json" in fmt.description
     with pytest.raises(ValueError, match="Did you mean 'msd'"):
@@ -113,8 +114,8 @@ def test_registry_lists_and_gets_formats():
 
 
 def test_register_format_adds_a_format_that_auto_detects(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "_FORMATS", dict(registry._FORMATS))
-    before = list_formats()
+    monkeypatch.setattr(registry.FORMATS, "_entries", dict(registry.FORMATS._entries))
+    before = registry.detection_order()
     seen: list[tuple[Path, str]] = []
 
     @register_format("toy", detect=lambda root: (root / "toy.txt").is_file(), description="a toy.txt file")
@@ -123,7 +124,7 @@ def test_register_format_adds_a_format_that_auto_detects(tmp_path, monkeypatch):
         info = DatasetInfo("toy", ("background", "fg"), ("c",), 2, "toy")
         return SegmentationDataset(info, (make_case(),))
 
-    assert list_formats() == [*before, "toy"]
+    assert registry.detection_order() == [*before, "toy"] and "toy" in list_formats()
     (tmp_path / "toy.txt").write_text("x")
     assert load_dataset(tmp_path, split="test").info.format == "toy" and seen == [(tmp_path, "test")]
     assert load_dataset(tmp_path, format="toy").info.name == "toy"
@@ -132,5 +133,5 @@ def test_register_format_adds_a_format_that_auto_detects(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"'toy'\].*'toy' needs a toy.txt file"):
         load_dataset(tmp_path)
     for bad in ("toy", "auto", ""):
-        with pytest.raises(ValueError, match="new, non-empty format name"):
+        with pytest.raises(ValueError, match="new, non-empty format name, but got"):
             register_format(bad, detect=lambda root: False)

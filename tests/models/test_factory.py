@@ -7,25 +7,7 @@ import torch
 from selectseg.models import ModelSpec, build_model, get_model, list_models, register_model
 from selectseg.models.inference import normalize_image, predict_probabilities
 
-# Contract tests generated from the registry: every model, 2D and 3D, the documented shape, no NaN, gradients flow.
-
-
-@pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_registered_model_contract(name: str, spatial_dims: int) -> None:
-    spec = ModelSpec(
-        name=name, spatial_dims=spatial_dims, in_channels=2, num_classes=3, channels=(4, 8, 8), dropout=0.1
-    )
-    model = build_model(spec)
-    x = torch.randn(2, 2, *(8,) * spatial_dims)
-    for train_mode in (True, False):
-        model.train(train_mode)
-        out = model(x)
-        assert tuple(out.shape) == (2, 3, *(8,) * spatial_dims)
-        assert torch.isfinite(out).all()
-    model.train()
-    model(x).sum().backward()
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+# The contract every registered model keeps (2D and 3D, shapes, finite, gradients) is in tests/test_registries.py.
 
 
 @pytest.mark.parametrize("name", list_models())

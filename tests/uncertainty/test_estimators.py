@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 import torch
@@ -10,11 +8,11 @@ from torch import nn
 from selectseg.models import ModelSpec, build_model
 from selectseg.uncertainty import (
     build_estimator,
-    list_estimators,
     member_variance,
     mutual_information,
     register_estimator,
     sliding_window_predictor,
+    whole_image,
 )
 
 
@@ -22,39 +20,19 @@ def _net(spatial_dims: int, dropout: float = 0.0, channels: tuple[int, ...] = (4
     return build_model(ModelSpec(spatial_dims=spatial_dims, num_classes=3, channels=channels, dropout=dropout))
 
 
-# How to build the models each registered estimator takes; a new estimator must add an entry (contract below).
-MODELS: dict[str, Callable[[int], list[nn.Module]]] = {
-    "softmax": lambda d: [_net(d)],
-    "mc_dropout": lambda d: [_net(d, dropout=0.3)],
-    "ensemble": lambda d: [_net(d) for _ in range(3)],
-    "tta": lambda d: [_net(d)],
-    "layer_ensemble": lambda d: [
-        build_model(ModelSpec(name="multihead_unet", spatial_dims=d, num_classes=3, channels=(4, 8, 8)))
-    ],
-    "edue": lambda d: [
-        build_model(ModelSpec(name="multihead_unet", spatial_dims=d, num_classes=3, channels=(4, 8, 8)))
-    ],
-}
+# The contract every registered estimator keeps (2D and 3D, odd sizes, shapes, finite maps) is in
+# tests/test_registries.py.
 
 
-def test_every_registered_estimator_has_a_contract_entry() -> None:
-    assert sorted(MODELS) == list_estimators()
-
-
-@pytest.mark.parametrize("name", list_estimators())
-@pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_estimator_contract(name: str, spatial_dims: int) -> None:
-    image = torch.randn(2, 1, *(8,) * spatial_dims)
-    estimate = build_estimator(name, MODELS[name](spatial_dims))(image)
-    assert tuple(estimate.probabilities.shape) == (2, 3, *(8,) * spatial_dims)
-    assert torch.allclose(estimate.probabilities.sum(1), torch.ones(2, *(8,) * spatial_dims), atol=1e-5)
-    if estimate.members is not None:
-        assert estimate.members.shape[1:] == estimate.probabilities.shape and estimate.members.shape[0] >= 2
-        assert torch.allclose(estimate.members.mean(0), estimate.probabilities)
-        assert {"mutual_information", "variance"} <= set(estimate.maps)
-    for key, value in estimate.maps.items():
-        assert tuple(value.shape) == (2, *(8,) * spatial_dims), key
-        assert torch.isfinite(value).all() and (value >= 0).all(), key
+def test_whole_image_pads_to_the_size_divisor_and_crops_back() -> None:
+    """The default predictor returns the input's spatial shape (it used to give 16x16 logits for a 15x15 image)."""
+    model = _net(2, channels=(4, 8, 8)).eval()  # size divisor 4
+    image = torch.randn(1, 1, 15, 13)
+    expected = model(torch.nn.functional.pad(image, [0, 3, 0, 1]))[:, :, :15, :13]
+    torch.testing.assert_close(whole_image(model, image), expected)
+    probs = build_estimator("softmax", model)(image).probabilities
+    torch.testing.assert_close(probs, expected.softmax(1))
+    assert sliding_window_predictor((8, 8))(model, image).shape == (1, 3, 15, 13)  # 2D: one padded pass
 
 
 def test_member_maps_match_numpy_definitions(rng: np.random.Generator) -> None:

@@ -23,7 +23,7 @@ from .synthetic import make_synthetic_dataset
 from .transforms import eval_transforms, train_transforms
 
 # isort: off
-# Registration order is the order format="auto" tries: "msd" (above) first, then these.
+# Importing registers these formats; format="auto" tries them by their detect_order ("msd", above, first).
 from . import glas, riga, qubiq, brats, mmwhs, hecktor  # noqa: F401
 # isort: on
 

@@ -107,7 +107,10 @@ def _detect(root: Path) -> bool:
 
 
 @register_format(
-    "brats", detect=_detect, description="BraTS patient folders (OTMultiClass.nii.gz or <case>_flair.nii.gz)"
+    "brats",
+    detect=_detect,
+    description="BraTS patient folders (OTMultiClass.nii.gz or <case>_flair.nii.gz)",
+    detect_order=50,
 )
 def _load(root: Path, split: str) -> SegmentationDataset:
     return load_brats(root, split)

@@ -72,7 +72,10 @@ def _detect(root: Path) -> bool:
 
 
 @register_format(
-    "glas", detect=_detect, description="a Grade.csv file, train_*_anno.bmp files, or images/ and masks/ with train_*"
+    "glas",
+    detect=_detect,
+    description="a Grade.csv file, train_*_anno.bmp files, or images/ and masks/ with train_*",
+    detect_order=20,
 )
 def load_glas(root: Path, split: str) -> SegmentationDataset:
     """Read a GlaS folder (official ``*_anno.bmp`` layout or ``images/`` + ``masks/``) into memory.

@@ -58,7 +58,9 @@ def _detect(root: Path) -> bool:
         return False
 
 
-@register_format("hecktor", detect=_detect, description="<Center>-<ID>__CT.nii.gz and __PT.nii.gz files (HECKTOR)")
+@register_format(
+    "hecktor", detect=_detect, description="<Center>-<ID>__CT.nii.gz and __PT.nii.gz files (HECKTOR)", detect_order=70
+)
 def _load(root: Path, split: str) -> SegmentationDataset:
     return load_hecktor(root, split)
 

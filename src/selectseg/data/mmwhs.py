@@ -74,7 +74,9 @@ def _detect(root: Path) -> bool:
     return False
 
 
-@register_format("mmwhs", detect=_detect, description="{ct,mr}_{train,test}_NNNN_image.nii.gz files (MM-WHS)")
+@register_format(
+    "mmwhs", detect=_detect, description="{ct,mr}_{train,test}_NNNN_image.nii.gz files (MM-WHS)", detect_order=60
+)
 def _load(root: Path, split: str) -> SegmentationDataset:
     return load_mmwhs(root, split)
 

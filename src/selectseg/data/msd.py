@@ -56,7 +56,7 @@ def _detect(root: Path) -> bool:
     return (root / _JSON).is_file()
 
 
-@register_format("msd", detect=_detect, description=f"a {_JSON} file (MSD or nnU-Net layout)")
+@register_format("msd", detect=_detect, description=f"a {_JSON} file (MSD or nnU-Net layout)", detect_order=10)
 def load_msd(root: Path, split: str) -> SegmentationDataset:
     """Read an MSD / nnU-Net folder (called through :func:`~selectseg.data.load_dataset`, which checks its input).
 

@@ -84,7 +84,9 @@ def _detect(root: Path) -> bool:
     return False
 
 
-@register_format("qubiq", detect=_detect, description="caseNN folders holding taskNN_segNN.nii.gz files (QUBIQ)")
+@register_format(
+    "qubiq", detect=_detect, description="caseNN folders holding taskNN_segNN.nii.gz files (QUBIQ)", detect_order=40
+)
 def _load(root: Path, split: str) -> SegmentationDataset:
     return load_qubiq(root, split)
 

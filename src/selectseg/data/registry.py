@@ -15,10 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._registry import Registry
 from .._validation import look_up_option
 from .case import SegmentationDataset
 
-__all__ = ["SPLITS", "DatasetFormat", "get_format", "list_formats", "load_dataset", "register_format"]
+__all__ = [
+    "FORMATS",
+    "SPLITS",
+    "DatasetFormat",
+    "FormatInfo",
+    "detection_order",
+    "get_format",
+    "list_formats",
+    "load_dataset",
+    "register_format",
+]
 
 SPLITS: tuple[str, ...] = ("train", "test", "all")
 """The splits :func:`load_dataset` accepts."""
@@ -26,58 +37,92 @@ SPLITS: tuple[str, ...] = ("train", "test", "all")
 Loader = Callable[[Path, str], SegmentationDataset]
 Detector = Callable[[Path], bool]
 
+DEFAULT_DETECT_ORDER = 100
+"""The ``detect_order`` of a format registered without one: tried after the built-in formats (10 to 70)."""
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """What the format registry knows of a format besides its loader.
+
+    Attributes:
+        detect: returns True when a folder is in this format (cheap, never raises, never writes).
+        description: what ``detect`` looks for (shown when ``format="auto"`` recognises nothing).
+        detect_order: ``format="auto"`` tries the formats by ascending ``detect_order``, then name.
+    """
+
+    detect: Detector
+    description: str = ""
+    detect_order: int = DEFAULT_DETECT_ORDER
+
+
+FORMATS: Registry[Loader, FormatInfo] = Registry("format", FormatInfo, reserved=("auto",))
+"""The dataset formats by name: ``load(root, split) -> SegmentationDataset``, with :class:`FormatInfo`."""
+
 
 @dataclass(frozen=True)
 class DatasetFormat:
     """A registered format: its name, its loader ``(root, split) -> dataset`` and its detector ``root -> bool``.
 
-    ``description`` says what the detector looks for (shown when ``format="auto"`` recognises nothing).
+    ``description`` says what the detector looks for (shown when ``format="auto"`` recognises nothing);
+    ``detect_order`` where ``format="auto"`` tries it (ascending).
     """
 
     name: str
     load: Loader
     detect: Detector
     description: str = ""
+    detect_order: int = DEFAULT_DETECT_ORDER
 
     def __call__(self, root: Path, split: str) -> SegmentationDataset:
         return self.load(root, split)
 
 
-_FORMATS: dict[str, DatasetFormat] = {}
-
-
-def register_format(name: str, *, detect: Detector, description: str = "") -> Callable[[Loader], Loader]:
-    """Register a loader ``(root: Path, split: str) -> SegmentationDataset`` under ``name``.
+def register_format(
+    name: str, *, detect: Detector, description: str = "", detect_order: int = DEFAULT_DETECT_ORDER
+) -> Callable[[Loader], Loader]:
+    """Register a loader ``(root: Path, split: str) -> SegmentationDataset`` under ``name`` in :data:`FORMATS`.
 
     Args:
         name: the format's name (what ``load_dataset(..., format=name)`` and the CLI take).
-        detect: returns True when a folder is in this format; used by ``format="auto"`` in registration order.
-            It must be cheap, must not raise and must not write.
+        detect: returns True when a folder is in this format; used by ``format="auto"``. It must be cheap, must not
+            raise and must not write.
         description: what ``detect`` looks for, for error messages (e.g. ``"a dataset.json file"``).
+        detect_order: ``format="auto"`` tries the formats by ascending ``detect_order`` (the built-in ones hold 10
+            to 70; the default puts a new format after them), ties by name.
 
     Returns:
         A decorator that registers the loader and returns it unchanged.
 
     Raises:
-        ValueError: if ``name`` is empty, ``"auto"`` or already registered.
+        TypeError: if ``name`` is not a string, ``detect`` is not callable or ``detect_order`` not an int.
+        ValueError: if ``name`` is empty, invalid, ``"auto"`` or already registered.
 
     Example:
         >>> "msd" in list_formats()
         True
     """
-    if not isinstance(name, str) or not name or name == "auto" or name in _FORMATS:
-        raise ValueError(f"Expected a new, non-empty format name other than 'auto', but got {name!r}.")
-
-    def decorator(load: Loader) -> Loader:
-        _FORMATS[name] = DatasetFormat(name=name, load=load, detect=detect, description=description)
-        return load
-
-    return decorator
+    if not callable(detect):
+        raise TypeError(f"Expected `detect` to be a callable root -> bool, but got {type(detect).__name__}.")
+    if isinstance(detect_order, bool) or not isinstance(detect_order, int):
+        raise TypeError(f"Expected `detect_order` to be an int, but got {type(detect_order).__name__}.")
+    return FORMATS.register(name, detect=detect, description=str(description), detect_order=detect_order)
 
 
 def list_formats() -> list[str]:
-    """Names of the registered dataset formats, in registration order (the order ``"auto"`` tries them)."""
-    return list(_FORMATS)
+    """Names of the registered dataset formats, sorted (:func:`detection_order` gives the order ``"auto"`` tries)."""
+    return FORMATS.names()
+
+
+def detection_order() -> list[str]:
+    """Names of the registered formats in the order ``format="auto"`` tries them: by ``detect_order``, then name.
+
+    Example:
+        >>> detection_order()[0]
+        'msd'
+    """
+    entries = sorted(FORMATS.entries(), key=lambda e: (e.metadata.detect_order, e.name))
+    return [e.name for e in entries]
 
 
 def get_format(name: str) -> DatasetFormat:
@@ -91,7 +136,9 @@ def get_format(name: str) -> DatasetFormat:
         >>> get_format("msd").name
         'msd'
     """
-    return _FORMATS[look_up_option("format", name, _FORMATS)]
+    entry = FORMATS.entry(name)
+    info = entry.metadata
+    return DatasetFormat(entry.name, entry.obj, info.detect, info.description, info.detect_order)
 
 
 def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto") -> SegmentationDataset:
@@ -102,7 +149,7 @@ def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto"
         split: ``"train"`` (e.g. ``imagesTr``/``labelsTr``), ``"test"`` (e.g. ``imagesTs``, with labels when the
             format has them for the test cases) or ``"all"`` (train cases, then test cases).
         format: a registered format name (see :func:`list_formats`), or ``"auto"`` to use the first format whose
-            detector recognises the folder.
+            detector recognises the folder, in :func:`detection_order`.
 
     Returns:
         The dataset; images are float32 and not normalised, labels int64 in ``[0, K)``.
@@ -126,7 +173,7 @@ def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto"
     if not isinstance(path, (str, Path)):
         raise TypeError(f"Expected `path` to be a str or Path, but got {type(path).__name__}.")
     split = look_up_option("split", split, SPLITS)
-    format = look_up_option("format", format, ["auto", *_FORMATS])
+    format = look_up_option("format", format, ["auto", *list_formats()])
     root = Path(path)
     if not root.exists():
         raise ValueError(f"Expected `path` to be a dataset folder, but {root} does not exist.")
@@ -135,12 +182,13 @@ def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto"
     if not any(root.iterdir()):
         raise ValueError(f"Expected `path` to be a dataset folder, but {root} is empty.")
     if format != "auto":
-        return _FORMATS[format](root, split)
-    for candidate in _FORMATS.values():
+        return FORMATS.get(format)(root, split)
+    candidates = [get_format(name) for name in detection_order()]
+    for candidate in candidates:
         if candidate.detect(root):
             return candidate(root, split)
-    needs = "; ".join(f"{f.name!r} needs {f.description}" for f in _FORMATS.values() if f.description)
+    needs = "; ".join(f"{f.name!r} needs {f.description}" for f in candidates if f.description)
     raise ValueError(
-        f"Expected {root} to be a dataset folder in one of the registered formats {list_formats()}, "
+        f"Expected {root} to be a dataset folder in one of the registered formats {detection_order()}, "
         f"but none recognises it ({needs})."
     )

@@ -217,7 +217,10 @@ def _detect(root: Path) -> bool:
 
 
 @register_format(
-    "riga", detect=_detect, description="image<N>prime.<ext> photos with image<N>-<k>.<ext> outlines (in a subfolder)"
+    "riga",
+    detect=_detect,
+    description="image<N>prime.<ext> photos with image<N>-<k>.<ext> outlines (in a subfolder)",
+    detect_order=30,
 )
 def load_riga(
     root: str | Path,

@@ -19,12 +19,9 @@ from ..runs import folder
 from ..runs.checkpoint import load_model
 from ..runs.config import TrainConfig
 from ..runs.device import resolve_device
-from ..uncertainty import build_estimator, get_score
+from ..uncertainty import ESTIMATORS, build_estimator, get_score
 
-__all__ = ["LAYERED_ESTIMATORS", "CaseOutput", "LoadedRun", "load_run"]
-
-LAYERED_ESTIMATORS = ("layer_ensemble", "edue")
-"""Estimators whose members are the heads of one network, ordered by depth."""
+__all__ = ["CaseOutput", "LoadedRun", "load_run"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ class LoadedRun:
             ValueError: on an unknown estimator or uncertainty name, an estimator this run's model cannot serve
                 (e.g. MC dropout without dropout), or a case the network cannot take.
         """
-        member_maps = ("max_softmax", "entropy", "mutual_information", "variance")
+        member_maps = {m for entry in ESTIMATORS.entries() for m in entry.metadata.maps}
         if uncertainty not in member_maps:
             get_score(uncertainty)  # raises with the choices and a near match
         predictor = functools.partial(
@@ -146,7 +143,7 @@ class LoadedRun:
                 segmentation=probs.max(0).indices.cpu().numpy().astype(np.int64),
                 uncertainty=unc.float().cpu().numpy(),
                 members=None if estimate.members is None else estimate.members[:, 0].float().cpu().numpy(),
-                layered=estimator in LAYERED_ESTIMATORS,
+                layered=ESTIMATORS.entry(estimator).metadata.layered,
             )
 
 

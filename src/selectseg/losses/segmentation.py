@@ -8,16 +8,29 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._validation import look_up_option
+from .._registry import NoMetadata, Registry
 
-__all__ = ["SEGMENTATION_LOSSES", "segmentation_loss"]
+__all__ = ["SEGMENTATION_LOSSES", "register_segmentation_loss", "segmentation_loss"]
 
-SEGMENTATION_LOSSES = ("ce", "dice", "dice_ce")
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFactory = Callable[[torch.Tensor | None], Loss]
+"""``factory(class_weights (K,) float32 or None) -> loss(logits (B, K, *S), labels (B, *S)) -> scalar``."""
+
+SEGMENTATION_LOSSES: Registry[LossFactory, NoMetadata] = Registry("segmentation loss", NoMetadata)
+"""The segmentation losses by name (``ce``, ``dice``, ``dice_ce``): factories taking the validated class weights."""
 
 
-def segmentation_loss(
-    name: str, *, class_weights: Sequence[float] | None = None
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def register_segmentation_loss(name: str) -> Callable[[LossFactory], LossFactory]:
+    """Register ``factory(class_weights (K,) or None) -> loss`` under ``name`` in :data:`SEGMENTATION_LOSSES`.
+
+    Raises:
+        TypeError: if ``name`` is not a string.
+        ValueError: if ``name`` is invalid or already registered.
+    """
+    return SEGMENTATION_LOSSES.register(name)
+
+
+def segmentation_loss(name: str, *, class_weights: Sequence[float] | None = None) -> Loss:
     """The segmentation loss called ``name``, optionally class-weighted.
 
     - ``"ce"``: cross-entropy of the softmax, mean over voxels; with ``class_weights`` w, PyTorch's weighted mean
@@ -27,8 +40,11 @@ def segmentation_loss(
     - ``"dice_ce"``: MONAI ``DiceCELoss`` with the same options: the sum of the two (both weighted).
 
     Args:
-        name: ``"ce"``, ``"dice"`` or ``"dice_ce"``.
+        name: a registered loss, ``"ce"``, ``"dice"`` or ``"dice_ce"`` (see :data:`SEGMENTATION_LOSSES`).
         class_weights: K positive weights (e.g. Ding et al.'s released code weights the myocardium x2), or None.
+
+    Shape:
+        the loss maps logits ``(B, K, *S)`` and labels ``(B, *S)`` int64 to a scalar.
 
     Raises:
         ValueError: on an unknown name (with the closest valid one), or a weight that is not positive and finite.
@@ -38,20 +54,26 @@ def segmentation_loss(
         >>> round(float(loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))), 4)  # log 2
         0.6931
     """
-    look_up_option("segmentation loss", name, SEGMENTATION_LOSSES)
+    factory = SEGMENTATION_LOSSES.get(name)
     weight = None
     if class_weights is not None:
         values = [float(w) for w in class_weights]
         if not values or any(not math.isfinite(w) or w <= 0 for w in values):
             raise ValueError(f"Expected `class_weights` to be positive finite numbers, but got {list(class_weights)}.")
         weight = torch.tensor(values, dtype=torch.float32)
-    if name == "ce":
+    return factory(weight)
 
-        def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            w = None if weight is None else weight.to(logits.device, logits.dtype)
-            return F.cross_entropy(logits, labels, weight=w)
 
-        return cross_entropy
+@register_segmentation_loss("ce")
+def _cross_entropy(weight: torch.Tensor | None) -> Loss:
+    def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        w = None if weight is None else weight.to(logits.device, logits.dtype)
+        return F.cross_entropy(logits, labels, weight=w)
+
+    return cross_entropy
+
+
+def _monai(name: str, weight: torch.Tensor | None) -> Loss:
     from monai.losses import DiceCELoss, DiceLoss
 
     options = {"softmax": True, "to_onehot_y": True, "weight": weight}
@@ -64,3 +86,13 @@ def segmentation_loss(
         return out
 
     return loss
+
+
+@register_segmentation_loss("dice")
+def _dice(weight: torch.Tensor | None) -> Loss:
+    return _monai("dice", weight)
+
+
+@register_segmentation_loss("dice_ce")
+def _dice_ce(weight: torch.Tensor | None) -> Loss:
+    return _monai("dice_ce", weight)

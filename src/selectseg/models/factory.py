@@ -20,10 +20,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._registry import Registry
 from .._validation import check_positive_int, look_up_option
 
 __all__ = [
     "HEAD_UPSAMPLING",
+    "MODELS",
+    "ModelInfo",
     "ModelSpec",
     "SegmentationNet",
     "build_model",
@@ -33,8 +36,21 @@ __all__ = [
 ]
 
 ModelFactory = Callable[["ModelSpec"], nn.Module]
-_MODELS: dict[str, ModelFactory] = {}
-_MIN_LEVELS: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model registry knows of a network besides its factory.
+
+    Attributes:
+        min_levels: the fewest resolution levels (``len(spec.channels)``) the network can be built with.
+    """
+
+    min_levels: int = 2
+
+
+MODELS: Registry[ModelFactory, ModelInfo] = Registry("model", ModelInfo)
+"""The segmentation networks by name: ``factory(spec) -> nn.Module``, with :class:`ModelInfo`."""
 HEAD_UPSAMPLING = ("bilinear", "nearest")
 """How ``multihead_unet`` brings its coarser heads' logits to full resolution (:attr:`ModelSpec.head_upsample`)."""
 _LEGACY_HEAD_UPSAMPLE = {"multihead_unet": "nearest"}  # what a saved spec without the field was built with
@@ -76,7 +92,7 @@ class ModelSpec:
     head_upsample: str = "bilinear"
 
     def __post_init__(self) -> None:
-        look_up_option("model.name", self.name, _MODELS)
+        min_levels = MODELS.entry(self.name, argument="model.name").metadata.min_levels
         if self.spatial_dims not in (2, 3):
             raise ValueError(f"Expected `spatial_dims` to be 2 or 3, but got {self.spatial_dims!r}.")
         check_positive_int("in_channels", self.in_channels)
@@ -87,9 +103,9 @@ class ModelSpec:
             )
         for c in self.channels:
             check_positive_int("channels", c)
-        if len(self.channels) < _MIN_LEVELS[self.name]:
+        if len(self.channels) < min_levels:
             raise ValueError(
-                f"Expected `channels` to have at least {_MIN_LEVELS[self.name]} levels for model {self.name!r}, "
+                f"Expected `channels` to have at least {min_levels} levels for model {self.name!r}, "
                 f"but got {self.channels!r}."
             )
         if isinstance(self.num_res_units, bool) or not isinstance(self.num_res_units, int) or self.num_res_units < 0:
@@ -143,8 +159,8 @@ class SegmentationNet(nn.Module):
         self.net = net
 
     def forward(self, image: torch.Tensor, heads: bool = False) -> torch.Tensor:
-        """Logits ``(B, K, *S)``; with ``heads=True`` every head's, ``(H, B, K, *S)`` (see :meth:`forward_heads`;
-        the keyword form lets DistributedDataParallel see the call)."""
+        """Logits ``(B, K, *S)``; with ``heads=True`` every head's, ``(M, B, K, *S)``: the heads are members on the
+        glossary's M axis (see :meth:`forward_heads`; the keyword form lets DistributedDataParallel see the call)."""
         if heads:
             return self.forward_heads(image)
         out: torch.Tensor = self.net(image)
@@ -152,14 +168,16 @@ class SegmentationNet(nn.Module):
 
     @property
     def num_heads(self) -> int:
-        """Number of segmentation heads (1 for single-output networks)."""
+        """Number of segmentation heads, the size M of :meth:`forward_heads`' member axis (1 for single-output
+        networks)."""
         return len(self.spec.channels) - 1 if hasattr(self.net, "forward_heads") else 1
 
     def forward_heads(self, image: torch.Tensor) -> torch.Tensor:
-        """Logits of every head, deepest first, the full-resolution output last.
+        """Logits of every head, deepest first, the full-resolution output last: the heads are members, on their
+        own leading M axis (layer ensembles and EDUE use them as such).
 
         Shape:
-            image ``(B, C, *S)`` -> ``(H, B, K, *S)``.
+            image ``(B, C, *S)`` -> ``(M, B, K, *S)``, M = :attr:`num_heads`.
 
         Raises:
             ValueError: if the network has a single output (build it as ``multihead_unet``).
@@ -174,26 +192,20 @@ class SegmentationNet(nn.Module):
 
 
 def register_model(name: str, *, min_levels: int = 2) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator registering ``factory(spec) -> nn.Module`` under ``name``, for specs with at least ``min_levels``
-    resolution levels (``len(spec.channels)``).
+    """Decorator registering ``factory(spec) -> nn.Module`` under ``name`` in :data:`MODELS`, for specs with at
+    least ``min_levels`` resolution levels (``len(spec.channels)``).
 
     Raises:
-        ValueError: if ``name`` is already registered.
+        TypeError: if ``name`` is not a string.
+        ValueError: if ``name`` is invalid or already registered.
     """
-
-    def decorator(factory: ModelFactory) -> ModelFactory:
-        if name in _MODELS:
-            raise ValueError(f"A model named {name!r} is already registered.")
-        _MODELS[name] = factory
-        _MIN_LEVELS[name] = min_levels
-        return factory
-
-    return decorator
+    check_positive_int("min_levels", min_levels, minimum=2)
+    return MODELS.register(name, min_levels=min_levels)
 
 
 def list_models() -> list[str]:
     """Names of the registered models, sorted."""
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def get_model(name: str) -> ModelFactory:
@@ -202,7 +214,7 @@ def get_model(name: str) -> ModelFactory:
     Raises:
         ValueError: if no model has that name (the message suggests a near match).
     """
-    return _MODELS[look_up_option("model", name, _MODELS)]
+    return MODELS.get(name)
 
 
 def build_model(spec: ModelSpec) -> SegmentationNet:
@@ -224,7 +236,7 @@ def build_model(spec: ModelSpec) -> SegmentationNet:
     """
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"Expected `spec` to be a ModelSpec, but got {type(spec).__name__}.")
-    return SegmentationNet(spec, _MODELS[spec.name](spec))
+    return SegmentationNet(spec, MODELS.get(spec.name)(spec))
 
 
 def _norm(spec: ModelSpec) -> Any:

@@ -1,8 +1,14 @@
-"""Running a network on whole cases: intensity normalisation, whole-image (2D) or sliding-window (3D) inference."""
+"""Running a network on whole cases: intensity normalisation, whole-image (2D) or sliding-window (3D) inference.
+
+:func:`case_logits` is the one predictor: the evaluation pipeline and every uncertainty estimator (its default
+``whole_image`` and ``sliding_window_predictor``) run networks through it, so all of them pad to the network's size
+divisor and crop back the same way and return the input's spatial shape.
+"""
 
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -11,7 +17,7 @@ from torch import nn
 
 from .._validation import look_up_option
 
-__all__ = ["case_logits", "normalize_image", "predict_probabilities"]
+__all__ = ["case_logits", "normalize_image", "predict_probabilities", "size_divisor_of"]
 
 
 def normalize_image(image: np.ndarray | torch.Tensor, mode: str = "zscore") -> torch.Tensor:
@@ -43,31 +49,58 @@ def normalize_image(image: np.ndarray | torch.Tensor, mode: str = "zscore") -> t
     return ((x.double() - mean.reshape(shape)) / std.reshape(shape)).float()
 
 
+def size_divisor_of(model: nn.Module) -> int:
+    """The multiple a network's input sizes must be for a whole-image pass: ``model.spec.size_divisor`` for a
+    :class:`~selectseg.models.SegmentationNet` (or a wrapper exposing its ``spec``), 1 for any other module.
+
+    Example:
+        >>> size_divisor_of(nn.Conv2d(1, 2, 1))
+        1
+    """
+    spec = getattr(model, "spec", None)
+    return int(getattr(spec, "size_divisor", 1))
+
+
 def case_logits(
     model: nn.Module,
     x: torch.Tensor,
     *,
-    size_divisor: int,
-    roi_size: tuple[int, ...] | None = None,
+    size_divisor: int | None = None,
+    roi_size: Sequence[int] | None = None,
     sw_batch_size: int = 4,
     overlap: float = 0.25,
 ) -> torch.Tensor:
-    """Logits of whole cases: one pass (zero-padded to ``size_divisor``, cropped back) for 2D and for 3D no larger
-    than ``roi_size``; MONAI ``sliding_window_inference`` (Gaussian blending, ``overlap``) for larger 3D.
+    """Logits of whole cases, the one predictor: one pass (zero-padded at the end of each spatial axis to a multiple
+    of ``size_divisor``, cropped back) for 2D and for 3D no larger than ``roi_size``; MONAI
+    ``sliding_window_inference`` (Gaussian blending, ``overlap``, zero padding) for larger 3D.
 
     The model's mode is left as it is (estimators such as MC dropout set it). With ``functools.partial`` over the
     keyword options this is an estimator ``Predictor`` (see :mod:`selectseg.uncertainty.estimators`).
 
+    Args:
+        model: maps ``(B, C, *S')`` to logits ``(B, K, *S')`` for ``*S'`` multiples of ``size_divisor``.
+        x: the image batch.
+        size_divisor: the multiple the network needs; None = :func:`size_divisor_of` the model.
+        roi_size: sliding-window size for 3D; None = always one pass.
+        sw_batch_size: windows per forward pass.
+        overlap: window overlap fraction.
+
     Shape:
-        x ``(B, C, *S)`` -> logits ``(B, K, *S)``.
+        x ``(B, C, *S)`` -> logits ``(B, K, *S)``, whatever ``*S``.
+
+    Example:
+        >>> tuple(case_logits(nn.Conv2d(1, 2, 1), torch.zeros(1, 1, 15, 15), size_divisor=4).shape)
+        (1, 2, 15, 15)
     """
+    if size_divisor is None:
+        size_divisor = size_divisor_of(model)
     spatial = tuple(x.shape[2:])
     if roi_size is not None and len(spatial) == 3 and any(s > r for s, r in zip(spatial, roi_size)):
         from monai.inferers import sliding_window_inference
 
         logits = sliding_window_inference(
             x,
-            roi_size=roi_size,
+            roi_size=tuple(roi_size),
             sw_batch_size=sw_batch_size,
             predictor=model,
             overlap=overlap,
@@ -88,8 +121,8 @@ def predict_probabilities(
     model: nn.Module,
     image: torch.Tensor,
     *,
-    size_divisor: int,
-    roi_size: tuple[int, ...] | None = None,
+    size_divisor: int | None = None,
+    roi_size: Sequence[int] | None = None,
     sw_batch_size: int = 4,
     overlap: float = 0.25,
 ) -> torch.Tensor:
@@ -98,7 +131,7 @@ def predict_probabilities(
     Args:
         model: maps ``(B, C, *S)`` to logits ``(B, K, *S)``.
         image: ``(C, *S)`` normalised image on the model's device.
-        size_divisor: spatial sizes the model accepts are multiples of this.
+        size_divisor: spatial sizes the model accepts are multiples of this; None = :func:`size_divisor_of` it.
         roi_size: sliding-window size for 3D (multiples of ``size_divisor``); None = always whole image.
         sw_batch_size: windows per forward pass.
         overlap: window overlap fraction.

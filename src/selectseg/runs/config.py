@@ -263,7 +263,7 @@ def validate_config(config: TrainConfig) -> None:
     Raises:
         ValueError: naming the key, the expected values and the value found.
     """
-    look_up_option("loss.segmentation", config.loss.segmentation, SEGMENTATION_LOSSES)
+    look_up_option("loss.segmentation", config.loss.segmentation, SEGMENTATION_LOSSES.names())
     look_up_option("loss.ranking", config.loss.ranking, RANKING_MODES)
     look_up_option("loss.reduction", config.loss.reduction, ("mean", "sum"))
     look_up_option("loss.heads", config.loss.heads, ("main", "all"))

@@ -99,7 +99,7 @@ def is_trained(run_dir: str | Path) -> bool:
     return all((run_dir / name).is_file() for name in (MODEL, CONFIG, RUN_INFO))
 
 
-def read_config(run_dir: str | Path) -> "TrainConfig":
+def read_config(run_dir: str | Path) -> TrainConfig:
     """The config a run saved, parsed and checked as :func:`~selectseg.runs.config.load_config` would.
 
     Raises:

@@ -1,7 +1,11 @@
 """Uncertainty: voxel scores from probabilities, member-based maps, and estimators behind one registry."""
 
 from .estimators import (
+    ESTIMATORS,
+    MEMBER_MAPS,
+    SINGLE_MAPS,
     Estimate,
+    EstimatorInfo,
     build_estimator,
     estimator_options,
     list_estimators,
@@ -10,10 +14,25 @@ from .estimators import (
     whole_image,
 )
 from .members import expected_entropy, member_variance, mutual_information
-from .scores import entropy, get_score, list_scores, max_softmax_uncertainty, normalized_entropy, register_score
+from .scores import (
+    SCORES,
+    ScoreInfo,
+    entropy,
+    get_score,
+    list_scores,
+    max_softmax_uncertainty,
+    normalized_entropy,
+    register_score,
+)
 
 __all__ = [
+    "ESTIMATORS",
+    "MEMBER_MAPS",
+    "SCORES",
+    "SINGLE_MAPS",
     "Estimate",
+    "EstimatorInfo",
+    "ScoreInfo",
     "build_estimator",
     "entropy",
     "estimator_options",

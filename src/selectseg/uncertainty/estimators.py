@@ -3,9 +3,12 @@ test-time augmentation, in 2D and 3D, with any predictor (whole image or MONAI s
 
 An estimator is built from a list of models and options and maps an image batch ``(B, C, *S)`` to an
 :class:`Estimate`: mean probabilities ``(B, K, *S)``, the member outputs ``(M, B, K, *S)`` where there are members,
-and named voxel uncertainty maps ``(B, *S)``. A new estimator is one decorated factory::
+and named voxel uncertainty maps ``(B, *S)``. Every predictor goes through
+:func:`selectseg.models.inference.case_logits`, which pads to the network's size divisor and crops back, so an
+estimate has the image's spatial shape whatever it is. A new estimator is one decorated factory, registered in
+:data:`ESTIMATORS` with what it is (:class:`EstimatorInfo`)::
 
-    @register_estimator("my_method")
+    @register_estimator("my_method", maps=MEMBER_MAPS)
     def my_method(models: Sequence[nn.Module], *, predictor: Predictor = whole_image) -> Estimator: ...
 """
 
@@ -22,13 +25,19 @@ from itertools import product
 import torch
 from torch import nn
 
-from .._validation import check_positive_int, look_up_option
+from .._registry import Registry
+from .._validation import check_non_negative, check_positive_int
+from ..models.inference import case_logits
 from .members import member_variance, mutual_information
 from .scores import entropy, max_softmax_uncertainty
 
 __all__ = [
+    "ESTIMATORS",
+    "MEMBER_MAPS",
+    "SINGLE_MAPS",
     "Estimate",
     "Estimator",
+    "EstimatorInfo",
     "Predictor",
     "build_estimator",
     "estimator_options",
@@ -42,7 +51,31 @@ Predictor = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 """``predictor(model, image (B, C, *S)) -> logits (B, K, *S)``."""
 Estimator = Callable[[torch.Tensor], "Estimate"]
 EstimatorFactory = Callable[..., Estimator]
-_ESTIMATORS: dict[str, EstimatorFactory] = {}
+
+SINGLE_MAPS: tuple[str, ...] = ("max_softmax", "entropy")
+"""The maps every estimate holds (scores of the mean probabilities)."""
+MEMBER_MAPS: tuple[str, ...] = (*SINGLE_MAPS, "mutual_information", "variance")
+"""The maps an estimate with several members holds."""
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    """What the estimator registry knows of an estimator besides its factory.
+
+    Attributes:
+        maps: the uncertainty maps its estimates can hold (:data:`SINGLE_MAPS`, or :data:`MEMBER_MAPS` for an
+            estimator with members; an estimate with a single member, e.g. TTA over no axis, holds only the first).
+        layered: its members are the heads of one multi-head network, ordered by depth (layer ensembles, EDUE).
+        min_models: the fewest models it takes (2 for a deep ensemble); the others take exactly one.
+    """
+
+    maps: tuple[str, ...] = SINGLE_MAPS
+    layered: bool = False
+    min_models: int = 1
+
+
+ESTIMATORS: Registry[EstimatorFactory, EstimatorInfo] = Registry("estimator", EstimatorInfo)
+"""The uncertainty estimators by name: ``factory(models, **options) -> estimator``, with :class:`EstimatorInfo`."""
 
 
 @dataclass(frozen=True)
@@ -72,48 +105,52 @@ def _estimate(members: torch.Tensor) -> Estimate:
 
 
 def whole_image(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """The default predictor: one forward pass over the whole batch."""
-    out: torch.Tensor = model(image)
-    return out
+    """The default predictor: one forward pass over the whole batch, zero-padded to the network's size divisor
+    (``model.spec.size_divisor``; 1 for a module without a spec) and cropped back (see
+    :func:`selectseg.models.inference.case_logits`).
+
+    Shape:
+        image ``(B, C, *S)`` -> logits ``(B, K, *S)``, whatever ``*S``.
+    """
+    return case_logits(model, image)
 
 
 def sliding_window_predictor(roi_size: Sequence[int], *, sw_batch_size: int = 4, overlap: float = 0.25) -> Predictor:
-    """A predictor running MONAI's ``sliding_window_inference`` (Gaussian blending) with windows of ``roi_size``."""
-    from monai.inferers import sliding_window_inference
-
-    def predict(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-        out = sliding_window_inference(
-            image,
-            roi_size=tuple(roi_size),
-            sw_batch_size=sw_batch_size,
-            predictor=model,
-            overlap=overlap,
-            mode="gaussian",
-        )
-        return out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
-
-    return predict
-
-
-def register_estimator(name: str) -> Callable[[EstimatorFactory], EstimatorFactory]:
-    """Register ``factory(models, **options) -> estimator`` under ``name``.
+    """A predictor running 3D volumes larger than ``roi_size`` through MONAI's ``sliding_window_inference``
+    (Gaussian blending, zero padding); 2D images and smaller volumes go through :func:`whole_image` (see
+    :func:`selectseg.models.inference.case_logits`, the one predictor behind both).
 
     Raises:
-        ValueError: if ``name`` is already registered.
+        ValueError: if ``roi_size`` is not positive ints, ``sw_batch_size`` < 1 or ``overlap`` not in [0, 1).
     """
+    roi = tuple(check_positive_int("roi_size", r) for r in roi_size)
+    check_positive_int("sw_batch_size", sw_batch_size)
+    if check_non_negative("overlap", overlap) >= 1:
+        raise ValueError(f"Expected `overlap` to be a float in [0, 1), but got {overlap}.")
+    return functools.partial(case_logits, roi_size=roi, sw_batch_size=sw_batch_size, overlap=overlap)
 
-    def decorator(factory: EstimatorFactory) -> EstimatorFactory:
-        if name in _ESTIMATORS:
-            raise ValueError(f"An estimator named {name!r} is already registered.")
-        _ESTIMATORS[name] = factory
-        return factory
 
-    return decorator
+def register_estimator(
+    name: str, *, maps: tuple[str, ...] = SINGLE_MAPS, layered: bool = False, min_models: int = 1
+) -> Callable[[EstimatorFactory], EstimatorFactory]:
+    """Register ``factory(models, **options) -> estimator`` under ``name`` in :data:`ESTIMATORS`.
+
+    Args:
+        name: the estimator's name.
+        maps: the uncertainty maps its estimates can hold (see :class:`EstimatorInfo`).
+        layered: its members are the heads of one network, ordered by depth.
+        min_models: the fewest models it takes.
+
+    Raises:
+        TypeError: if ``name`` is not a string.
+        ValueError: if ``name`` is invalid or already registered.
+    """
+    return ESTIMATORS.register(name, maps=tuple(maps), layered=bool(layered), min_models=min_models)
 
 
 def list_estimators() -> list[str]:
     """Names of the registered estimators, sorted."""
-    return sorted(_ESTIMATORS)
+    return ESTIMATORS.names()
 
 
 def estimator_options(name: str) -> tuple[str, ...]:
@@ -126,7 +163,7 @@ def estimator_options(name: str) -> tuple[str, ...]:
         >>> estimator_options("layer_ensemble"), estimator_options("softmax")
         (('skip_first',), ())
     """
-    factory = _ESTIMATORS[look_up_option("estimator", name, _ESTIMATORS)]
+    factory = ESTIMATORS.get(name)
     parameters = inspect.signature(factory).parameters.values()
     return tuple(sorted(p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "predictor"))
 
@@ -145,7 +182,7 @@ def build_estimator(name: str, models: nn.Module | Sequence[nn.Module], **option
         >>> tuple(est.probabilities.shape), tuple(est.members.shape), sorted(est.maps)
         ((1, 2, 4, 4), (4, 1, 2, 4, 4), ['entropy', 'max_softmax', 'mutual_information', 'variance'])
     """
-    factory = _ESTIMATORS[look_up_option("estimator", name, _ESTIMATORS)]
+    factory = ESTIMATORS.get(name)
     takes = estimator_options(name)
     unknown = sorted(set(options) - {*takes, "predictor"})
     if unknown:
@@ -201,7 +238,7 @@ def _dropout_on(model: nn.Module) -> Iterator[None]:
         model.train(was)
 
 
-@register_estimator("mc_dropout")
+@register_estimator("mc_dropout", maps=MEMBER_MAPS)
 def mc_dropout(
     models: Sequence[nn.Module], *, n_samples: int = 10, seed: int = 0, predictor: Predictor = whole_image
 ) -> Estimator:
@@ -237,7 +274,7 @@ def _architecture(model: nn.Module) -> object:
     return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
 
 
-@register_estimator("ensemble")
+@register_estimator("ensemble", maps=MEMBER_MAPS, min_models=2)
 def deep_ensemble(models: Sequence[nn.Module], *, predictor: Predictor = whole_image) -> Estimator:
     """Deep ensemble (Lakshminarayanan et al. 2017): the members' softmax outputs, each model in eval mode.
 
@@ -262,7 +299,7 @@ def deep_ensemble(models: Sequence[nn.Module], *, predictor: Predictor = whole_i
     return estimate
 
 
-@register_estimator("tta")
+@register_estimator("tta", maps=MEMBER_MAPS)
 def test_time_augmentation(
     models: Sequence[nn.Module], *, axes: Sequence[int] | None = None, predictor: Predictor = whole_image
 ) -> Estimator:
@@ -293,39 +330,33 @@ def test_time_augmentation(
 
 
 class _StackedHeads(nn.Module):
-    """Wraps a multi-head network so that its heads look like one output: ``(B, C, *S) -> (B, H * K, *S)``, which
-    any predictor (padding, MONAI sliding windows) can run; :func:`layer_ensemble` unfolds it again."""
+    """Wraps a multi-head network so that its heads (members, M) look like one output:
+    ``(B, C, *S) -> (B, M * K, *S)``, which any predictor (padding, MONAI sliding windows) can run;
+    :func:`layer_ensemble` unfolds it again. It shows the network's ``spec`` (its size divisor) to the predictor."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
+    @property
+    def spec(self) -> object:
+        return getattr(self.model, "spec", None)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         forward_heads = typing.cast(Callable[[torch.Tensor], torch.Tensor], self.model.forward_heads)
-        heads = forward_heads(x)  # (H, B, K, *S)
+        heads = forward_heads(x)  # (M, B, K, *S)
         return heads.movedim(0, 1).flatten(1, 2)
 
 
-def _padded(model: nn.Module, image: torch.Tensor, *, divisor: int) -> torch.Tensor:
-    """Whole-image predictor: zero-pad to ``divisor``, crop back."""
-    spatial = tuple(image.shape[2:])
-    pad: list[int] = []
-    for s in reversed(spatial):
-        pad += [0, (-s) % divisor]
-    out = typing.cast(torch.Tensor, model(torch.nn.functional.pad(image, pad) if any(pad) else image))
-    crop = (slice(None), slice(None), *(slice(0, s) for s in spatial))
-    return out[crop]
-
-
-@register_estimator("layer_ensemble")
+@register_estimator("layer_ensemble", maps=MEMBER_MAPS, layered=True)
 def layer_ensemble(
-    models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor | None = None
+    models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor = whole_image
 ) -> Estimator:
     """Layer ensembles (Kushibar et al. 2022): the segmentation heads at several decoder depths of one multi-head
     network are the members, in one forward pass; ``skip_first`` drops the T deepest (coarsest) heads.
 
-    The model must offer ``forward_heads(image) -> (H, B, K, *S)`` (``model.name = 'multihead_unet'``). The heads
-    run through ``predictor`` stacked as one ``(B, H * K, *S)`` output, so sliding-window inference (each head's
+    The model must offer ``forward_heads(image) -> (M, B, K, *S)`` (``model.name = 'multihead_unet'``). The heads
+    run through ``predictor`` stacked as one ``(B, M * K, *S)`` output, so sliding-window inference (each head's
     logits blended over windows) works for large 3D volumes as for a single-head network; the default predictor
     zero-pads to the network's size divisor and crops back.
 
@@ -343,21 +374,19 @@ def layer_ensemble(
             f"Expected `skip_first` to be an int in [0, {heads - 2}] for {heads} heads, but got {skip_first!r}."
         )
     stacked = _StackedHeads(model)
-    divisor = int(getattr(getattr(model, "spec", None), "size_divisor", 1))
-    run = predictor if predictor is not None else functools.partial(_padded, divisor=divisor)
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
         model.eval()
-        out = run(stacked, image)  # (B, H * K, *S)
+        out = predictor(stacked, image)  # (B, M * K, *S)
         logits = out.reshape(out.shape[0], heads, -1, *out.shape[2:]).movedim(1, 0)[skip_first:]
         return _estimate(torch.stack([_softmax(h) for h in logits]))
 
     return estimate
 
 
-@register_estimator("edue")
-def edue(models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor | None = None) -> Estimator:
+@register_estimator("edue", maps=MEMBER_MAPS, layered=True)
+def edue(models: Sequence[nn.Module], *, skip_first: int = 0, predictor: Predictor = whole_image) -> Estimator:
     """EDUE at inference (Abutalip et al. 2024): one pass of a multi-head network trained with ``--method edue``;
     the heads are the members (their variance gives the ``variance`` map and the SV image score). The computation
     is that of :func:`layer_ensemble`; the name records which training the run had.

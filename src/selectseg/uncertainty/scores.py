@@ -1,19 +1,23 @@
 """Voxel uncertainty scores computed from class probabilities (higher = less sure).
 
 Each score maps probabilities ``(B, K, *S)`` to an uncertainty map ``(B, *S)`` and is differentiable, so it can
-drive the uncertainty ranking loss. Scores are registered by name; ``register_score`` adds a new one.
+drive the uncertainty ranking loss. Scores are registered by name in :data:`SCORES`, each with its range for K
+classes (:class:`ScoreInfo`); ``register_score`` adds a new one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from .._validation import look_up_option
+from .._registry import Registry
 
 __all__ = [
+    "SCORES",
+    "ScoreInfo",
     "entropy",
     "get_score",
     "list_scores",
@@ -23,24 +27,42 @@ __all__ = [
 ]
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
-_SCORES: dict[str, ScoreFn] = {}
+Bounds = Callable[[int], tuple[float, float]]
 
 
-def register_score(name: str) -> Callable[[ScoreFn], ScoreFn]:
-    """Register an uncertainty score ``probs (B, K, *S) -> uncertainty (B, *S)`` under ``name``."""
+@dataclass(frozen=True)
+class ScoreInfo:
+    """What the score registry knows of a score besides its function.
 
-    def decorator(fn: ScoreFn) -> ScoreFn:
-        if name in _SCORES:
-            raise ValueError(f"Expected a new score name, but {name!r} is already registered.")
-        _SCORES[name] = fn
-        return fn
+    Attributes:
+        bounds: ``bounds(K) -> (low, high)``, the range of the score's values for K classes (attained by a one-hot
+            and a uniform prediction for the built-in scores); None where not documented.
+    """
 
-    return decorator
+    bounds: Bounds | None = None
+
+
+SCORES: Registry[ScoreFn, ScoreInfo] = Registry("uncertainty", ScoreInfo)
+"""The voxel uncertainty scores by name: ``probs (B, K, *S) -> uncertainty (B, *S)``, with :class:`ScoreInfo`."""
+
+
+def register_score(name: str, *, bounds: Bounds | None = None) -> Callable[[ScoreFn], ScoreFn]:
+    """Register an uncertainty score ``probs (B, K, *S) -> uncertainty (B, *S)`` under ``name`` in :data:`SCORES`.
+
+    Args:
+        name: the score's name.
+        bounds: ``bounds(K) -> (low, high)``, the range of its values for K classes (checked by the contract tests).
+
+    Raises:
+        TypeError: if ``name`` is not a string.
+        ValueError: if ``name`` is invalid or already registered.
+    """
+    return SCORES.register(name, bounds=bounds)
 
 
 def list_scores() -> list[str]:
     """Names of the registered uncertainty scores, sorted."""
-    return sorted(_SCORES)
+    return SCORES.names()
 
 
 def get_score(name: str) -> ScoreFn:
@@ -49,10 +71,10 @@ def get_score(name: str) -> ScoreFn:
     Raises:
         ValueError: if no score has that name (the message lists them and suggests a near match).
     """
-    return _SCORES[look_up_option("uncertainty", name, _SCORES)]
+    return SCORES.get(name)
 
 
-@register_score("max_softmax")
+@register_score("max_softmax", bounds=lambda k: (0.0, 1.0 - 1.0 / k))
 def max_softmax_uncertainty(probs: torch.Tensor) -> torch.Tensor:
     """Uncertainty ``1 - max_k p_k`` (Ding et al. 2020); 0 for a one-hot prediction, at most ``1 - 1/K``.
 
@@ -62,7 +84,7 @@ def max_softmax_uncertainty(probs: torch.Tensor) -> torch.Tensor:
     return 1.0 - probs.amax(dim=1)
 
 
-@register_score("entropy")
+@register_score("entropy", bounds=lambda k: (0.0, math.log(k)))
 def entropy(probs: torch.Tensor) -> torch.Tensor:
     """Predictive entropy ``-sum_k p_k log p_k`` in nats, in [0, log K].
 
@@ -76,7 +98,7 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * probs.clamp_min(tiny).log()).sum(dim=1)
 
 
-@register_score("normalized_entropy")
+@register_score("normalized_entropy", bounds=lambda k: (0.0, 1.0))
 def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Entropy divided by ``log K``, in [0, 1] (the same scale as the ranking loss's margin 0.1).
 
