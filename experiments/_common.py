@@ -25,6 +25,7 @@ from selectseg.results import EvaluationResult
 from selectseg.runs import folder
 from selectseg.training import TrainConfig, train
 from selectseg.training.multirun import train_ensemble
+from selectseg.uncertainty import InferenceOptions
 
 TABLE1 = (1.0, 0.95, 0.9, 0.8, 0.7)
 
@@ -134,9 +135,7 @@ def evaluate_run(
         list(cases),
         out,
         coverages=DEFAULT_COVERAGES,
-        uncertainty=uncertainty,
-        estimator=estimator,
-        estimator_options=estimator_options,
+        inference=InferenceOptions(uncertainty, estimator, estimator_options or {}),
         sv_roi_radius=sv_roi_radius,
     )
 
@@ -157,15 +156,16 @@ def inference_seconds(
         if saved["estimator"] == estimator:
             return dict(saved)
     run: LoadedRun = load_run(run_dir)
+    inference = InferenceOptions(estimator=estimator, estimator_options=estimator_options or {})
     cases = list(cases)
-    for _ in run.outputs(cases[:1], estimator=estimator, estimator_options=estimator_options):
+    for _ in run.outputs(cases[:1], inference):
         pass
     passes = []
     for _ in range(repeats):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         start = time.perf_counter()
-        for _ in run.outputs(cases, estimator=estimator, estimator_options=estimator_options):
+        for _ in run.outputs(cases, inference):
             pass
         if torch.cuda.is_available():
             torch.cuda.synchronize()

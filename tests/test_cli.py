@@ -388,7 +388,8 @@ def test_sweep_collect_only_with_a_reference_prints_the_paired_comparison(tmp_pa
     args = ["sweep", "--grid", "ranking_weight=0,2", "--seeds", "0,1", "--out", tmp_path, "--collect-only"]
     result = invoke(*args, "--reference", "ranking_weight=0")
     assert result.exit_code == 0, result.output
-    assert "ranking_weight=2" in result.output and "-1.000 [" in result.output and "2/0/0" in result.output
+    assert "ranking_weight=2" in result.output and "2/0/0" in result.output
+    assert "-1.000" in result.output and "[-1.000, -1.000]" in result.output  # the difference and its interval
     assert (tmp_path / "compare" / "ranking_weight=2" / "compare.json").is_file()
     bad = invoke(*args, "--reference", "ranking_weight=1")
     assert bad.exit_code == 2 and "one of the grid's ['0', '2']" in bad.output

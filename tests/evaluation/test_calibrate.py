@@ -45,7 +45,10 @@ def _library_inputs(run, outputs):
 def _replay(run, outputs: list[CaseOutput], tmp_path: Path):
     """A stand-in for ``run`` that yields the recorded outputs and writes into ``tmp_path``."""
     return SimpleNamespace(
-        run_dir=tmp_path, num_classes=run.num_classes, config=run.config, outputs=lambda cases, **_: iter(outputs)
+        run_dir=tmp_path,
+        num_classes=run.num_classes,
+        config=run.config,
+        outputs=lambda cases, inference=None: iter(outputs),
     )
 
 
@@ -106,7 +109,7 @@ def test_calibrate_crc_and_pixel_targets_equal_the_library(run_dir: Path, record
 
 
 def _fake_run(tmp_path: Path, cases: list[Case], segmentations, uncertainties, *, forbid_inference: bool = False):
-    def outputs(cases_in, **_: object):
+    def outputs(cases_in, inference: object = None):
         if forbid_inference:
             raise AssertionError("inference ran before the input checks")
         for case, seg, unc in zip(cases_in, segmentations, uncertainties):

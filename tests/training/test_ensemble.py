@@ -9,6 +9,7 @@ import torch
 from selectseg.evaluation import evaluate_cases, load_run
 from selectseg.runs.data import load_cases
 from selectseg.training.multirun import train_ensemble
+from selectseg.uncertainty import InferenceOptions
 
 from .test_loop import tiny, weights_equal
 
@@ -20,10 +21,12 @@ def test_ensemble_members_differ_by_seed_and_evaluate_as_one(tmp_path: Path) -> 
     run = load_run(tmp_path / "ens", device="cpu")
     assert run.is_ensemble and len(run.members) == 3
     cases = load_cases(run.config.data, split="test").cases
-    outputs = list(run.outputs(cases, estimator="ensemble", uncertainty="mutual_information"))
+    outputs = list(run.outputs(cases, InferenceOptions(uncertainty="mutual_information", estimator="ensemble")))
     image = torch.as_tensor(outputs[0].probabilities)
     assert torch.allclose(image.sum(0), torch.ones(image.shape[1:]), atol=1e-5)
-    result = evaluate_cases(run, cases, tmp_path / "ev", estimator="ensemble", uncertainty="variance")
+    result = evaluate_cases(
+        run, cases, tmp_path / "ev", inference=InferenceOptions(uncertainty="variance", estimator="ensemble")
+    )
     assert result.estimator == "ensemble"
 
 
@@ -44,4 +47,4 @@ def test_ensemble_resume_and_errors(tmp_path: Path) -> None:
 
     train(tiny("optim.epochs=1"), single)
     with pytest.raises(ValueError, match="needs an ensemble run"):
-        list(load_run(single, device="cpu").outputs([], estimator="ensemble"))
+        list(load_run(single, device="cpu").outputs([], InferenceOptions(estimator="ensemble")))

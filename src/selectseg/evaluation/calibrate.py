@@ -7,7 +7,6 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -25,7 +24,8 @@ from ..selection import (
     threshold_for_coverage,
 )
 from ..selection.bounds import check_open_unit
-from .run import LoadedRun
+from ..uncertainty import InferenceOptions
+from .run import DEFAULT_INFERENCE, LoadedRun
 
 __all__ = ["REFERRAL_FILE", "RISKS", "calibrate_run", "load_referral"]
 
@@ -43,9 +43,7 @@ def calibrate_run(
     delta: float = 0.1,
     risk: str = "dice",
     method: str | None = None,
-    uncertainty: str = "max_softmax",
-    estimator: str = "softmax",
-    estimator_options: dict[str, Any] | None = None,
+    inference: InferenceOptions = DEFAULT_INFERENCE,
     on_case: Callable[[str], None] | None = None,
 ) -> ReferralResult:
     """Calibrate ``run``'s referral threshold on labelled ``cases`` and write ``RUN/referral.json`` on success.
@@ -74,8 +72,8 @@ def calibrate_run(
         risk: ``"dice"`` (default) or ``"pixel"``.
         method: ``"ltt"`` or ``"crc"`` for ``risk="dice"``, ``"sgr"`` for ``risk="pixel"``; None: ``"ltt"`` /
             ``"sgr"``. Validated but unused with ``coverage``.
-        uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`); predict must use the same.
-        estimator: the uncertainty estimator; estimator_options: its options.
+        inference: the estimator, its options and the uncertainty map (see :meth:`LoadedRun.outputs`); predict
+            must use the same.
         on_case: called with each case id after inference (progress).
 
     Returns:
@@ -113,9 +111,7 @@ def calibrate_run(
     references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
     predictions: list[np.ndarray] = []
     uncertainties: list[np.ndarray] = []
-    outputs = run.outputs(
-        list(cases), uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options
-    )
+    outputs = run.outputs(list(cases), inference)
     for output in outputs:
         predictions.append(output.segmentation.astype(np.int64))
         uncertainties.append(output.uncertainty)
@@ -130,9 +126,9 @@ def calibrate_run(
         method=chosen.method,
         target=chosen.target,
         risk_measure=risk,
-        uncertainty=uncertainty,
-        estimator=estimator,
-        estimator_options=dict(estimator_options or {}),
+        uncertainty=inference.uncertainty,
+        estimator=inference.estimator,
+        estimator_options=dict(inference.estimator_options),
         calibration_cases=tuple(case.case_id for case in cases),
         num_cases=len(cases),
         num_voxels=int(voxels),

@@ -27,8 +27,9 @@ from ..metrics.bootstrap import DEFAULT_N_RESAMPLES
 from ..results import EvaluationResult, _json
 from ..runs import folder
 from ..runs.data import load_cases
+from ..uncertainty import InferenceOptions
 from .evaluate import DEFAULT_COVERAGES, evaluate_cases
-from .run import load_run
+from .run import DEFAULT_INFERENCE, load_run
 
 __all__ = ["evaluate_folds", "is_cv_folder"]
 
@@ -50,9 +51,7 @@ def evaluate_folds(
     split: str = "test",
     format_: str = "auto",
     coverages: Sequence[float] = DEFAULT_COVERAGES,
-    uncertainty: str = "max_softmax",
-    estimator: str = "softmax",
-    estimator_options: dict[str, Any] | None = None,
+    inference: InferenceOptions = DEFAULT_INFERENCE,
     sv_roi_radius: int | None = None,
     device: str = "auto",
     on_fold: Callable[[int, int], None] | None = None,
@@ -64,7 +63,7 @@ def evaluate_folds(
         out_dir: where ``cv.json`` and ``cv_curve.csv`` go (default ``run_dir/evaluation``).
         data: None = each fold on its held-out training cases; a dataset path = every fold on its ``split``.
         split, format_: of ``data``.
-        coverages, uncertainty, estimator, estimator_options, sv_roi_radius: as :func:`evaluate_cases`.
+        coverages, inference, sv_roi_radius: as :func:`evaluate_cases`.
         device: inference device.
         on_fold: called with (fold, K) after each fold.
 
@@ -94,9 +93,7 @@ def evaluate_folds(
             cases,
             run_dir / name / folder.EVALUATION_DIR,
             coverages=coverages,
-            uncertainty=uncertainty,
-            estimator=estimator,
-            estimator_options=estimator_options,
+            inference=inference,
             n_resamples=DEFAULT_N_RESAMPLES if len(cases) >= 2 else 0,  # one held-out case: nothing to resample
             sv_roi_radius=sv_roi_radius,
         )
@@ -124,8 +121,8 @@ def evaluate_folds(
         "run": str(run_dir),
         "folds": index["folds"],
         "evaluated_on": "each fold's held-out cases" if data is None else f"{data} ({split})",
-        "uncertainty": uncertainty,
-        "estimator": estimator,
+        "uncertainty": inference.uncertainty,
+        "estimator": inference.estimator,
         "num_cases": [result.num_cases for result in per_fold],
         "aurc": spread([result.aurc for result in per_fold]),
         "table": table,

@@ -51,14 +51,14 @@ from ..results import (
     QualityControl,
     Reliability,
 )
+from ..results.evaluation import DEFAULT_COVERAGES
 from ..results.montage import MONTAGE_NPZ
+from ..uncertainty import InferenceOptions
 from .image_scores import image_scores
-from .run import CaseOutput, LoadedRun
+from .run import DEFAULT_INFERENCE, CaseOutput, LoadedRun
 
 __all__ = ["DEFAULT_COVERAGES", "evaluate_cases"]
 
-DEFAULT_COVERAGES = (1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7)
-"""Ding et al.'s Table 1 coverages (0.95..0.7) and Table 4's (1.00..0.95)."""
 MONTAGE_COVERAGE = 0.9
 """The referral operating point of the qualitative montage (``montage.npz``)."""
 MONTAGE_CASES = 4
@@ -70,9 +70,7 @@ def evaluate_cases(
     out_dir: str | Path,
     *,
     coverages: Sequence[float] = DEFAULT_COVERAGES,
-    uncertainty: str = "max_softmax",
-    estimator: str = "softmax",
-    estimator_options: dict[str, Any] | None = None,
+    inference: InferenceOptions = DEFAULT_INFERENCE,
     sv_roi_radius: int | None = None,
     on_case: Callable[[str], None] | None = None,
     n_resamples: int = DEFAULT_N_RESAMPLES,
@@ -117,9 +115,8 @@ def evaluate_cases(
         cases: labelled cases (with several annotators, the run's annotator policy gives the reference).
         out_dir: output folder (created).
         coverages: target coverages, each in [0, 1].
-        uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`).
-        estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``, ``ensemble``, ``layer_ensemble``,
-            ``edue``); estimator_options: its options.
+        inference: the estimator (``softmax``, ``mc_dropout``, ``tta``, ``ensemble``, ``layer_ensemble``, ``edue``),
+            its options and the uncertainty map (:class:`~selectseg.uncertainty.InferenceOptions`).
         on_case: called with each case id after inference (progress).
         n_resamples: resamples of the bootstrap over images (0: no bootstrap, no intervals).
         bootstrap_seed: its seed; confidence_level: its level, in (0, 1).
@@ -156,9 +153,7 @@ def evaluate_cases(
     sampled_members = False  # GED / Hungarian IoU over the members' samples (else the one prediction)
     scores: dict[str, list[float]] = {}
     slices: list[dict[str, np.ndarray]] = []
-    outputs = run.outputs(
-        list(cases), uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options
-    )
+    outputs = run.outputs(list(cases), inference)
     for output, reference in zip(outputs, references):
         predictions.append(output.segmentation.astype(np.int64))
         uncertainties.append(output.uncertainty)
@@ -248,7 +243,7 @@ def evaluate_cases(
                     counted, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
                 )
             disagreement = Disagreement(
-                uncertainty=uncertainty,
+                uncertainty=inference.uncertainty,
                 sv_roi="image" if sv_roi_radius is None else f"annotators' union dilated by {sv_roi_radius} px",
                 sv_roi_radius=sv_roi_radius,
                 image_pearson=image_corr.pearson,
@@ -275,9 +270,9 @@ def evaluate_cases(
     class_names = run.info.get("class_names")
     result = EvaluationResult(
         run=str(run.run_dir),
-        uncertainty=uncertainty,
-        estimator=estimator,
-        estimator_options=dict(estimator_options or {}),
+        uncertainty=inference.uncertainty,
+        estimator=inference.estimator,
+        estimator_options=dict(inference.estimator_options),
         num_cases=len(cases),
         num_classes=run.num_classes,
         class_names=tuple(class_names) if class_names is not None else None,

@@ -23,7 +23,6 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,8 +32,9 @@ from ..data.annotators import reference_labels
 from ..data.distortions import DISTORTIONS, distort_fraction
 from ..metrics import mean_dice, ood_auroc
 from ..results import OODResult
+from ..uncertainty import InferenceOptions
 from .image_scores import image_scores
-from .run import LoadedRun
+from .run import DEFAULT_INFERENCE, LoadedRun
 
 __all__ = ["DEFAULT_FRACTIONS", "default_kinds", "evaluate_ood"]
 
@@ -55,9 +55,7 @@ def evaluate_ood(
     kinds: Sequence[str] | None = None,
     severity: float = 0.5,
     seed: int = 0,
-    uncertainty: str = "max_softmax",
-    estimator: str = "softmax",
-    estimator_options: dict[str, Any] | None = None,
+    inference: InferenceOptions = DEFAULT_INFERENCE,
     on_case: Callable[[str], None] | None = None,
 ) -> OODResult:
     """Run the OOD protocol (module docstring) and write ``ood.json`` and ``ood.csv`` to ``out_dir``.
@@ -70,7 +68,7 @@ def evaluate_ood(
         kinds: distortions to draw from (``noise``, ``blur``, ``contrast``); None = :func:`default_kinds`.
         severity: strength of every distortion, in [0, 1].
         seed: seed of the chosen images, their kinds and the noise.
-        uncertainty, estimator, estimator_options: as :meth:`LoadedRun.outputs`.
+        inference: the estimator, its options and the uncertainty map, as :meth:`LoadedRun.outputs`.
         on_case: called with each case id after each inference (progress; ``N + sum round(f N)`` calls).
 
     Shape:
@@ -101,7 +99,7 @@ def evaluate_ood(
 
     def predict(batch: list[Case]) -> dict[str, tuple[float, dict[str, float]]]:
         out = {}
-        outputs = run.outputs(batch, uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options)
+        outputs = run.outputs(batch, inference)
         for output in outputs:
             dice = mean_dice(output.segmentation, references[output.case.case_id], num_classes=run.num_classes)
             scores = image_scores(output.probabilities, output.uncertainty, output.members, layered=output.layered)
@@ -137,9 +135,9 @@ def evaluate_ood(
     score_rows = {name: np.array([r[5][name] for r in rows], dtype=np.float64) for name in names}
     result = OODResult(
         run=str(run.run_dir),
-        uncertainty=uncertainty,
-        estimator=estimator,
-        estimator_options=dict(estimator_options or {}),
+        uncertainty=inference.uncertainty,
+        estimator=inference.estimator,
+        estimator_options=dict(inference.estimator_options),
         num_cases=len(cases),
         severity=severity,
         kinds=tuple(chosen),

@@ -14,8 +14,9 @@ from ..data import Case, save_like
 from ..data.annotators import reference_labels
 from ..metrics import coverage_threshold, mean_dice
 from ..results import _json
+from ..uncertainty import InferenceOptions
 from .calibrate import load_referral
-from .run import LoadedRun
+from .run import DEFAULT_INFERENCE, LoadedRun
 
 __all__ = ["coverage_threshold", "predict_cases", "referral_mask"]
 
@@ -36,9 +37,7 @@ def predict_cases(
     *,
     threshold: float | None = None,
     coverage: float | None = None,
-    uncertainty: str = "max_softmax",
-    estimator: str = "softmax",
-    estimator_options: dict[str, Any] | None = None,
+    inference: InferenceOptions = DEFAULT_INFERENCE,
     use_referral: bool = True,
     on_case: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -57,8 +56,8 @@ def predict_cases(
         coverage: keep (per case) the largest achievable fraction <= ``coverage`` of least uncertain voxels.
             Neither: the threshold calibrated by ``selectseg calibrate`` (``RUN/referral.json``) when there is one
             and ``use_referral``, else coverage 1 (nothing referred).
-        uncertainty: the uncertainty map (see :meth:`LoadedRun.outputs`).
-        estimator: the uncertainty estimator (``softmax``, ``mc_dropout``, ``tta``); estimator_options: its options.
+        inference: the estimator, its options and the uncertainty map
+            (:class:`~selectseg.uncertainty.InferenceOptions`).
         use_referral: use the run's calibrated threshold when neither ``threshold`` nor ``coverage`` is given.
         on_case: called with each case id after it is written (progress).
 
@@ -75,11 +74,12 @@ def predict_cases(
     referral = load_referral(run.run_dir) if use_referral and source == "none" else None
     if referral is not None:
         made_for = referral.made_for
-        if made_for != (uncertainty, estimator, estimator_options or {}):
+        if made_for != (inference.uncertainty, inference.estimator, dict(inference.estimator_options)):
             raise ValueError(
                 f"The calibrated threshold in {str(run.run_dir)!r}/referral.json is for uncertainty "
                 f"{made_for[0]!r} with estimator {made_for[1]!r} {made_for[2]}, but this prediction uses "
-                f"{uncertainty!r} with {estimator!r} {estimator_options or {}}; use those, or give a threshold or "
+                f"{inference.uncertainty!r} with {inference.estimator!r} {dict(inference.estimator_options)}; use "
+                "those, or give a threshold or "
                 "coverage, or turn the calibrated threshold off."
             )
         threshold, source = referral.threshold, "referral.json"
@@ -92,7 +92,7 @@ def predict_cases(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
-    outputs = run.outputs(cases, uncertainty=uncertainty, estimator=estimator, estimator_options=estimator_options)
+    outputs = run.outputs(cases, inference)
     for output in outputs:
         case = output.case
         if threshold is not None:
@@ -131,9 +131,9 @@ def predict_cases(
             on_case(case.case_id)
     summary = {
         "run": str(run.run_dir),
-        "uncertainty": uncertainty,
-        "estimator": estimator,
-        "estimator_options": estimator_options or {},
+        "uncertainty": inference.uncertainty,
+        "estimator": inference.estimator,
+        "estimator_options": dict(inference.estimator_options),
         "threshold": threshold,
         "coverage": coverage,
         "threshold_source": source,

@@ -18,10 +18,14 @@ from ..models.inference import case_logits, normalize_image
 from ..runs import folder
 from ..runs.checkpoint import load_model
 from ..runs.config import TrainConfig
+from ..runs.data import load_cases
 from ..runs.device import resolve_device
-from ..uncertainty import ESTIMATORS, build_estimator, get_score
+from ..uncertainty import ESTIMATORS, MEMBER_MAPS, InferenceOptions, build_estimator, get_score
 
-__all__ = ["CaseOutput", "LoadedRun", "load_run"]
+__all__ = ["DEFAULT_INFERENCE", "CaseOutput", "LoadedRun", "load_run"]
+
+DEFAULT_INFERENCE = InferenceOptions()
+"""The softmax of one network, uncertainty ``1 - max softmax`` (Ding et al.)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,19 @@ class LoadedRun:
         """Training patch size, the 3D sliding-window size."""
         return tuple(self.info["patch_size"])
 
+    def validation_cases(self) -> list[Case]:
+        """The run's held-out validation cases (listed in ``run.json``; never trained on, and not the test set), read
+        from the run's training data.
+
+        Raises:
+            ValueError: if the run kept no validation case.
+        """
+        held_out = set(self.info.get("val_cases", []))
+        cases = [c for c in load_cases(self.config.data, split="train").cases if c.case_id in held_out]
+        if not cases:
+            raise ValueError(f"{str(self.run_dir)!r} has no validation cases (data.val_fraction was 0).")
+        return cases
+
     def check_case(self, case: Case) -> None:
         """Raise ValueError if a case cannot go through this network (channels or dimensionality)."""
         spec = self.model.spec
@@ -82,32 +99,22 @@ class LoadedRun:
             )
 
     def outputs(
-        self,
-        cases: list[Case] | tuple[Case, ...],
-        *,
-        uncertainty: str = "max_softmax",
-        estimator: str = "softmax",
-        estimator_options: dict[str, Any] | None = None,
+        self, cases: list[Case] | tuple[Case, ...], inference: InferenceOptions = DEFAULT_INFERENCE
     ) -> Iterator[CaseOutput]:
         """Run the network on each case in turn (one case in memory at a time).
 
         Args:
             cases: cases to predict.
-            uncertainty: the voxel map to report: one the estimator produces (``max_softmax``, ``entropy``; with
-                members also ``mutual_information``, ``variance``) or any registered score of the mean
-                probabilities (e.g. ``normalized_entropy``).
-            estimator: a registered estimator (``softmax``, ``mc_dropout``, ``tta``; ``layer_ensemble`` and ``edue``
-                for a multi-head run; ``ensemble`` for an ensemble run; see
-                :func:`selectseg.uncertainty.list_estimators`). The other estimators use member 0 of an ensemble.
-            estimator_options: keyword options of the estimator (e.g. ``{"n_samples": 20}``).
+            inference: the estimator, its options and the voxel uncertainty map (:class:`InferenceOptions`; the
+                ``ensemble`` estimator needs an ensemble run, ``layer_ensemble`` and ``edue`` a multi-head run; the
+                other estimators use member 0 of an ensemble).
 
         Raises:
-            ValueError: on an unknown estimator or uncertainty name, an estimator this run's model cannot serve
-                (e.g. MC dropout without dropout), or a case the network cannot take.
+            ValueError: on an estimator this run's model cannot serve (e.g. MC dropout without dropout, the
+                ``ensemble`` estimator on one network), a map the estimator does not produce, or a case the network
+                cannot take.
         """
-        member_maps = {m for entry in ESTIMATORS.entries() for m in entry.metadata.maps}
-        if uncertainty not in member_maps:
-            get_score(uncertainty)  # raises with the choices and a near match
+        estimator, uncertainty = inference.estimator, inference.uncertainty
         predictor = functools.partial(
             case_logits,
             size_divisor=self.model.spec.size_divisor,
@@ -121,16 +128,17 @@ class LoadedRun:
                 f"The 'ensemble' estimator needs an ensemble run (selectseg train --ensemble N); "
                 f"{str(self.run_dir)!r} holds one network."
             )
-        estimate_fn = build_estimator(estimator, models, predictor=predictor, **(estimator_options or {}))
+        estimate_fn = build_estimator(estimator, models, predictor=predictor, **inference.estimator_options)
         for case in cases:
             self.check_case(case)
+        layered = ESTIMATORS.entry(estimator).metadata.layered
         for case in cases:
             image = normalize_image(case.image, self.config.data.normalize).to(self.device)
             estimate = estimate_fn(image.unsqueeze(0))
             probs = estimate.probabilities[0]
             if uncertainty in estimate.maps:
                 unc = estimate.maps[uncertainty][0]
-            elif uncertainty in member_maps:
+            elif uncertainty in MEMBER_MAPS:
                 raise ValueError(
                     f"The {estimator!r} estimator has no {uncertainty!r} map (it needs several members); "
                     f"use one of {sorted(estimate.maps)} or another estimator."
@@ -143,7 +151,7 @@ class LoadedRun:
                 segmentation=probs.max(0).indices.cpu().numpy().astype(np.int64),
                 uncertainty=unc.float().cpu().numpy(),
                 members=None if estimate.members is None else estimate.members[:, 0].float().cpu().numpy(),
-                layered=ESTIMATORS.entry(estimator).metadata.layered,
+                layered=layered,
             )
 
 

@@ -28,6 +28,7 @@ from .._io import atomic_write_text
 from . import _json
 
 __all__ = [
+    "DEFAULT_COVERAGES",
     "HEADLINE_METRICS",
     "Calibration",
     "DiceCurve",
@@ -44,6 +45,9 @@ SUMMARY_CSV = "summary.csv"
 CURVE_CSV = "curve.csv"
 PER_IMAGE_CSV = "per_image.csv"
 _TOL = 1e-9
+
+DEFAULT_COVERAGES = (1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7)
+"""The target coverages evaluated by default: Ding et al.'s Table 1 (0.95..0.7) and Table 4 (1.00..0.95)."""
 
 HEADLINE_METRICS = ("aurc", "oracle_aurc", "excess_aurc", "error_auroc", "augrc")
 """The pooled figures of an evaluation, attributes of :class:`EvaluationResult` (see ``docs/metrics.md``)."""

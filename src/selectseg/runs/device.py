@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["is_main_process", "resolve_device"]
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -24,3 +26,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
     return device
+
+
+def is_main_process() -> bool:
+    """Whether this process speaks for the job: rank 0 under ``torchrun`` (env ``RANK``), or a single process."""
+    return os.environ.get("RANK", "0") == "0"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from ..runs.device import resolve_device
+from ..runs.device import is_main_process, resolve_device
 
-__all__ = ["DistributedContext", "init_distributed", "resolve_device"]
+__all__ = ["DistributedContext", "init_distributed", "is_main_process", "resolve_device"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from .estimators import (
     whole_image,
 )
 from .members import expected_entropy, member_variance, mutual_information
+from .options import InferenceOptions
 from .scores import (
     SCORES,
     ScoreInfo,
@@ -32,6 +33,7 @@ __all__ = [
     "SINGLE_MAPS",
     "Estimate",
     "EstimatorInfo",
+    "InferenceOptions",
     "ScoreInfo",
     "build_estimator",
     "entropy",

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+
+from ..metrics.bootstrap import DEFAULT_CONFIDENCE_LEVEL, DEFAULT_N_RESAMPLES
+from ..results.evaluation import DEFAULT_COVERAGES
+from ..runs.device import is_main_process
+from . import render
+from .render import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Uncertainty-aware selective segmentation.")
-console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -60,49 +61,6 @@ def main() -> None:
     """selectseg: uncertainty-aware training, selective prediction and Dice risk-coverage evaluation."""
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-class _TrainDisplay:
-    """Progress bar over epochs and steps, with the loss parts."""
-
-    def __init__(self, progress: Progress, label: str = "train") -> None:
-        self.progress = progress
-        self.label = label
-        self.task: Any = None
-
-    def __call__(self, event: Any) -> None:
-        if event.kind == "start":
-            description = f"{self.label} epoch {event.epoch}/{event.epochs}"
-            if self.task is None:
-                self.task = self.progress.add_task(description, total=event.steps, info="")
-            else:
-                self.progress.reset(self.task, total=event.steps, description=description, info="")
-        elif event.kind == "step":
-            p = event.parts
-            guide = f", guide {p['guide']:.2e}" if p.get("guide") else ""
-            info = f"loss {p['loss']:.4f} (seg {p['seg']:.4f}, rank {p['rank']:.2e}{guide})"
-            self.progress.update(self.task, completed=event.step, info=info)
-        elif event.kind == "epoch":
-            p = event.parts
-            val = f", val Dice {p['val_dice']:.4f}, AURC {p['val_aurc']:.4f}" if p["val_dice"] == p["val_dice"] else ""
-            self.progress.console.print(
-                f"{self.label} epoch {event.epoch}/{event.epochs}: loss {p['loss']:.4f} "
-                f"(seg {p['segmentation']:.4f}, rank {p['ranking']:.3e}, guidance {p.get('guidance', 0.0):.3e})"
-                f"{val} [{p['seconds']:.1f} s]",
-                highlight=False,
-            )
-
-
 @app.command("train")
 @_user_errors
 def train_command(
@@ -134,60 +92,59 @@ def train_command(
     ] = None,
 ) -> None:
     """Train a segmentation network, baseline or uncertainty-aware (multi-GPU: launch with torchrun -m selectseg)."""
-    from ._validation import look_up_option
-    from .runs.config import METHODS
-    from .training import load_config, train
+    from .._validation import look_up_option
+    from ..runs.config import METHODS, with_overrides
+    from ..training import load_config, train
 
     overrides = list(METHODS[look_up_option("method", method, METHODS)]) if method is not None else []
     overrides += list(set_ or [])
-    for key, value in (
-        ("data.path", data),
-        ("loss.ranking", ranking),
-        ("optim.epochs", epochs),
-        ("seed", seed),
-        ("loss.ranking_start_epoch", ranking_start_epoch),
-        ("loss.ranking_warmup_epochs", ranking_warmup),
-    ):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if device is not None:
-        overrides.append(f"device={device}")
-    given = config is not None or bool(overrides)
-    resolved = load_config(config, overrides) if given or not resume else None
+    typed = {
+        "data.path": data,
+        "loss.ranking": ranking,
+        "optim.epochs": epochs,
+        "seed": seed,
+        "device": device,
+        "loss.ranking_start_epoch": ranking_start_epoch,
+        "loss.ranking_warmup_epochs": ranking_warmup,
+    }
+    given = config is not None or bool(overrides) or any(v is not None for v in typed.values())
+    resolved = with_overrides(load_config(config, overrides), typed) if given or not resume else None
     if folds and ensemble > 1:
         raise ValueError("Choose one of `--folds` and `--ensemble`: cross-validated ensembles are not supported.")
     if folds:
-        from .training.multirun import train_folds
+        from ..training.multirun import train_folds
 
-        with _progress() as progress:
-            displays = [_TrainDisplay(progress, label=f"fold {k}") for k in range(folds)]
+        with render.progress() as progress:
+            displays = [render.TrainDisplay(progress, label=f"fold {k}") for k in range(folds)]
             results = train_folds(resolved, out, folds, resume=resume, progress=lambda k, event: displays[k](event))
         console.print(f"Trained {len(results)} folds in {out}; `selectseg evaluate {out}` aggregates them")
         return
     if ensemble > 1:
-        from .training.multirun import train_ensemble
+        from ..training.multirun import train_ensemble
 
-        with _progress() as progress:
-            displays = [_TrainDisplay(progress, label=f"member {k}") for k in range(ensemble)]
+        with render.progress() as progress:
+            displays = [render.TrainDisplay(progress, label=f"member {k}") for k in range(ensemble)]
             results = train_ensemble(
                 resolved, out, ensemble, resume=resume, progress=lambda k, event: displays[k](event)
             )
-        if os.environ.get("RANK", "0") == "0":
+        if is_main_process():
             console.print(f"Trained an ensemble of {len(results)} members in {out}")
         return
-    with _progress() as progress:
-        result = train(resolved, out, resume=resume, progress=_TrainDisplay(progress))
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+    with render.progress() as progress:
+        result = train(resolved, out, resume=resume, progress=render.TrainDisplay(progress))
+    if is_main_process():  # under torchrun, rank 0 speaks for all
         console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
 
 
-def _estimator_options(estimator: str, mc_samples: int, skip_first: int | None = None) -> dict[str, Any]:
-    """The estimator's options from the CLI flags; ``--skip-first`` only where the estimator takes it (0, the
-    library default, is left out so that it matches a referral threshold calibrated without the flag)."""
+def _inference(uncertainty: str, estimator: str, mc_samples: int, skip_first: int | None = None) -> Any:
+    """The :class:`~selectseg.uncertainty.InferenceOptions` of the CLI flags; ``--skip-first`` only where the
+    estimator takes it (0, the library default, is left out so that it matches a referral threshold calibrated without
+    the flag)."""
+    from ..uncertainty import InferenceOptions, estimator_options, list_estimators
+
     options: dict[str, Any] = {"n_samples": mc_samples} if estimator == "mc_dropout" else {}
     if skip_first is None:
-        return options
-    from .uncertainty import estimator_options, list_estimators
+        return InferenceOptions(uncertainty, estimator, options)
 
     if "skip_first" not in estimator_options(estimator):
         takers = [name for name in list_estimators() if "skip_first" in estimator_options(name)]
@@ -199,12 +156,12 @@ def _estimator_options(estimator: str, mc_samples: int, skip_first: int | None =
         raise ValueError(f"Expected `--skip-first` to be >= 0 (heads left out), but got {skip_first}.")
     if skip_first > 0:
         options["skip_first"] = skip_first
-    return options
+    return InferenceOptions(uncertainty, estimator, options)
 
 
 def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], Any]) -> Any:
     """Run ``call(on_case)`` under a progress bar that advances by one case per ``on_case(case_id)``."""
-    with _progress() as progress:
+    with render.progress() as progress:
         task = progress.add_task(label, total=len(cases), info="")
         return call(lambda case_id: progress.update(task, advance=1, info=case_id))
 
@@ -212,7 +169,7 @@ def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], 
 def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:
     import dataclasses
 
-    from .runs.data import load_cases
+    from ..runs.data import load_cases
 
     config = run.config.data
     if data is not None:
@@ -242,9 +199,9 @@ def predict_command(
     ] = True,
 ) -> None:
     """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
-    from .evaluation import load_run, predict_cases
+    from ..evaluation import load_run, predict_cases
 
-    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
+    inference = _inference(uncertainty, estimator, mc_samples, skip_first)  # option errors before loading
     run = load_run(run_dir, device=device)
     cases = _cases(run, data, split, format_)
     summary = _over_cases(
@@ -256,9 +213,7 @@ def predict_command(
             out,
             threshold=threshold,
             coverage=coverage,
-            uncertainty=uncertainty,
-            estimator=estimator,
-            estimator_options=options,
+            inference=inference,
             use_referral=calibrated,
             on_case=on_case,
         ),
@@ -296,16 +251,16 @@ def calibrate_command(
 ) -> None:
     """Pick the referral threshold on a calibration set (target coverage, or target risk with a guarantee) and
     store it in the run (RUN/referral.json); `predict` then uses it by default."""
-    from .evaluation import load_run
-    from .evaluation.calibrate import calibrate_run
+    from ..evaluation import load_run
+    from ..evaluation.calibrate import calibrate_run
 
-    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
+    inference = _inference(uncertainty, estimator, mc_samples, skip_first)  # option errors before loading
     run = load_run(run_dir, device=device)
     if data is None:  # the run's held-out validation cases: never trained on, and not the test set
-        held_out = set(run.info.get("val_cases", []))
-        cases = [c for c in _cases(run, None, "train", format_) if c.case_id in held_out]
-        if not cases:
-            raise ValueError(f"{str(run_dir)!r} has no validation cases to calibrate on; pass --data CAL_SET.")
+        try:
+            cases = run.validation_cases()
+        except ValueError as error:
+            raise ValueError(f"{error} Pass --data CAL_SET to calibrate on other cases.") from None
     else:
         cases = _cases(run, data, split, format_)
     result = _over_cases(
@@ -319,9 +274,7 @@ def calibrate_command(
             delta=delta,
             risk=risk,
             method=method,
-            uncertainty=uncertainty,
-            estimator=estimator,
-            estimator_options=options,
+            inference=inference,
             on_case=on_case,
         ),
     )
@@ -342,7 +295,7 @@ def evaluate_command(
     format_: FormatOption = "auto",
     coverages: Annotated[
         str, typer.Option(help="Comma-separated target coverages (Table 4's 1.00..0.95 and Table 1's 0.9..0.7).")
-    ] = "1.0,0.99,0.98,0.97,0.96,0.95,0.9,0.8,0.7",
+    ] = ",".join(map(str, DEFAULT_COVERAGES)),
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
     mc_samples: McSamplesOption = 10,
@@ -351,9 +304,11 @@ def evaluate_command(
     report: Annotated[bool, typer.Option(help="Also write RUN/report.html (with the default --out).")] = True,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples over images for the intervals of AURC and Dice (0: none).")
-    ] = 1000,
+    ] = DEFAULT_N_RESAMPLES,
     bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-    confidence_level: Annotated[float, typer.Option(help="Level of the bootstrap intervals.")] = 0.95,
+    confidence_level: Annotated[
+        float, typer.Option(help="Level of the bootstrap intervals.")
+    ] = DEFAULT_CONFIDENCE_LEVEL,
     sv_roi_radius: Annotated[
         int | None,
         typer.Option(help="Image-level SV over the annotators' union dilated by R px (default: the whole image)."),
@@ -364,16 +319,16 @@ def evaluate_command(
 
     A cross-validation folder (train --folds K) is evaluated fold by fold, each on its held-out cases (or on --data),
     and aggregated as mean and std over folds."""
-    from .evaluation import evaluate_cases, load_run
-    from .evaluation.cv import evaluate_folds, is_cv_folder
+    from ..evaluation import evaluate_cases, load_run
+    from ..evaluation.cv import evaluate_folds, is_cv_folder
 
-    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
+    inference = _inference(uncertainty, estimator, mc_samples, skip_first)  # option errors before loading
     try:
         targets = [float(c) for c in coverages.split(",") if c.strip()]
     except ValueError:
         raise ValueError(f"Expected `--coverages` to be comma-separated numbers, but got {coverages!r}.") from None
     if is_cv_folder(run_dir):
-        with _progress() as progress:
+        with render.progress() as progress:
             task = progress.add_task("folds", total=None, info="")
             summary = evaluate_folds(
                 run_dir,
@@ -382,27 +337,12 @@ def evaluate_command(
                 split=split,
                 format_=format_,
                 coverages=targets,
-                uncertainty=uncertainty,
-                estimator=estimator,
-                estimator_options=options,
+                inference=inference,
                 sv_roi_radius=sv_roi_radius,
                 device=device,
                 on_fold=lambda k, n: progress.update(task, completed=k + 1, total=n, info=f"fold {k}"),
             )
-        aurc = summary["aurc"]
-        table = Table(
-            title=f"{run_dir}: {summary['folds']} folds, AURC {100 * aurc['mean']:.3f} ± {100 * aurc['std']:.3f}%"
-        )
-        for column in ("target", "coverage", "Dice mean (± over folds)", "Dice p5 (± over folds)"):
-            table.add_column(column, justify="right")
-        for row in summary["table"]:
-            table.add_row(
-                f"{row['target_coverage']:.2f}",
-                f"{row['coverage']['mean']:.4f}",
-                f"{row['dice_mean']['mean']:.4f} ± {row['dice_mean']['std']:.4f}",
-                f"{row['dice_p5']['mean']:.4f} ± {row['dice_p5']['std']:.4f}",
-            )
-        Console().print(table)
+        render.cv_table(summary, run_dir)
         console.print(f"Wrote {out or run_dir / 'evaluation'}/cv.json, cv_curve.csv (per fold: RUN/fold_k/evaluation)")
         return
     run = load_run(run_dir, device=device)
@@ -417,9 +357,7 @@ def evaluate_command(
             cases,
             destination,
             coverages=targets,
-            uncertainty=uncertainty,
-            estimator=estimator,
-            estimator_options=options,
+            inference=inference,
             sv_roi_radius=sv_roi_radius,
             on_case=on_case,
             n_resamples=bootstrap,
@@ -427,39 +365,13 @@ def evaluate_command(
             confidence_level=confidence_level,
         ),
     )
-    level = f"{100 * confidence_level:g}% CI"
-    aurc_ci = _interval(result.aurc_ci, 100.0, 3)
-    table = Table(
-        title=f"{run_dir}: {result.num_cases} cases, AURC {100 * result.aurc:.3f}%"
-        + (f" {aurc_ci} ({level}, bootstrap over images)" if aurc_ci else "")
-    )
-    columns = ["target", "coverage", "Dice mean ± std", *([level] if aurc_ci else []), "Dice p5", "gamma", "psi_c"]
-    for column in columns:
-        table.add_column(column, justify="right")
-    for point in result.points:
-        table.add_row(
-            f"{point.target_coverage:.2f}",
-            f"{point.coverage:.4f}",
-            f"{point.dice_mean:.4f} ± {point.dice_std:.4f}",
-            *([_interval(point.dice_ci, 1.0, 4)] if aurc_ci else []),
-            f"{point.dice_p5:.4f}",
-            f"{point.gamma:.4f}",
-            f"{point.psi_c:.4f}",
-        )
-    Console().print(table)
+    render.evaluation_table(result, run_dir, confidence_level)
     console.print(f"Wrote {out}/evaluation.json, summary.csv, curve.csv, per_image.csv, montage.npz")
     if report and Path(out).resolve() == (run_dir / "evaluation").resolve():
-        from .report import write_report
+        from ..report import write_report
 
         page = write_report([run_dir], run_dir / "report.html")
         console.print(f"Report: {page}")
-
-
-def _interval(ci: Any, scale: float, digits: int) -> str:
-    """``[low, high]`` of a JSON interval (scaled), or "" when there is none."""
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or None in ci:
-        return ""
-    return f"[{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]"
 
 
 @app.command("ood")
@@ -483,9 +395,9 @@ def ood_command(
     device: DeviceOption = "auto",
 ) -> None:
     """Out-of-distribution detection: distort a share of the test images, AUROC of each image-level score."""
-    from .evaluation import evaluate_ood, load_run
+    from ..evaluation import evaluate_ood, load_run
 
-    options = _estimator_options(estimator, mc_samples, skip_first)  # option errors before loading
+    inference = _inference(uncertainty, estimator, mc_samples, skip_first)  # option errors before loading
     try:
         levels = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
@@ -495,7 +407,7 @@ def ood_command(
     cases = _cases(run, data, split, format_)
     destination = out or run_dir / "ood"
     total = len(cases) + sum(math.floor(f * len(cases) + 0.5) for f in levels if 0 < f <= 1)
-    with _progress() as progress:
+    with render.progress() as progress:
         task = progress.add_task("ood", total=total, info="")
         result = evaluate_ood(
             run,
@@ -505,20 +417,10 @@ def ood_command(
             kinds=chosen,
             severity=severity,
             seed=seed,
-            uncertainty=uncertainty,
-            estimator=estimator,
-            estimator_options=options,
+            inference=inference,
             on_case=lambda case_id: progress.update(task, advance=1, info=case_id),
         )
-    table = Table(title=f"{run_dir}: OOD AUROC ({', '.join(result.kinds)}, severity {severity})")
-    table.add_column("score")
-    for f in result.fractions:
-        table.add_column(f"{100 * f:g}% distorted", justify="right")
-    for name in result.score_names:
-        table.add_row(name, *(f"{result.auroc[f][name]:.3f}" for f in result.fractions))
-    Console().print(table)
-    for note in result.notes:
-        console.print(f"Note: {note}")
+    render.ood_table(result, run_dir)
     console.print(f"Wrote {destination}/ood.json, ood.csv")
 
 
@@ -549,9 +451,9 @@ def sweep_command(
 ) -> None:
     """Run a grid of trainings (and seeds), resumably; collect AURC, Dice and time per run and per swept value; with
     --reference, compare each grid point with that one over the seeds (paired by seed)."""
-    from .report.compare import load_comparison
-    from .sweep import parse_grid, run_sweep
-    from .training import load_config
+    from ..report.compare import load_comparison
+    from ..sweep import parse_grid, run_sweep
+    from ..training import load_config
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -561,7 +463,7 @@ def sweep_command(
         raise ValueError("Expected at least one `--grid key=v1,v2,...`.")
     parsed = parse_grid(grid)
     base = load_config(config, list(set_ or []))
-    with _progress() as progress:
+    with render.progress() as progress:
         task = progress.add_task("sweep", total=None, info="")
         done = [0]
 
@@ -581,35 +483,10 @@ def sweep_command(
             on_run=on_run,
             reference=reference,
         )
-    table = Table(title=f"{out}: {len(rows)} finished runs")
-    for column in (*parsed, "seed", "AURC %", "Dice", "train s"):
-        table.add_column(column.split(".")[-1], justify="right")
-    for row in rows:
-        values = [str(row[k]) for k in parsed]
-        table.add_row(
-            *values, str(row["seed"]), f"{100 * row['aurc']:.3f}", f"{row['dice']:.4f}", f"{row['train_seconds']:.0f}"
-        )
-    Console().print(table)
+    comparisons = [load_comparison(path) for path in sorted((out / "compare").glob("*/compare.json"))]
+    render.sweep_tables(rows, list(parsed), out, comparisons if reference else [])
     console.print(f"Wrote {out}/sweep.csv, summary.json")
     if reference:
-        compared = Table(title="Against the reference point, paired by seed (difference = point - reference, %)")
-        for column in ("point", "seeds", "AURC difference [95% CI]", "p (t)", "Dice@1 difference", "+/-/= (AURC)"):
-            compared.add_column(column, justify="left" if column == "point" else "right", no_wrap=True)
-        for path in sorted((out / "compare").glob("*/compare.json")):
-            comparison = load_comparison(path)
-            aurc, dice = comparison.metric("aurc"), comparison.metric("dice@1.0")
-            if aurc is None:
-                continue
-            r = aurc.result
-            compared.add_row(
-                comparison.candidate_label,
-                str(len(comparison.seeds)),
-                f"{100 * r.mean:+.3f} [{100 * r.ci[0]:+.3f}, {100 * r.ci[1]:+.3f}]",
-                f"{r.p_value:.3g}",
-                f"{100 * dice.result.mean:+.2f}" if dice is not None else "n/a",
-                f"{r.better}/{r.worse}/{r.equal}",
-            )
-        Console(width=max(Console().width, 130)).print(compared)
         console.print(f"Wrote {out}/compare/<point>/compare.json, compare.csv (points not compared: summary.json)")
 
 
@@ -626,14 +503,14 @@ def compare_command(
     labels: Annotated[
         str | None, typer.Option(help="Names of the candidate and the reference: NAME,NAME.")
     ] = "candidate,reference",
-    confidence_level: Annotated[float, typer.Option(help="Level of the t intervals.")] = 0.95,
+    confidence_level: Annotated[float, typer.Option(help="Level of the t intervals.")] = DEFAULT_CONFIDENCE_LEVEL,
 ) -> None:
     """Compare runs with reference runs over training seeds (paired by the seed in each config.yaml): mean difference,
     t interval, paired t-test and sign test for AURC and Dice at every evaluated coverage."""
     import warnings
 
-    from ._validation import UndefinedMetricWarning
-    from .report.compare import compare_runs, shown_in_percent, write_comparison
+    from .._validation import UndefinedMetricWarning
+    from ..report.compare import compare_runs, write_comparison
 
     names = [n.strip() for n in (labels or "").split(",")]
     if len(names) != 2 or not all(names):
@@ -648,33 +525,7 @@ def compare_command(
             confidence_level=confidence_level,
         )
     write_comparison(comparison, out)
-    level = f"{100 * confidence_level:g}% CI"
-    table = Table(
-        title=f"{names[0]} vs {names[1]}: {len(comparison.seeds)} seeds ({', '.join(map(str, comparison.seeds))}), "
-        f"{comparison.num_cases} cases; difference = {names[0]} - {names[1]} (AURC, Dice in %)"
-    )
-    for column in ("metric", "better", names[0], names[1], f"difference [{level}]", "p (t)", "p (sign)", "+/-/="):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for m in comparison.metrics:
-        r = m.result
-        scale, digits = (100.0, 3) if shown_in_percent(m.metric) else (1.0, 4)
-
-        def num(value: float, signed: bool = False, scale: float = scale, digits: int = digits) -> str:
-            return "n/a" if math.isnan(value) else f"{scale * value:{'+' if signed else ''}.{digits}f}"
-
-        table.add_row(
-            m.metric,
-            "higher" if m.higher_is_better else "lower",
-            num(sum(m.candidate) / len(m.candidate)),
-            num(sum(m.reference) / len(m.reference)),
-            f"{num(r.mean, True)} [{num(r.ci[0], True)}, {num(r.ci[1], True)}]",
-            "n/a" if math.isnan(r.p_value) else f"{r.p_value:.3g}",
-            "n/a" if math.isnan(r.sign_p_value) else f"{r.sign_p_value:.3g}",
-            f"{r.better}/{r.worse}/{r.equal}",
-        )
-    Console(width=max(Console().width, 130)).print(table)
-    for note in comparison.notes:
-        console.print(f"Note: {note}", highlight=False)
+    render.comparison_table(comparison, names, confidence_level)
     console.print(f"Wrote {out}/compare.json, compare.csv")
 
 
@@ -698,7 +549,7 @@ def report_command(
 ) -> None:
     """One self-contained HTML page comparing evaluated runs: Table 1 and 4, paired comparisons over seeds, curves,
     per-image scatter, montages, calibration, quality control, OOD, configs and versions."""
-    from .report import figures_dir, write_report
+    from ..report import figures_dir, write_report
 
     names = None if labels is None else [n.strip() for n in labels.split(",")]
     page = write_report(run_dirs, out, labels=names, reference=reference, comparisons=list(comparison or []))
@@ -718,7 +569,7 @@ def synth_command(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Write the built-in synthetic data set to disk, in the layout `train --data` reads."""
-    from .data import make_synthetic_dataset, write_msd_dataset
+    from ..data import make_synthetic_dataset, write_msd_dataset
 
     options = {"num_classes": classes, "num_annotators": annotators, "seed": seed, "spatial_dims": dims, "size": size}
     train = make_synthetic_dataset(split="train", num_cases=cases, **options)
@@ -740,33 +591,13 @@ def inspect_command(
     """Summarise a dataset: format, cases, shapes, spacings, class shares, annotators and their agreement."""
     import json
 
-    from ._io import atomic_write_text
-    from .data import load_dataset
-    from .data.summary import summarize_dataset
+    from .._io import atomic_write_text
+    from ..data import load_dataset
+    from ..data.summary import summarize_dataset
 
     dataset = load_dataset(path, split=split, format=format_)
     s = summarize_dataset(dataset)
-    out = Console()
-    out.print(
-        f"[bold]{path}[/]: format [bold]{s['format']}[/], {s['num_cases']} cases ({s['num_labelled']} labelled, "
-        f"{s['num_subjects']} subjects), {s['spatial_dims']}-D, channels {', '.join(s['channels'])}"
-    )
-    shape_min, shape_max = s["shape"]["min"], s["shape"]["max"]
-    shape = " x ".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(shape_min, shape_max))
-    spacing = " x ".join(
-        f"{a:.3g}" if a == b else f"{a:.3g}-{b:.3g}" for a, b in zip(s["spacing"]["min"], s["spacing"]["max"])
-    )
-    out.print(f"image shape {shape} ({s['shape']['distinct']} distinct); spacing {spacing}")
-    out.print(f"annotators per labelled case: {s['annotators']['min']}-{s['annotators']['max']}")
-    table = Table()
-    for column in ("class", "name", "voxel share", "inter-annotator Dice"):
-        table.add_column(column, justify="right" if column != "name" else "left")
-    for c in s["classes"]:
-        dice = s["inter_annotator_dice"]
-        agreement = "" if c["index"] == 0 or dice is None else f"{dice[c['index'] - 1]:.4f}"
-        share = "" if c["share"] is None else f"{100 * c['share']:.2f}%"
-        table.add_row(str(c["index"]), c["name"], share, agreement)
-    out.print(table)
+    render.dataset_summary(path, s)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps({"path": str(path), **s}, indent=2))
         console.print(f"Wrote {json_out}")
@@ -780,39 +611,17 @@ def demo(
     quick: Annotated[bool, typer.Option(help="Tiny data and 2 epochs, for tests.")] = False,
 ) -> None:
     """Train a baseline and an uncertainty-aware U-Net on synthetic data, evaluate both, compare."""
-    from .demo import COVERAGES, run_demo
+    from ..demo import COVERAGES, run_demo
 
-    displays: dict[str, _TrainDisplay] = {}
-    with _progress() as progress:
+    displays: dict[str, render.TrainDisplay] = {}
+    with render.progress() as progress:
 
         def on_event(name: str, event: Any) -> None:
             if name not in displays:
-                displays[name] = _TrainDisplay(progress, label=name)
+                displays[name] = render.TrainDisplay(progress, label=name)
             displays[name](event)
 
         summary = run_demo(out, seed=seed, quick=quick, progress=on_event)
-    table = Table(title=f"Dice risk-coverage on the synthetic test set ({summary['test_cases']} images)")
-    table.add_column("run", no_wrap=True)
-    for label in ("AURC (%)", "= oracle", "+ excess", "error AUROC"):
-        table.add_column(label, justify="right")
-    shown = [c for c in COVERAGES if c in (1.0, 0.9, 0.8)]  # every coverage is in comparison.csv
-    for c in shown:
-        table.add_column(f"Dice@{c}", justify="right", no_wrap=True)
-    for row in summary["table"]:
-        auroc = row["error_auroc"]
-        table.add_row(
-            row["run"],
-            f"{100 * row['aurc']:.3f}",
-            f"{100 * row['oracle_aurc']:.3f}",
-            f"{100 * row['excess_aurc']:+.3f}",
-            "n/a" if auroc is None else f"{auroc:.3f}",
-            *(f"{row[f'dice@{c}']:.4f} ± {row[f'dice_std@{c}']:.3f}" for c in shown),
-        )
-    Console(width=max(Console().width, 130)).print(table)
-    console.print(
-        "AURC = oracle (the AURC of a perfect error detector on the same segmentation) + excess (what the "
-        "uncertainty's ordering adds); error AUROC: how well the uncertainty separates wrong from correct pixels."
-    )
-    console.print(summary["reading"])
+    render.demo_table(summary, COVERAGES)
     console.print(f"Outputs written to {out}/ (summary.json, comparison.csv, baseline/, uncertainty_aware/)")
     console.print(f"Report: {summary['report']}")
