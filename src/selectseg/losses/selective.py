@@ -266,8 +266,9 @@ class MultiHeadSelectiveLoss(nn.Module):
         guidance_weight: lambda_g of the guidance term, >= 0 (0 = layer ensembles: no guidance).
 
     Shape:
-        forward(head_logits ``(M, B, K, *S)``, labels ``(B, *S)``, annotator_mean ``(B, *S)`` or None) ->
-        :class:`LossParts` of scalars.
+        forward(head_logits ``(M, B, K, *S)``, labels ``(B, *S)``, annotator_mean ``(B, *S)`` or None) -> scalar
+        total; :meth:`parts` (same arguments) -> :class:`LossParts` attached to the graph; after each ``forward``
+        ``last_parts`` holds them detached, as :class:`SelectiveSegmentationLoss`.
 
     Raises:
         TypeError: if ``head_loss`` is not a :class:`SelectiveSegmentationLoss`.
@@ -277,9 +278,9 @@ class MultiHeadSelectiveLoss(nn.Module):
         >>> head_loss = SelectiveSegmentationLoss(torch.nn.CrossEntropyLoss(), UncertaintyRankingLoss())
         >>> loss = MultiHeadSelectiveLoss(head_loss, guidance_weight=1.0)
         >>> loss.ranking_weight = 0.5  # the per-head loss's weight
-        >>> parts = loss(torch.zeros(2, 1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4))
-        >>> head_loss.ranking_weight, round(float(parts.total), 4)
-        (0.5, 1.3863)
+        >>> total = loss(torch.zeros(2, 1, 2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4))
+        >>> head_loss.ranking_weight, round(float(total), 4), float(loss.last_parts.guidance)
+        (0.5, 1.3863, 0.0)
     """
 
     def __init__(self, head_loss: SelectiveSegmentationLoss, guidance_weight: float = 0.0) -> None:
@@ -290,6 +291,7 @@ class MultiHeadSelectiveLoss(nn.Module):
             )
         self.head_loss = head_loss
         self.guidance_weight = check_non_negative("guidance_weight", guidance_weight)
+        self.last_parts: LossParts | None = None
 
     @property
     def ranking_weight(self) -> float:
@@ -300,9 +302,10 @@ class MultiHeadSelectiveLoss(nn.Module):
     def ranking_weight(self, value: float) -> None:
         self.head_loss.ranking_weight = value
 
-    def forward(
+    def parts(
         self, head_logits: torch.Tensor, labels: torch.Tensor, annotator_mean: torch.Tensor | None = None
     ) -> LossParts:
+        """The total and its parts, attached to the graph (see the class doc for shapes)."""
         head = self.head_loss
         if head.validate_args:
             _check_head_logits(head_logits)
@@ -317,6 +320,13 @@ class MultiHeadSelectiveLoss(nn.Module):
             head._uncertainty,
             head.validate_args,
         )
+
+    def forward(
+        self, head_logits: torch.Tensor, labels: torch.Tensor, annotator_mean: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        parts = self.parts(head_logits, labels, annotator_mean)
+        self.last_parts = parts.detach()
+        return parts.total
 
     def extra_repr(self) -> str:
         return f"guidance_weight={self.guidance_weight}"
