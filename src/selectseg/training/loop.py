@@ -90,18 +90,19 @@ METRIC_COLUMNS = (
     "val_aurc",
     "seconds",
 )
-"""``metrics.csv`` columns: the epoch's mean loss parts (ranking unweighted, guidance weighted), the mean ranking
-weight and learning rate of its steps, the mean parameter-gradient norms of the parts measured in the epoch
-(``grad_ranking`` unweighted; ``grad_ratio`` = weight x ``grad_ranking`` / ``grad_segmentation``; empty when no step
-of the epoch was measured), validation Dice and AURC, seconds."""
+"""``metrics.csv`` columns: the epoch's mean :class:`~selectseg.losses.LossParts` (``loss`` = ``total``; ranking
+unweighted, guidance weighted), the mean ranking weight and learning rate of its steps, the mean parameter-gradient
+norms of the parts measured in the epoch (``grad_ranking`` unweighted; ``grad_ratio`` = weight x ``grad_ranking`` /
+``grad_segmentation``; empty when no step of the epoch was measured), validation Dice and AURC, seconds."""
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
     """What the loop reports to a progress display (the library itself never prints).
 
-    ``kind`` is ``"start"`` (``steps`` = batches per epoch), ``"step"`` (``parts`` = this batch's loss parts) or
-    ``"epoch"`` (``parts`` = the epoch's logged row).
+    ``kind`` is ``"start"`` (``steps`` = batches per epoch), ``"step"`` (``parts`` = this batch's
+    :class:`~selectseg.losses.LossParts` as floats: ``total``, ``segmentation``, ``ranking``, ``guidance``) or
+    ``"epoch"`` (``parts`` = the epoch's logged row, :data:`METRIC_COLUMNS`, where ``loss`` is the mean ``total``).
     """
 
     kind: str
@@ -602,7 +603,6 @@ def loss_from_config(loss: LossConfig, *, validate_args: bool = True) -> Trainin
         >>> loss_from_config(LossConfig(ranking="exact", segmentation="ce"))
         SelectiveSegmentationLoss(
           ranking_weight=2000.0
-          (segmentation_loss): CrossEntropyLoss()
           (ranking_loss): UncertaintyRankingLoss(margin=0.1, mode='exact', reduction='mean')
         )
     """
