@@ -439,16 +439,16 @@ def _train_step(
     parts.total.backward()
     run.optimizer.step()
     values = [p.detach().item() for p in parts]
-    if not math.isfinite(values[0]):
+    named = dict(zip(LossParts._fields, values))
+    if not math.isfinite(named["total"]):
         raise ValueError(
-            f"Expected a finite training loss, but got {values[0]} at epoch {epoch + 1}, step {step} "
-            f"({dict(zip(LossParts._fields, values))}); try a lower `optim.lr` or `loss.ranking_weight`."
+            f"Expected a finite training loss, but got {named['total']} at epoch {epoch + 1}, step {step} "
+            f"({named}); try a lower `optim.lr` or `loss.ranking_weight`."
         )
     log.sums += values
     log.weights.append(weight)
     log.lrs.append(lr)
     if run.progress and run.ctx.is_main:
-        named = dict(zip(LossParts._fields, values))
         run.progress(ProgressEvent("step", epoch + 1, epochs, step, steps, named))
 
 
