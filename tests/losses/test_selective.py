@@ -225,7 +225,7 @@ def test_multi_head_loss_sums_the_heads_and_adds_weighted_guidance():
     loss = MultiHeadSelectiveLoss(_module(ranking_weight=2.0), guidance_weight=0.5)
     loss.ranking_weight = 4.0
     assert loss.head_loss.ranking_weight == 4.0 and "guidance_weight=0.5" in repr(loss)
-    parts = loss.parts(heads, labels, mean)
+    parts = loss.parts(heads, labels, mean).detach()
     per_head = [selective_segmentation_loss(h, labels, **_options(ranking_weight=4.0)) for h in heads.detach()]
     assert float(parts.segmentation) == pytest.approx(sum(float(p.segmentation) for p in per_head), rel=1e-6)
     assert float(parts.ranking) == pytest.approx(sum(float(p.ranking) for p in per_head), rel=1e-6)
