@@ -229,7 +229,8 @@ def test_multi_head_loss_sums_the_heads_and_adds_weighted_guidance():
     per_head = [selective_segmentation_loss(h, labels, **_options(ranking_weight=4.0)) for h in heads.detach()]
     assert float(parts.segmentation) == pytest.approx(sum(float(p.segmentation) for p in per_head), rel=1e-6)
     assert float(parts.ranking) == pytest.approx(sum(float(p.ranking) for p in per_head), rel=1e-6)
-    assert float(parts.guidance) == pytest.approx(0.5 * float(disagreement_guidance_loss(heads, mean)), rel=1e-6)
+    guidance = disagreement_guidance_loss(heads.detach(), mean)
+    assert float(parts.guidance) == pytest.approx(0.5 * float(guidance), rel=1e-6)
     functional = multi_head_selective_loss(heads, labels, mean, **_options(ranking_weight=4.0), guidance_weight=0.5)
     _assert_parts_equal(functional, parts)
     total = loss(heads, labels, mean)
