@@ -221,3 +221,38 @@ def test_uncertainty_ranking_loss_rejects_bad_input(kwargs, error, match):
 def test_module_rejects_bad_options_at_construction():
     with pytest.raises(ValueError, match="Did you mean 'sampled'"):
         UncertaintyRankingLoss(mode="sample")
+
+
+def test_module_checks_its_options_once_at_construction(monkeypatch):
+    with pytest.raises(TypeError, match=r"`generator` to be a torch\.Generator or None, but got int"):
+        UncertaintyRankingLoss(generator=3)
+    calls = []
+    check = ranking_module._check_options
+    monkeypatch.setattr(ranking_module, "_check_options", lambda *a: calls.append(a) or check(*a))
+    loss = UncertaintyRankingLoss(mode="sampled", n_wrong=5, n_correct=5)
+    u, ok = torch.rand(40), torch.rand(40) > 0.5
+    for _ in range(3):
+        loss(u, ok)
+    assert len(calls) == 1  # not once per call
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_validate_args_false_skips_the_tensor_checks(bad):
+    u, ok = torch.tensor([0.1, bad, 0.3]), torch.tensor([True, False, True])
+    with pytest.raises(ValueError, match="`uncertainty` to be finite"):
+        uncertainty_ranking_loss(u, ok)
+    with pytest.raises(ValueError, match="`uncertainty` to be finite"):
+        UncertaintyRankingLoss()(u, ok)
+    uncertainty_ranking_loss(u, ok, validate_args=False)  # no check: an undefined (non-finite) value, no error
+    UncertaintyRankingLoss(validate_args=False)(u, ok)
+    with pytest.raises(ValueError, match="`uncertainty` to be finite"):
+        UncertaintyRankingLoss(validate_args=False)(u, ok, validate_args=True)  # per-call override
+    with pytest.raises(ValueError, match="`margin`"):
+        uncertainty_ranking_loss(u, ok, margin=-1.0, validate_args=False)  # options are always checked
+
+
+def test_validate_args_false_gives_the_same_value():
+    g = torch.Generator().manual_seed(3)
+    u, ok = torch.rand(300, generator=g), torch.rand(300, generator=g) > 0.3
+    assert torch.equal(uncertainty_ranking_loss(u, ok), uncertainty_ranking_loss(u, ok, validate_args=False))

@@ -3,7 +3,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selectseg.losses import SelectiveSegmentationLoss, UncertaintyRankingLoss, uncertainty_ranking_loss
+from selectseg.losses import (
+    LossParts,
+    MultiHeadSelectiveLoss,
+    SelectiveSegmentationLoss,
+    UncertaintyRankingLoss,
+    disagreement_guidance_loss,
+    multi_head_selective_loss,
+    selective_segmentation_loss,
+    uncertainty_ranking_loss,
+)
+from selectseg.losses import ranking as ranking_module
 from selectseg.uncertainty import entropy
 
 
@@ -82,6 +92,8 @@ def test_selective_segmentation_loss_rejects_bad_input(logits, labels, error, ma
     loss = SelectiveSegmentationLoss(torch.nn.CrossEntropyLoss(), UncertaintyRankingLoss())
     with pytest.raises(error, match=match):
         loss(logits, labels)
+    with pytest.raises(error, match=match):
+        selective_segmentation_loss(logits, labels, **_options())
 
 
 def test_selective_segmentation_loss_rejects_bad_construction():
@@ -99,3 +111,149 @@ def test_selective_segmentation_loss_rejects_bad_construction():
     bad = SelectiveSegmentationLoss(ce, UncertaintyRankingLoss(), uncertainty=lambda z: z)
     with pytest.raises(ValueError, match="uncertainty function to return shape"):
         bad(*_batch())
+
+
+def _options(**changes):
+    options = {
+        "segmentation_loss": torch.nn.CrossEntropyLoss(),
+        "ranking_loss": changes.pop("ranking_loss") if "ranking_loss" in changes else UncertaintyRankingLoss(),
+        "ranking_weight": 3.0,
+        "uncertainty": "max_softmax",
+    }
+    return {**options, **changes}
+
+
+def _module(**changes):
+    options = _options(**changes)
+    return SelectiveSegmentationLoss(
+        options.pop("segmentation_loss"), options.pop("ranking_loss"), options.pop("ranking_weight"), **options
+    )
+
+
+def _assert_parts_equal(a: LossParts, b: LossParts) -> None:
+    assert a._fields == b._fields == ("total", "segmentation", "ranking", "guidance")
+    for x, y in zip(a, b):
+        assert torch.equal(x.detach(), y.detach())
+
+
+@pytest.mark.parametrize("spatial", [(6, 7), (3, 4, 5)])
+@pytest.mark.parametrize("ranking", [UncertaintyRankingLoss(), UncertaintyRankingLoss(reduction="sum"), None])
+def test_functional_selective_loss_equals_the_module(spatial, ranking):
+    logits, labels = _batch(spatial=spatial)
+    functional = selective_segmentation_loss(logits, labels, **_options(ranking_loss=ranking))
+    module = _module(ranking_loss=ranking)
+    _assert_parts_equal(functional, module.parts(logits, labels))
+    assert torch.equal(module(logits, labels).detach(), functional.total.detach())
+    _assert_parts_equal(module.last_parts, functional)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5, 2000.0])
+def test_loss_parts_total_is_segmentation_plus_weighted_ranking_plus_guidance(weight):
+    logits, labels = _batch()
+    logits = logits.detach()
+    parts = selective_segmentation_loss(logits, labels, **_options(ranking_weight=weight))
+    assert float(parts.guidance) == 0.0 and float(parts.ranking) > 0
+    assert float(parts.total) == pytest.approx(float(parts.segmentation + weight * parts.ranking), rel=1e-6)
+    heads = torch.randn(3, 2, 3, 6, 7)
+    multi = multi_head_selective_loss(
+        heads, labels, torch.rand(2, 6, 7), **_options(ranking_weight=weight), guidance_weight=0.7
+    )
+    assert float(multi.guidance) > 0
+    expected = multi.segmentation + weight * multi.ranking + multi.guidance
+    assert float(multi.total) == pytest.approx(float(expected), rel=1e-6)
+    reweighted = parts.reweighted(weight + 1.0)
+    assert float(reweighted.total) == pytest.approx(float(parts.total + parts.ranking), rel=1e-6)
+
+
+def test_ranking_weight_is_settable_between_calls():
+    logits, labels = _batch()
+    loss = _module(ranking_weight=0.0)
+    assert float(loss(logits, labels).detach()) == pytest.approx(float(loss.last_parts.segmentation), rel=1e-6)
+    loss.ranking_weight = 5
+    assert loss.ranking_weight == 5.0 and "ranking_weight=5.0" in repr(loss)
+    parts = loss.parts(logits.detach(), labels)
+    assert float(parts.total) == pytest.approx(float(parts.segmentation + 5.0 * parts.ranking), rel=1e-6)
+    with pytest.raises(ValueError, match="`ranking_weight` to be a non-negative float, but got -1"):
+        loss.ranking_weight = -1.0
+
+
+def test_without_a_ranking_loss_the_ranking_part_is_zero():
+    logits, labels = _batch()
+    parts = selective_segmentation_loss(logits, labels, **_options(ranking_loss=None))
+    assert float(parts.ranking) == 0.0 and float(parts.guidance) == 0.0
+    assert torch.equal(parts.total, parts.segmentation + 3.0 * parts.ranking + parts.guidance)
+
+
+def test_validate_args_false_skips_the_per_step_checks():
+    logits = torch.full((2, 3, 4, 4), float("nan"))
+    labels = torch.zeros(2, 4, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="`logits` to be finite"):
+        selective_segmentation_loss(logits, labels, **_options())
+    with pytest.raises(ValueError, match="`logits` to be finite"):
+        _module()(logits, labels)
+    parts = selective_segmentation_loss(logits, labels, **_options(), validate_args=False)
+    assert not torch.isfinite(parts.total)  # undefined, but no error
+    assert not torch.isfinite(_module(validate_args=False)(logits, labels))
+    out_of_range = torch.full((2, 4, 4), 2)
+    with pytest.raises(ValueError, match=r"labels in \[0, 2\)"):
+        selective_segmentation_loss(torch.zeros(2, 2, 4, 4), out_of_range, **_options())
+    with pytest.raises(ValueError, match="uncertainty function to return shape"):
+        selective_segmentation_loss(*_batch(), **_options(uncertainty=lambda z: z))
+    heads = torch.full((2, 2, 3, 4, 4), float("nan"))
+    multi = MultiHeadSelectiveLoss(_module(validate_args=False), guidance_weight=1.0)
+    assert not torch.isfinite(multi(heads, labels, torch.rand(2, 4, 4)))
+    with pytest.raises(ValueError, match="`logits` to be finite"):
+        MultiHeadSelectiveLoss(_module(), guidance_weight=1.0)(heads, labels, torch.rand(2, 4, 4))
+
+
+def test_options_are_checked_once_at_construction(monkeypatch):
+    with pytest.raises(ValueError, match="Did you mean 'exact'"):
+        _module(ranking_loss=UncertaintyRankingLoss(mode="exakt"))
+    calls = []
+    check = ranking_module._check_options
+    monkeypatch.setattr(ranking_module, "_check_options", lambda *a: calls.append(a) or check(*a))
+    loss = _module(ranking_loss=UncertaintyRankingLoss(margin=0.2))
+    for _ in range(3):
+        loss(*_batch())
+    assert len(calls) == 1
+
+
+def test_multi_head_loss_sums_the_heads_and_adds_weighted_guidance():
+    heads = torch.randn(3, 2, 3, 6, 7, requires_grad=True)
+    labels = torch.randint(0, 3, (2, 6, 7))
+    mean = torch.rand(2, 6, 7)
+    loss = MultiHeadSelectiveLoss(_module(ranking_weight=2.0), guidance_weight=0.5)
+    loss.ranking_weight = 4.0
+    assert loss.head_loss.ranking_weight == 4.0 and "guidance_weight=0.5" in repr(loss)
+    parts = loss.parts(heads, labels, mean).detach()
+    per_head = [selective_segmentation_loss(h, labels, **_options(ranking_weight=4.0)) for h in heads.detach()]
+    assert float(parts.segmentation) == pytest.approx(sum(float(p.segmentation) for p in per_head), rel=1e-6)
+    assert float(parts.ranking) == pytest.approx(sum(float(p.ranking) for p in per_head), rel=1e-6)
+    guidance = disagreement_guidance_loss(heads.detach(), mean)
+    assert float(parts.guidance) == pytest.approx(0.5 * float(guidance), rel=1e-6)
+    functional = multi_head_selective_loss(heads, labels, mean, **_options(ranking_weight=4.0), guidance_weight=0.5)
+    _assert_parts_equal(functional, parts)
+    total = loss(heads, labels, mean)
+    _assert_parts_equal(loss.last_parts, parts)
+    total.backward()
+    assert heads.grad is not None and torch.isfinite(heads.grad).all()
+    no_guidance = MultiHeadSelectiveLoss(_module())(heads, labels)  # layer ensembles: no annotator mean needed
+    assert torch.isfinite(no_guidance)
+
+
+def test_multi_head_loss_rejects_bad_input():
+    labels = torch.zeros(2, 4, 4, dtype=torch.long)
+    with pytest.raises(TypeError, match="`head_loss` to be a SelectiveSegmentationLoss, but got str"):
+        MultiHeadSelectiveLoss("ce")
+    with pytest.raises(ValueError, match="`guidance_weight` to be a non-negative float, but got -1"):
+        MultiHeadSelectiveLoss(_module(), guidance_weight=-1.0)
+    with pytest.raises(ValueError, match="`guidance_weight` to be a non-negative float"):
+        multi_head_selective_loss(torch.zeros(2, 2, 3, 4, 4), labels, **_options(), guidance_weight=-1.0)
+    with pytest.raises(ValueError, match="`annotator_mean`"):
+        MultiHeadSelectiveLoss(_module(), guidance_weight=1.0)(torch.zeros(2, 2, 3, 4, 4), labels)
+    with pytest.raises(ValueError, match="H >= 2"):
+        MultiHeadSelectiveLoss(_module(), guidance_weight=1.0)(torch.zeros(1, 2, 3, 4, 4), labels, labels.float())
+    with pytest.raises(ValueError, match=r"`head_logits` of shape \(M, B, K, \*S\), but got \(2, 3, 4\)"):
+        MultiHeadSelectiveLoss(_module())(torch.zeros(2, 3, 4), labels)
+    with pytest.raises(TypeError, match="`ranking_loss` to be an UncertaintyRankingLoss or None"):
+        multi_head_selective_loss(torch.zeros(2, 2, 3, 4, 4), labels, **_options(ranking_loss="exact"))

@@ -50,7 +50,7 @@ def test_train_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert info["class_names"] == ["background", "structure"]
     assert len(info["train_cases"]) == 4 and len(info["val_cases"]) == 2
     assert [e.kind for e in events].count("epoch") == 2
-    assert any(e.kind == "step" and {"loss", "seg", "rank"} <= set(e.parts) for e in events)
+    assert any(e.kind == "step" and set(e.parts) == {"total", "segmentation", "ranking", "guidance"} for e in events)
     assert weights_equal(load_model(run / "model.pt").state_dict(), result.model.state_dict())
     assert not list(run.rglob("*.tmp"))
 
@@ -294,3 +294,37 @@ def test_snapshots_are_saved_and_loaded(tmp_path: Path) -> None:
     assert not weights_equal(load_run(tmp_path / "run", device="cpu").model.state_dict(), after_two)
     with pytest.raises(ValueError, match=r"snapshot after epoch 3 .*found \['epoch_0001.pt', 'epoch_0002.pt'\]"):
         load_run(tmp_path / "run", snapshot=3)
+
+
+def test_loss_from_config_builds_the_whole_training_loss() -> None:
+    from selectseg.losses import MultiHeadSelectiveLoss, SelectiveSegmentationLoss
+    from selectseg.runs.config import METHODS
+    from selectseg.training.loop import loss_from_config
+
+    baseline = loss_from_config(tiny().loss)
+    assert isinstance(baseline, SelectiveSegmentationLoss) and baseline.ranking_loss is None
+    exact = loss_from_config(tiny("loss.ranking=sampled", "loss.margin=0.2", "loss.ranking_weight=7").loss)
+    assert isinstance(exact, SelectiveSegmentationLoss) and exact.ranking_weight == 7.0
+    assert exact.ranking_loss is not None and (exact.ranking_loss.mode, exact.ranking_loss.margin) == ("sampled", 0.2)
+    assert exact.validate_args and exact.ranking_loss.validate_args
+    edue = loss_from_config(tiny("loss.ranking=exact", *METHODS["edue"]).loss, validate_args=False)
+    assert isinstance(edue, MultiHeadSelectiveLoss) and edue.guidance_weight == 1.0
+    assert not edue.head_loss.validate_args and not edue.head_loss.ranking_loss.validate_args
+    edue.ranking_weight = 3.0  # the loop's per-epoch schedule sets the weight, never rebuilds the total
+    assert edue.head_loss.ranking_weight == 3.0
+
+
+def test_a_non_finite_training_loss_stops_naming_epoch_and_step(tmp_path: Path, monkeypatch) -> None:
+    from selectseg.training import loop
+
+    build = loop.loss_from_config
+
+    def nan_loss(loss, *, validate_args=True):
+        built = build(loss, validate_args=validate_args)
+        segmentation = built.segmentation_loss
+        built.segmentation_loss = lambda logits, labels: segmentation(logits, labels) * float("nan")
+        return built
+
+    monkeypatch.setattr(loop, "loss_from_config", nan_loss)
+    with pytest.raises(ValueError, match=r"finite training loss, but got nan at epoch 1, step 1 \({'total': nan"):
+        train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "run")

@@ -62,8 +62,8 @@ class TrainDisplay:
                 self.progress.reset(self.task, total=event.steps, description=description, info="")
         elif event.kind == "step":
             p = event.parts
-            guide = f", guide {p['guide']:.2e}" if p.get("guide") else ""
-            info = f"loss {p['loss']:.4f} (seg {p['seg']:.4f}, rank {p['rank']:.2e}{guide})"
+            guidance = f", guidance {p['guidance']:.2e}" if p.get("guidance") else ""
+            info = f"loss {p['total']:.4f} (seg {p['segmentation']:.4f}, rank {p['ranking']:.2e}{guidance})"
             self.progress.update(self.task, completed=event.step, info=info)
         elif event.kind == "epoch":
             p = event.parts

@@ -54,6 +54,7 @@ def uncertainty_ranking_loss(
     n_correct: int = 6600,
     reduction: str = "mean",
     generator: torch.Generator | None = None,
+    validate_args: bool = True,
 ) -> torch.Tensor:
     """Pairwise margin ranking loss between wrong and correct pixels' uncertainties (lower is better).
 
@@ -66,6 +67,9 @@ def uncertainty_ranking_loss(
         n_correct: with ``mode="sampled"``, the most correct pixels drawn (6600 in the released code).
         reduction: ``"mean"`` over pairs (the released code) or ``"sum"`` over pairs (the paper's eq. 2).
         generator: random generator for ``mode="sampled"`` (for reproducible draws).
+        validate_args: check the tensors (types, shapes, devices, finiteness; the finiteness check is a host-device
+            sync on a GPU). The options are always checked. False skips the tensor checks for speed; invalid
+            tensors then give undefined results.
 
     Shape:
         uncertainty: any shape, e.g. ``(B, *S)``; correct: the same shape. Returns a scalar.
@@ -91,10 +95,26 @@ def uncertainty_ranking_loss(
     References:
         Ding et al., MIDL 2020, eq. 2-3.
     """
-    margin, mode, n_wrong, n_correct, reduction = _check_options(margin, mode, n_wrong, n_correct, reduction)
-    _check_inputs(uncertainty, correct)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"Expected `generator` to be a torch.Generator or None, but got {type(generator).__name__}.")
+    margin, mode, n_wrong, n_correct, reduction, generator = _check_options(
+        margin, mode, n_wrong, n_correct, reduction, generator
+    )
+    return _ranking_loss(uncertainty, correct, margin, mode, n_wrong, n_correct, reduction, generator, validate_args)
+
+
+def _ranking_loss(
+    uncertainty: torch.Tensor,
+    correct: torch.Tensor,
+    margin: float,
+    mode: str,
+    n_wrong: int,
+    n_correct: int,
+    reduction: str,
+    generator: torch.Generator | None,
+    validate_args: bool,
+) -> torch.Tensor:
+    """:func:`uncertainty_ranking_loss` with options already checked; the tensors only when ``validate_args``."""
+    if validate_args:
+        _check_inputs(uncertainty, correct)
     u = uncertainty.reshape(-1)
     ok = correct.reshape(-1)
     if mode == "sampled":
@@ -108,10 +128,16 @@ def uncertainty_ranking_loss(
 
 
 class UncertaintyRankingLoss(nn.Module):
-    """Module form of :func:`uncertainty_ranking_loss`; holds the options, validated once.
+    """Module form of :func:`uncertainty_ranking_loss`; holds the options, validated once, at construction.
+
+    ``validate_args`` (default True) checks the tensors of every call; ``forward(..., validate_args=...)`` overrides
+    it for one call (what :class:`~selectseg.losses.SelectiveSegmentationLoss` does with its own setting).
 
     Shape:
         forward(uncertainty, correct): both any (same) shape; returns a scalar.
+
+    Raises:
+        TypeError, ValueError: at construction, on an invalid option (see :func:`uncertainty_ranking_loss`).
     """
 
     def __init__(
@@ -123,23 +149,27 @@ class UncertaintyRankingLoss(nn.Module):
         n_correct: int = 6600,
         reduction: str = "mean",
         generator: torch.Generator | None = None,
+        validate_args: bool = True,
     ) -> None:
         super().__init__()
-        self.margin, self.mode, self.n_wrong, self.n_correct, self.reduction = _check_options(
-            margin, mode, n_wrong, n_correct, reduction
+        self.margin, self.mode, self.n_wrong, self.n_correct, self.reduction, self.generator = _check_options(
+            margin, mode, n_wrong, n_correct, reduction, generator
         )
-        self.generator = generator
+        self.validate_args = validate_args
 
-    def forward(self, uncertainty: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-        return uncertainty_ranking_loss(
+    def forward(
+        self, uncertainty: torch.Tensor, correct: torch.Tensor, *, validate_args: bool | None = None
+    ) -> torch.Tensor:
+        return _ranking_loss(
             uncertainty,
             correct,
-            margin=self.margin,
-            mode=self.mode,
-            n_wrong=self.n_wrong,
-            n_correct=self.n_correct,
-            reduction=self.reduction,
-            generator=self.generator,
+            self.margin,
+            self.mode,
+            self.n_wrong,
+            self.n_correct,
+            self.reduction,
+            self.generator,
+            self.validate_args if validate_args is None else validate_args,
         )
 
     def extra_repr(self) -> str:
@@ -147,13 +177,18 @@ class UncertaintyRankingLoss(nn.Module):
         return f"margin={self.margin}, mode={self.mode!r}, reduction={self.reduction!r}{extra}"
 
 
-def _check_options(margin: Any, mode: Any, n_wrong: Any, n_correct: Any, reduction: Any) -> tuple[Any, ...]:
+def _check_options(
+    margin: Any, mode: Any, n_wrong: Any, n_correct: Any, reduction: Any, generator: Any
+) -> tuple[Any, ...]:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"Expected `generator` to be a torch.Generator or None, but got {type(generator).__name__}.")
     return (
         check_non_negative("margin", margin),
         look_up_option("mode", mode, MODES),
         check_positive_int("n_wrong", n_wrong),
         check_positive_int("n_correct", n_correct),
         look_up_option("reduction", reduction, REDUCTIONS),
+        generator,
     )
 
 

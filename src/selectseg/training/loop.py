@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 import random
 import time
@@ -38,22 +39,29 @@ from .. import __version__
 from .._io import atomic_write_text
 from ..data.annotators import reference_labels
 from ..data.splits import kfold_split
-from ..losses import UncertaintyRankingLoss, segmentation_loss
-from ..losses.guidance import disagreement_guidance_loss
-from ..losses.selective import SelectiveSegmentationLoss
+from ..losses import (
+    LossParts,
+    MultiHeadSelectiveLoss,
+    SelectiveSegmentationLoss,
+    UncertaintyRankingLoss,
+    segmentation_loss,
+)
 from ..metrics import selective_dice_curve
 from ..models import ModelSpec, SegmentationNet, build_model
 from ..models.inference import normalize_image, predict_probabilities
 from ..runs import folder
 from ..runs.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from ..runs.config import TrainConfig, config_diff, config_to_dict, ranking_weight_at, save_config
+from ..runs.config import LossConfig, TrainConfig, config_diff, config_to_dict, ranking_weight_at, save_config
 from ..runs.data import load_cases
 from ..uncertainty import get_score
 from .data import epoch_loader, resolve_patch_size, split_cases, training_items
 from .distributed import DistributedContext, init_distributed
 from .schedule import balanced_ranking_weight, ema, lr_factor
 
-__all__ = ["METRIC_COLUMNS", "ProgressEvent", "TrainResult", "train"]
+__all__ = ["METRIC_COLUMNS", "ProgressEvent", "TrainResult", "loss_from_config", "train"]
+
+TrainingLoss = SelectiveSegmentationLoss | MultiHeadSelectiveLoss
+"""What :func:`loss_from_config` builds: either gives :class:`~selectseg.losses.LossParts` through ``parts(...)``."""
 
 METRIC_COLUMNS = (
     "epoch",
@@ -71,18 +79,19 @@ METRIC_COLUMNS = (
     "val_aurc",
     "seconds",
 )
-"""``metrics.csv`` columns: the epoch's mean loss parts (ranking unweighted, guidance weighted), the mean ranking
-weight and learning rate of its steps, the mean parameter-gradient norms of the parts measured in the epoch
-(``grad_ranking`` unweighted; ``grad_ratio`` = weight x ``grad_ranking`` / ``grad_segmentation``; empty when no step
-of the epoch was measured), validation Dice and AURC, seconds."""
+"""``metrics.csv`` columns: the epoch's mean :class:`~selectseg.losses.LossParts` (``loss`` = ``total``; ranking
+unweighted, guidance weighted), the mean ranking weight and learning rate of its steps, the mean parameter-gradient
+norms of the parts measured in the epoch (``grad_ranking`` unweighted; ``grad_ratio`` = weight x ``grad_ranking`` /
+``grad_segmentation``; empty when no step of the epoch was measured), validation Dice and AURC, seconds."""
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
     """What the loop reports to a progress display (the library itself never prints).
 
-    ``kind`` is ``"start"`` (``steps`` = batches per epoch), ``"step"`` (``parts`` = this batch's loss parts) or
-    ``"epoch"`` (``parts`` = the epoch's logged row).
+    ``kind`` is ``"start"`` (``steps`` = batches per epoch), ``"step"`` (``parts`` = this batch's
+    :class:`~selectseg.losses.LossParts` as floats: ``total``, ``segmentation``, ``ranking``, ``guidance``) or
+    ``"epoch"`` (``parts`` = the epoch's logged row, :data:`METRIC_COLUMNS`, where ``loss`` is the mean ``total``).
     """
 
     kind: str
@@ -184,6 +193,45 @@ def _set_deterministic(enabled: bool) -> None:
     torch.backends.cudnn.benchmark = not enabled
 
 
+@dataclass
+class _Run:
+    """What a training run holds from its setup to its end (``history`` and ``balance`` grow epoch by epoch)."""
+
+    config: TrainConfig
+    run_dir: Path
+    ctx: DistributedContext
+    progress: Callable[[ProgressEvent], None] | None
+    info: Any
+    spec: ModelSpec
+    patch_size: tuple[int, ...]
+    items: list[Any]
+    val_cases: list[Any]
+    model: SegmentationNet
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss: TrainingLoss
+    writer: Any = None
+    start_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    balance: dict[str, float | None] = field(default_factory=lambda: {"segmentation": None, "ranking": None})
+    """Moving averages of the segmentation and ranking gradient norms (for ``loss.ranking_balance``)."""
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / folder.CHECKPOINT
+
+
+@dataclass
+class _EpochLog:
+    """One epoch's per-step records: loss-part sums (LossParts order), ranking weights, learning rates, gradient
+    norm rows (segmentation, ranking, guidance, ratio)."""
+
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    weights: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    grad_rows: list[list[float]] = field(default_factory=list)
+
+
 def _train(
     config: TrainConfig,
     run_dir: Path,
@@ -192,6 +240,20 @@ def _train(
     progress: Callable[[ProgressEvent], None] | None,
 ) -> TrainResult:
     _set_deterministic(config.deterministic)
+    run = _setup(config, run_dir, ctx, resume, progress)
+    for epoch in range(run.start_epoch, config.optim.epochs):
+        _train_epoch(run, epoch)
+    return _finish(run)
+
+
+def _setup(
+    config: TrainConfig,
+    run_dir: Path,
+    ctx: DistributedContext,
+    resume: bool,
+    progress: Callable[[ProgressEvent], None] | None,
+) -> _Run:
+    """Data, model, optimizer and loss; the checkpoint's state on resume, else the run folder's first files."""
     dataset = load_cases(config.data, split="train")
     if len(dataset) == 0:
         raise ValueError(f"The training set {config.data.path!r} has no cases.")
@@ -205,7 +267,45 @@ def _train(
         train_cases, val_cases = kfold_split(list(dataset.cases), config.data.folds, config.data.fold, seed=config.seed)
     else:
         train_cases, val_cases = split_cases(list(dataset.cases), config.data.val_fraction, config.seed)
-    spec = ModelSpec(
+    spec = _model_spec(config, info)
+    patch_size = resolve_patch_size(
+        config.data.patch_size, [c.spatial_shape for c in dataset.cases], info.spatial_dims, spec.size_divisor
+    )
+    items = training_items(train_cases, config.data.normalize)
+
+    _seed_everything(config.seed)
+    model = build_model(spec).to(ctx.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    run = _Run(
+        config=config,
+        run_dir=run_dir,
+        ctx=ctx,
+        progress=progress,
+        info=info,
+        spec=spec,
+        patch_size=patch_size,
+        items=items,
+        val_cases=val_cases,
+        model=model,
+        net=model,
+        optimizer=optimizer,
+        loss=loss_from_config(config.loss, validate_args=False),  # the data were checked when loaded
+    )
+    if resume and run.checkpoint_path.is_file():
+        _restore(run)
+    elif ctx.is_main:
+        _write_run_files(config, run_dir, ctx, info, patch_size, train_cases, val_cases)
+    ctx.barrier()
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        run.net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    run.writer = _tensorboard(run_dir, config) if ctx.is_main else None
+    return run
+
+
+def _model_spec(config: TrainConfig, info: Any) -> ModelSpec:
+    return ModelSpec(
         name=config.model.name,
         spatial_dims=info.spatial_dims,
         in_channels=len(info.channel_names),
@@ -216,175 +316,223 @@ def _train(
         norm=config.model.norm,
         head_upsample=config.model.head_upsample,
     )
-    patch_size = resolve_patch_size(
-        config.data.patch_size, [c.spatial_shape for c in dataset.cases], info.spatial_dims, spec.size_divisor
+
+
+def _restore(run: _Run) -> None:
+    """Model, optimizer, epoch, history, RNG state and gradient-norm averages from ``checkpoints/last.pt``."""
+    payload = load_checkpoint(run.checkpoint_path, spec=run.spec)
+    run.model.load_state_dict(payload["model"])
+    run.optimizer.load_state_dict(payload["optimizer"])
+    run.start_epoch = int(payload["epoch"])
+    run.history = [dict(row) for row in payload["history"]]
+    restore_rng_state(payload["rng"])
+    run.balance.update(payload.get("balance", {}))
+
+
+def _write_run_files(
+    config: TrainConfig,
+    run_dir: Path,
+    ctx: DistributedContext,
+    info: Any,
+    patch_size: tuple[int, ...],
+    train_cases: list[Any],
+    val_cases: list[Any],
+) -> None:
+    """``config.yaml`` and ``run.json`` of a new run (the lines moved verbatim out of the former ``_train``)."""
+    atomic_write_text(run_dir / folder.CONFIG, save_config(config))
+    run_info = {
+        "selectseg_version": __version__,
+        "torch_version": torch.__version__,
+        "dataset": info.name,
+        "format": info.format,
+        "class_names": list(info.class_names),
+        "channel_names": list(info.channel_names),
+        "spatial_dims": info.spatial_dims,
+        "patch_size": list(patch_size),
+        "train_cases": [c.case_id for c in train_cases],
+        "val_cases": [c.case_id for c in val_cases],
+        "world_size": ctx.world_size,
+    }
+    atomic_write_text(run_dir / folder.RUN_INFO, json.dumps(run_info, indent=2))
+
+
+def _train_epoch(run: _Run, epoch: int) -> None:
+    """One epoch: re-seed, train every batch, validate, log and save (rank 0)."""
+    config, ctx = run.config, run.ctx
+    started = time.perf_counter()
+    seed = _epoch_seed(config.seed, epoch, ctx.rank)
+    _seed_everything(seed)
+    loader = epoch_loader(
+        run.items,
+        config=config.data,
+        spatial_dims=run.info.spatial_dims,
+        patch_size=run.patch_size,
+        num_classes=run.info.num_classes,
+        batch_size=config.optim.batch_size,
+        epoch_seed=seed,
+        world_size=ctx.world_size,
+        rank=ctx.rank,
     )
-    items = training_items(train_cases, config.data.normalize)
-
-    _seed_everything(config.seed)
-    model = build_model(spec).to(ctx.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    balance: dict[str, float | None] = {"segmentation": None, "ranking": None}  # moving averages of the norms
-    checkpoint_path = run_dir / folder.CHECKPOINT
-    if resume and checkpoint_path.is_file():
-        payload = load_checkpoint(checkpoint_path, spec=spec)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        start_epoch = int(payload["epoch"])
-        history = [dict(row) for row in payload["history"]]
-        restore_rng_state(payload["rng"])
-        balance.update(payload.get("balance", {}))
-    elif ctx.is_main:
-        atomic_write_text(run_dir / folder.CONFIG, save_config(config))
-        run_info = {
-            "selectseg_version": __version__,
-            "torch_version": torch.__version__,
-            "dataset": info.name,
-            "format": info.format,
-            "class_names": list(info.class_names),
-            "channel_names": list(info.channel_names),
-            "spatial_dims": info.spatial_dims,
-            "patch_size": list(patch_size),
-            "train_cases": [c.case_id for c in train_cases],
-            "val_cases": [c.case_id for c in val_cases],
-            "world_size": ctx.world_size,
-        }
-        atomic_write_text(run_dir / folder.RUN_INFO, json.dumps(run_info, indent=2))
-    ctx.barrier()
-
-    net: nn.Module = model
-    if ctx.distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    loss_fn = _make_loss(config)
-    writer = _tensorboard(run_dir, config) if ctx.is_main else None
-    epochs = config.optim.epochs
-
-    for epoch in range(start_epoch, epochs):
-        started = time.perf_counter()
-        seed = _epoch_seed(config.seed, epoch, ctx.rank)
-        _seed_everything(seed)
-        loader = epoch_loader(
-            items,
-            config=config.data,
-            spatial_dims=info.spatial_dims,
-            patch_size=patch_size,
-            num_classes=info.num_classes,
-            batch_size=config.optim.batch_size,
-            epoch_seed=seed,
-            world_size=ctx.world_size,
-            rank=ctx.rank,
+    steps = len(loader)
+    if run.progress and ctx.is_main:
+        run.progress(ProgressEvent("start", epoch + 1, config.optim.epochs, 0, steps))
+    run.net.train()
+    factor = _ranking_factor(config.loss, epoch)
+    run.loss.ranking_weight = _ranking_weight(config.loss, factor, run.balance, required=False)
+    log = _EpochLog()
+    for step, batch in enumerate(loader, start=1):
+        _train_step(run, epoch, step, steps, batch, factor, log)
+    row = _epoch_row(run, epoch, steps, factor, log)
+    if ctx.is_main and run.val_cases and config.val_every and _validates(config, epoch):
+        row["val_dice"], row["val_aurc"] = validate(
+            run.model, run.val_cases, config, run.patch_size, run.info.num_classes
         )
-        steps = len(loader)
-        if progress and ctx.is_main:
-            progress(ProgressEvent("start", epoch + 1, epochs, 0, steps))
-        net.train()
-        loss_cfg = config.loss
-        if loss_cfg.ranking_balance > 0:  # the two-stage / warm-up factor of the epoch times the balanced weight
-            factor = ranking_weight_at(dataclasses.replace(loss_cfg, ranking_weight=1.0), epoch)
-        else:
-            factor = ranking_weight_at(loss_cfg, epoch)
-        sums, weights, lrs = np.zeros(4), [], []
-        grad_rows: list[list[float]] = []
-        for step, batch in enumerate(loader, start=1):
-            global_step = epoch * steps + step - 1
-            lr = config.optim.lr * lr_factor(
-                config.optim.schedule, global_step, epochs * steps, config.optim.warmup_epochs * steps
-            )
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            image = _plain(batch["image"]).to(ctx.device, dtype=torch.float32)
-            label = _plain(batch["label"]).to(ctx.device, dtype=torch.long)
-            optimizer.zero_grad(set_to_none=True)
-            _, seg, ranking, guidance = _step_loss(net, image, label, batch, loss_fn, factor, config, ctx.device)
-            norms = None
-            if loss_cfg.grad_norm_every and global_step % loss_cfg.grad_norm_every == 0:
-                norms = ctx.mean(_grad_norms((seg, ranking, guidance), model))
-                for key, value in zip(("segmentation", "ranking"), norms):
-                    balance[key] = ema(balance[key], value, loss_cfg.balance_momentum)
-            if loss_cfg.ranking_balance > 0:
-                s_norm, r_norm = balance["segmentation"], balance["ranking"]
-                assert s_norm is not None and r_norm is not None  # measured at global step 0 of the run
-                weight = factor * balanced_ranking_weight(s_norm, r_norm, loss_cfg.ranking_balance)
-            else:
-                weight = factor
-            if norms is not None:
-                ratio = weight * norms[1] / norms[0] if norms[0] > 0 else float("nan")
-                grad_rows.append([*norms, ratio])
-            total = seg + weight * ranking + guidance
-            total.backward()
-            optimizer.step()
-            values = [p.detach().item() for p in (total, seg, ranking, guidance)]
-            sums += values
-            weights.append(weight)
-            lrs.append(lr)
-            if progress and ctx.is_main:
-                named = dict(zip(("loss", "seg", "rank", "guide"), values))
-                progress(ProgressEvent("step", epoch + 1, epochs, step, steps, named))
-        means = ctx.mean((sums / max(steps, 1)).tolist())
-        grads = np.mean(grad_rows, axis=0).tolist() if grad_rows else [float("nan")] * 4
-        row: dict[str, float] = {
-            "epoch": float(epoch + 1),
-            "loss": means[0],
-            "segmentation": means[1],
-            "ranking": means[2],
-            "guidance": means[3],
-            "ranking_weight": float(np.mean(weights)) if weights else factor,
-            "lr": float(np.mean(lrs)) if lrs else float("nan"),
-            "grad_segmentation": grads[0],
-            "grad_ranking": grads[1],
-            "grad_guidance": grads[2],
-            "grad_ratio": grads[3],
-            "val_dice": float("nan"),
-            "val_aurc": float("nan"),
-        }
-        if (
-            ctx.is_main
-            and val_cases
-            and config.val_every
-            and ((epoch + 1) % config.val_every == 0 or epoch + 1 == epochs)
-        ):
-            row["val_dice"], row["val_aurc"] = validate(model, val_cases, config, patch_size, info.num_classes)
-        row["seconds"] = time.perf_counter() - started
-        history.append(row)
-        if ctx.is_main:
-            rng = capture_rng_state()
-            save_checkpoint(
-                checkpoint_path,
-                {
-                    "model": model.state_dict(),
-                    "spec": spec.to_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "rng": rng,
-                    "config": config_to_dict(config),
-                    "balance": {k: v for k, v in balance.items() if v is not None},
-                },
-            )
-            if epoch + 1 in config.snapshot_epochs:
-                _save_weights(folder.snapshot_path(run_dir, epoch + 1), model, spec, config, epoch + 1)
-            atomic_write_text(run_dir / folder.METRICS, _metrics_csv(history))
-            if writer is not None:
-                for key, value in row.items():
-                    if key != "epoch" and np.isfinite(value):
-                        writer.add_scalar(key, value, epoch + 1)
-                writer.flush()
-            if progress:
-                progress(ProgressEvent("epoch", epoch + 1, epochs, steps, steps, row))
-        ctx.barrier()
-
-    model_path = run_dir / folder.MODEL
-    finished_before = start_epoch == epochs and model_path.is_file()  # resuming a finished run: nothing to redo
-    if ctx.is_main and not finished_before:
-        _save_weights(model_path, model, spec, config, epochs)
-    if ctx.is_main and writer is not None:
-        writer.close()
+    row["seconds"] = time.perf_counter() - started
+    run.history.append(row)
+    if ctx.is_main:
+        _save_epoch(run, epoch, row, steps)
     ctx.barrier()
-    return TrainResult(run_dir=run_dir, model_path=model_path, history=history, model=model.eval())
+
+
+def _train_step(
+    run: _Run, epoch: int, step: int, steps: int, batch: dict[str, Any], factor: float, log: _EpochLog
+) -> None:
+    """One optimizer step on ``batch``; its loss parts, ranking weight, learning rate, gradient norms to ``log``."""
+    config, loss_cfg, epochs = run.config, run.config.loss, run.config.optim.epochs
+    global_step = epoch * steps + step - 1
+    lr = config.optim.lr * lr_factor(
+        config.optim.schedule, global_step, epochs * steps, config.optim.warmup_epochs * steps
+    )
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    image = _plain(batch["image"]).to(run.ctx.device, dtype=torch.float32)
+    label = _plain(batch["label"]).to(run.ctx.device, dtype=torch.long)
+    run.optimizer.zero_grad(set_to_none=True)
+    parts = _loss_parts(run, image, label, batch)
+    norms = None
+    if loss_cfg.grad_norm_every and global_step % loss_cfg.grad_norm_every == 0:
+        norms = run.ctx.mean(_grad_norms(parts[1:], run.model))
+        for key, value in zip(("segmentation", "ranking"), norms):
+            run.balance[key] = ema(run.balance[key], value, loss_cfg.balance_momentum)
+    weight = _ranking_weight(loss_cfg, factor, run.balance, required=True)
+    if weight != run.loss.ranking_weight:  # a gradient-balanced weight, just measured on these parts
+        run.loss.ranking_weight = weight
+        parts = parts.reweighted(weight)
+    if norms is not None:
+        ratio = weight * norms[1] / norms[0] if norms[0] > 0 else float("nan")
+        log.grad_rows.append([*norms, ratio])
+    parts.total.backward()
+    run.optimizer.step()
+    values = [p.detach().item() for p in parts]
+    named = dict(zip(LossParts._fields, values))
+    if not math.isfinite(named["total"]):
+        raise ValueError(
+            f"Expected a finite training loss, but got {named['total']} at epoch {epoch + 1}, step {step} "
+            f"({named}); try a lower `optim.lr` or `loss.ranking_weight`."
+        )
+    log.sums += values
+    log.weights.append(weight)
+    log.lrs.append(lr)
+    if run.progress and run.ctx.is_main:
+        run.progress(ProgressEvent("step", epoch + 1, epochs, step, steps, named))
+
+
+def _loss_parts(run: _Run, image: torch.Tensor, label: torch.Tensor, batch: dict[str, Any]) -> LossParts:
+    """The batch's loss parts at the loss's current ranking weight (all heads with ``loss.heads: all``)."""
+    if isinstance(run.loss, MultiHeadSelectiveLoss):
+        head_logits = run.net(image, heads=True)
+        mean = None
+        if run.loss.guidance_weight > 0:
+            mean = _plain(batch["annotator_mean"]).to(run.ctx.device, dtype=torch.float32)
+        return run.loss.parts(head_logits, label, mean)
+    return run.loss.parts(run.net(image), label)
+
+
+def _ranking_factor(loss: LossConfig, epoch: int) -> float:
+    """The epoch's ranking weight, or with ``ranking_balance`` its two-stage / warm-up factor (times the balanced
+    weight)."""
+    if loss.ranking_balance > 0:
+        return ranking_weight_at(dataclasses.replace(loss, ranking_weight=1.0), epoch)
+    return ranking_weight_at(loss, epoch)
+
+
+def _ranking_weight(loss: LossConfig, factor: float, balance: dict[str, float | None], *, required: bool) -> float:
+    """``factor``, times the gradient-balanced weight with ``ranking_balance`` (``factor`` alone before the first
+    gradient measurement unless ``required``)."""
+    if loss.ranking_balance <= 0:
+        return factor
+    s_norm, r_norm = balance["segmentation"], balance["ranking"]
+    if s_norm is None or r_norm is None:
+        assert not required  # measured at global step 0 of the run
+        return factor
+    return factor * balanced_ranking_weight(s_norm, r_norm, loss.ranking_balance)
+
+
+def _validates(config: TrainConfig, epoch: int) -> bool:
+    return (epoch + 1) % config.val_every == 0 or epoch + 1 == config.optim.epochs
+
+
+def _epoch_row(run: _Run, epoch: int, steps: int, factor: float, log: _EpochLog) -> dict[str, float]:
+    """The epoch's ``metrics.csv`` row, validation not yet filled in (NaN)."""
+    means = run.ctx.mean((log.sums / max(steps, 1)).tolist())  # LossParts order; ``loss`` is the column of the total
+    grads = np.mean(log.grad_rows, axis=0).tolist() if log.grad_rows else [float("nan")] * 4
+    return {
+        "epoch": float(epoch + 1),
+        "loss": means[0],
+        "segmentation": means[1],
+        "ranking": means[2],
+        "guidance": means[3],
+        "ranking_weight": float(np.mean(log.weights)) if log.weights else factor,
+        "lr": float(np.mean(log.lrs)) if log.lrs else float("nan"),
+        "grad_segmentation": grads[0],
+        "grad_ranking": grads[1],
+        "grad_guidance": grads[2],
+        "grad_ratio": grads[3],
+        "val_dice": float("nan"),
+        "val_aurc": float("nan"),
+    }
+
+
+def _save_epoch(run: _Run, epoch: int, row: dict[str, float], steps: int) -> None:
+    """Rank 0 after each epoch: checkpoint, snapshot, ``metrics.csv``, TensorBoard, the progress event."""
+    config, model = run.config, run.model
+    rng = capture_rng_state()
+    save_checkpoint(
+        run.checkpoint_path,
+        {
+            "model": model.state_dict(),
+            "spec": run.spec.to_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "epoch": epoch + 1,
+            "history": run.history,
+            "rng": rng,
+            "config": config_to_dict(config),
+            "balance": {k: v for k, v in run.balance.items() if v is not None},
+        },
+    )
+    if epoch + 1 in config.snapshot_epochs:
+        _save_weights(folder.snapshot_path(run.run_dir, epoch + 1), model, run.spec, config, epoch + 1)
+    atomic_write_text(run.run_dir / folder.METRICS, _metrics_csv(run.history))
+    if run.writer is not None:
+        for key, value in row.items():
+            if key != "epoch" and np.isfinite(value):
+                run.writer.add_scalar(key, value, epoch + 1)
+        run.writer.flush()
+    if run.progress:
+        run.progress(ProgressEvent("epoch", epoch + 1, config.optim.epochs, steps, steps, row))
+
+
+def _finish(run: _Run) -> TrainResult:
+    """The final weights (``model.pt``, unless resuming a finished run) and the result."""
+    ctx, epochs = run.ctx, run.config.optim.epochs
+    model_path = run.run_dir / folder.MODEL
+    finished_before = run.start_epoch == epochs and model_path.is_file()  # resuming a finished run: nothing to redo
+    if ctx.is_main and not finished_before:
+        _save_weights(model_path, run.model, run.spec, run.config, epochs)
+    if ctx.is_main and run.writer is not None:
+        run.writer.close()
+    ctx.barrier()
+    return TrainResult(run_dir=run.run_dir, model_path=model_path, history=run.history, model=run.model.eval())
 
 
 def _save_weights(path: Path, model: SegmentationNet, spec: ModelSpec, config: TrainConfig, epoch: int) -> None:
@@ -417,75 +565,49 @@ def _grad_norms(parts: tuple[torch.Tensor, ...], model: nn.Module) -> list[float
     return norms
 
 
-def _step_loss(
-    net: nn.Module,
-    image: torch.Tensor,
-    label: torch.Tensor,
-    batch: dict[str, Any],
-    loss_fn: LossFn,
-    weight: float,
-    config: TrainConfig,
-    device: torch.device,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, segmentation, ranking, weighted guidance) of one batch, the ranking part weighted by ``weight`` in
-    the total; with ``loss.heads: all`` the segmentation and ranking parts are summed over the heads (layer
-    ensembles, EDUE) and the guidance term is added."""
-    if config.loss.heads == "main":
-        total, seg, ranking = loss_fn(net(image), label, weight)
-        return total, seg, ranking, torch.zeros((), device=total.device)
-    head_logits = net(image, heads=True)
-    per_head = [loss_fn(logits, label, weight) for logits in head_logits]
-    total = torch.stack([p[0] for p in per_head]).sum()
-    seg = torch.stack([p[1] for p in per_head]).sum()
-    ranking = torch.stack([p[2].to(total.device) for p in per_head]).sum()
-    guidance = torch.zeros((), device=total.device)
-    if config.loss.guidance_weight > 0:
-        mean = _plain(batch["annotator_mean"]).to(device, dtype=torch.float32)
-        guidance = config.loss.guidance_weight * disagreement_guidance_loss(head_logits, mean)
-    return total + guidance, seg, ranking, guidance
-
-
 def _plain(value: Any) -> torch.Tensor:
     """A plain tensor from MONAI's MetaTensor (or anything tensor-like)."""
     as_tensor = getattr(value, "as_tensor", None)
     return as_tensor() if callable(as_tensor) else torch.as_tensor(value)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-"""``loss(logits, labels, ranking_weight) -> (total, segmentation, ranking)``."""
+def loss_from_config(loss: LossConfig, *, validate_args: bool = True) -> TrainingLoss:
+    """The whole training loss that ``loss`` describes, at its configured ``ranking_weight``.
 
+    A :class:`~selectseg.losses.SelectiveSegmentationLoss` (without a ranking loss for ``ranking: none``, the
+    baseline: ranking part 0), or with ``heads: all`` a :class:`~selectseg.losses.MultiHeadSelectiveLoss` around it
+    (summed over the heads, plus ``guidance_weight`` x EDUE's guidance). Both give
+    :class:`~selectseg.losses.LossParts` through ``parts(...)`` and take a new ``ranking_weight`` between steps.
 
-def _make_loss(config: TrainConfig) -> LossFn:
-    seg = segmentation_loss(config.loss.segmentation, class_weights=config.loss.class_weights or None)
-    if config.loss.ranking == "none":
+    Args:
+        loss: the ``loss`` section of a :class:`TrainConfig`.
+        validate_args: check every batch's tensors (see :func:`~selectseg.losses.selective_segmentation_loss`).
 
-        def baseline(
-            logits: torch.Tensor, labels: torch.Tensor, weight: float
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            value = seg(logits, labels)
-            return value, value, torch.zeros(())
-
-        return baseline
+    Example:
+        >>> from selectseg.runs.config import LossConfig
+        >>> loss_from_config(LossConfig(ranking="exact", segmentation="ce"))
+        SelectiveSegmentationLoss(
+          ranking_weight=2000.0
+          (ranking_loss): UncertaintyRankingLoss(margin=0.1, mode='exact', reduction='mean')
+        )
+    """
+    seg = segmentation_loss(loss.segmentation, class_weights=loss.class_weights or None)
+    ranking = None
+    if loss.ranking != "none":
+        ranking = UncertaintyRankingLoss(
+            margin=loss.margin,
+            mode=loss.ranking,
+            n_wrong=loss.n_wrong,
+            n_correct=loss.n_correct,
+            reduction=loss.reduction,
+            validate_args=validate_args,
+        )
     selective = SelectiveSegmentationLoss(
-        seg,
-        UncertaintyRankingLoss(
-            margin=config.loss.margin,
-            mode=config.loss.ranking,
-            n_wrong=config.loss.n_wrong,
-            n_correct=config.loss.n_correct,
-            reduction=config.loss.reduction,
-        ),
-        ranking_weight=config.loss.ranking_weight,
-        uncertainty=config.loss.uncertainty,
+        seg, ranking, loss.ranking_weight, uncertainty=loss.uncertainty, validate_args=validate_args
     )
-
-    def combined(
-        logits: torch.Tensor, labels: torch.Tensor, weight: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        parts = selective.parts(logits, labels)  # the ranking part is computed (and logged) even at weight 0
-        return parts.segmentation + weight * parts.ranking, parts.segmentation, parts.ranking
-
-    return combined
+    if loss.heads == "all":
+        return MultiHeadSelectiveLoss(selective, guidance_weight=loss.guidance_weight)
+    return selective
 
 
 def validate(
