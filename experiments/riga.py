@@ -61,7 +61,7 @@ from _common import (
 from selectseg._io import atomic_write_text
 from selectseg.data import Case, DatasetInfo, SegmentationDataset
 from selectseg.data.crop import DEFAULT_CROP_FACTOR
-from selectseg.data.riga import RIGA_CLASSES, load_riga
+from selectseg.data.formats.riga import RIGA_CLASSES, load_riga
 from selectseg.data.splits import kfold_split
 from selectseg.evaluation import load_run
 from selectseg.metrics import (

@@ -279,7 +279,7 @@ def test_calibrate_then_predict_uses_the_stored_threshold(trained: Path, tmp_pat
     shutil.copytree(trained, run)
     few = invoke("calibrate", run, "--max-risk", "0.05", "--delta", "0.1", "--device", "cpu")
     assert few.exit_code == 2 and "needs at least" in few.output and not (run / "referral.json").exists()
-    result = invoke("calibrate", run, "--coverage", "0.8", "--device", "cpu")
+    result = invoke("threshold", run, "--coverage", "0.8", "--device", "cpu")
     assert result.exit_code == 0, result.output
     stored = json.loads((run / "referral.json").read_text())
     info = json.loads((run / "run.json").read_text())

@@ -19,7 +19,7 @@ from torch import nn
 
 from selectseg._registry import Entry, NoMetadata, Registry
 from selectseg.data import load_dataset
-from selectseg.data.registry import FORMATS, detection_order
+from selectseg.data.formats.registry import FORMATS, detection_order
 from selectseg.losses.segmentation import SEGMENTATION_LOSSES, segmentation_loss
 from selectseg.models import MODELS, ModelSpec, build_model
 from selectseg.uncertainty import ESTIMATORS, SCORES, SINGLE_MAPS, build_estimator

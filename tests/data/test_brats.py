@@ -7,9 +7,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-import selectseg.data.brats  # noqa: F401  (registers "brats")
+import selectseg.data.formats.brats  # noqa: F401  (registers "brats")
 from selectseg.data import load_dataset
-from selectseg.data.brats import load_brats
+from selectseg.data.formats.brats import load_brats
 from selectseg.data.tolerant import DatasetWarning
 from tests.data._files import AFFINE, save_nifti, snapshot
 

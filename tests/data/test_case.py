@@ -13,8 +13,8 @@ from selectseg.data import (
     list_formats,
     load_dataset,
     register_format,
-    registry,
 )
+from selectseg.data.formats import registry
 
 
 def make_case(**changes: object) -> Case:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from selectseg.data import load_dataset
-from selectseg.data.glas import load_glas  # importing it registers "glas"
+from selectseg.data.formats.glas import load_glas  # importing it registers "glas"
 from selectseg.data.tolerant import DatasetWarning
 from tests.data._files import snapshot
 

@@ -6,12 +6,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-import selectseg.data.brats
-import selectseg.data.hecktor  # registers "hecktor"
-import selectseg.data.mmwhs
-import selectseg.data.qubiq  # noqa: F401  (the cross-format detector test needs every format registered)
+import selectseg.data.formats.brats
+import selectseg.data.formats.hecktor  # registers "hecktor"
+import selectseg.data.formats.mmwhs
+import selectseg.data.formats.qubiq  # noqa: F401  (the cross-format detector test needs every format registered)
 from selectseg.data import get_format, load_dataset
-from selectseg.data.hecktor import CLASS_NAMES, load_hecktor
+from selectseg.data.formats.hecktor import CLASS_NAMES, load_hecktor
 from selectseg.data.tolerant import DatasetWarning
 from tests.data._files import AFFINE, msd_style_folder, save_nifti, snapshot
 from tests.data.test_brats import make_brats_folder, write_official_case

@@ -6,9 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-import selectseg.data.mmwhs  # noqa: F401  (registers "mmwhs")
+import selectseg.data.formats.mmwhs  # noqa: F401  (registers "mmwhs")
 from selectseg.data import load_dataset, save_like
-from selectseg.data.mmwhs import CLASS_NAMES, load_mmwhs
+from selectseg.data.formats.mmwhs import CLASS_NAMES, load_mmwhs
 from selectseg.data.tolerant import DatasetWarning
 from tests.data._files import AFFINE, save_nifti, snapshot
 

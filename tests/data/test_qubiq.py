@@ -8,9 +8,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-import selectseg.data.qubiq  # noqa: F401  (registers "qubiq")
+import selectseg.data.formats.qubiq  # noqa: F401  (registers "qubiq")
 from selectseg.data import load_dataset
-from selectseg.data.qubiq import check_uniform, load_qubiq, map_labels
+from selectseg.data.formats.qubiq import check_uniform, load_qubiq, map_labels
 from selectseg.data.tolerant import DatasetWarning
 from selectseg.metrics.annotators import pairwise_dice
 from tests.data._files import AFFINE, save_nifti, snapshot

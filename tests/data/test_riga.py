@@ -9,7 +9,7 @@ from PIL import Image
 
 from selectseg.data import load_dataset
 from selectseg.data.crop import annotation_window, crop_case
-from selectseg.data.riga import load_riga, outline_masks  # importing it registers "riga"
+from selectseg.data.formats.riga import load_riga, outline_masks  # importing it registers "riga"
 from selectseg.data.tolerant import DatasetWarning
 from selectseg.metrics.annotators import pairwise_dice
 from tests.data._files import snapshot

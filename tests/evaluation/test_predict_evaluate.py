@@ -196,7 +196,7 @@ def test_predict_threshold_and_errors(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="coverage"):
         predict_cases(run, cases, tmp_path / "p3", coverage=2.0)
     with pytest.raises(ValueError, match="Did you mean 'entropy'"):
-        predict_cases(run, cases, tmp_path / "p4", inference=InferenceOptions(uncertainty="entropi"))
+        predict_cases(run, cases, tmp_path / "p4", inference=InferenceOptions(score="entropi"))
 
 
 def test_load_run_and_case_errors(run_dir: Path, tmp_path: Path) -> None:
@@ -223,8 +223,8 @@ def test_evaluate_adds_calibration_quality_control_and_disagreement(run_dir: Pat
 
     run = load_run(run_dir, device="cpu")
     cases = load_cases(run.config.data, split="test").cases  # synthetic: 3 annotators each
-    result = evaluate_cases(run, cases, tmp_path / "ev", inference=InferenceOptions(uncertainty="entropy"))
-    outputs = list(run.outputs(cases, InferenceOptions(uncertainty="entropy")))
+    result = evaluate_cases(run, cases, tmp_path / "ev", inference=InferenceOptions(score="entropy"))
+    outputs = list(run.outputs(cases, InferenceOptions(score="entropy")))
     from selectseg.data.annotators import reference_labels
 
     refs = [reference_labels(c, run.config.data.annotator, 2) for c in cases]
@@ -283,10 +283,8 @@ def test_evaluate_sv_over_the_annotators_region_with_bootstrap_intervals(run_dir
 
     run = load_run(run_dir, device="cpu")
     cases = load_cases(run.config.data, split="test").cases
-    result = evaluate_cases(
-        run, cases, tmp_path / "ev", sv_roi_radius=2, inference=InferenceOptions(uncertainty="entropy")
-    )
-    outputs = list(run.outputs(cases, InferenceOptions(uncertainty="entropy")))
+    result = evaluate_cases(run, cases, tmp_path / "ev", sv_roi_radius=2, inference=InferenceOptions(score="entropy"))
+    outputs = list(run.outputs(cases, InferenceOptions(score="entropy")))
     d = result.disagreement
     assert d is not None
     assert d.sv_roi_radius == 2 and d.sv_roi == "annotators' union dilated by 2 px"
@@ -307,14 +305,12 @@ def test_evaluate_sv_over_the_annotators_region_with_bootstrap_intervals(run_dir
     assert list(d.image_pixel_pearson.values()) == pytest.approx(r.tolist())
     assert list(d.pixel_pearson_ci) == pytest.approx(list(pixel_level_correlation_ci(r, seed=0)))
     assert d.pixel_pearson_ci[0] <= d.pixel_pearson <= d.pixel_pearson_ci[1]
-    whole = evaluate_cases(
-        run, cases, tmp_path / "whole", inference=InferenceOptions(uncertainty="entropy")
-    ).disagreement
+    whole = evaluate_cases(run, cases, tmp_path / "whole", inference=InferenceOptions(score="entropy")).disagreement
     assert whole is not None
     assert whole.sv_roi == "image" and dict(whole.image_sv) == pytest.approx(
         {i: float(o.uncertainty.sum()) for i, o in zip(ids, outputs)}
     )
-    evaluate_cases(run, cases[:1], tmp_path / "one", n_resamples=0, inference=InferenceOptions(uncertainty="entropy"))
+    evaluate_cases(run, cases[:1], tmp_path / "one", n_resamples=0, inference=InferenceOptions(score="entropy"))
     one = json.loads((tmp_path / "one" / "evaluation.json").read_text())["disagreement"]
     assert one["image_pearson_ci"] == [None, None] and one["pixel_pearson_ci"] == [None, None]  # < 2 images: null
     with pytest.raises(ValueError, match="`sv_roi_radius` to be None or an int >= 0"):
@@ -330,10 +326,8 @@ def test_evaluate_edue_run_with_member_scores(tmp_path: Path) -> None:
     train(load_config(overrides=[*TINY, "optim.epochs=1", *METHODS["edue"], "model.channels=[4,8,8]"]), run_dir)
     run = load_run(run_dir, device="cpu")
     cases = load_cases(run.config.data, split="test").cases
-    result = evaluate_cases(
-        run, cases, tmp_path / "ev", inference=InferenceOptions(uncertainty="variance", estimator="edue")
-    )
-    outputs = list(run.outputs(cases, InferenceOptions(uncertainty="variance", estimator="edue")))
+    result = evaluate_cases(run, cases, tmp_path / "ev", inference=InferenceOptions(score="variance", estimator="edue"))
+    outputs = list(run.outputs(cases, InferenceOptions(score="variance", estimator="edue")))
     assert outputs[0].members is not None and outputs[0].members.shape[0] == 2 and outputs[0].layered
     assert {s.name for s in result.quality_control.scores} == {
         "mean_uncertainty",

@@ -30,7 +30,7 @@ def test_guidance_gradient_flows_and_errors() -> None:
     logits = torch.randn(3, 1, 2, 4, requires_grad=True)
     disagreement_guidance_loss(logits, torch.rand(1, 4)).backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
-    with pytest.raises(ValueError, match="H >= 2"):
+    with pytest.raises(ValueError, match="M >= 2"):
         disagreement_guidance_loss(torch.zeros(1, 1, 2, 4), torch.zeros(1, 4))
     with pytest.raises(ValueError, match="annotator_mean"):
         disagreement_guidance_loss(torch.zeros(2, 1, 2, 4), torch.zeros(1, 5))

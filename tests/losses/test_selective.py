@@ -251,7 +251,7 @@ def test_multi_head_loss_rejects_bad_input():
         multi_head_selective_loss(torch.zeros(2, 2, 3, 4, 4), labels, **_options(), guidance_weight=-1.0)
     with pytest.raises(ValueError, match="`annotator_mean`"):
         MultiHeadSelectiveLoss(_module(), guidance_weight=1.0)(torch.zeros(2, 2, 3, 4, 4), labels)
-    with pytest.raises(ValueError, match="H >= 2"):
+    with pytest.raises(ValueError, match="M >= 2"):
         MultiHeadSelectiveLoss(_module(), guidance_weight=1.0)(torch.zeros(1, 2, 3, 4, 4), labels, labels.float())
     with pytest.raises(ValueError, match=r"`head_logits` of shape \(M, B, K, \*S\), but got \(2, 3, 4\)"):
         MultiHeadSelectiveLoss(_module())(torch.zeros(2, 3, 4), labels)

@@ -21,7 +21,7 @@ def test_aula_bounds_and_errors() -> None:
     assert aula(same, num_classes=2) == 1.0
     assert aula(np.zeros((3, 5), np.int64), num_classes=2) == 1.0  # empty vs empty
     assert aula(np.array([[1, 1], [0, 0], [1, 1]]), num_classes=2) == 0.0
-    with pytest.raises(ValueError, match="H >= 2"):
+    with pytest.raises(ValueError, match="M >= 2"):
         layer_agreement_curve(np.zeros((1, 4), np.int64), num_classes=2)
     with pytest.raises(TypeError, match="integer"):
         aula(np.zeros((2, 4)), num_classes=2)

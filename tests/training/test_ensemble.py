@@ -21,11 +21,11 @@ def test_ensemble_members_differ_by_seed_and_evaluate_as_one(tmp_path: Path) -> 
     run = load_run(tmp_path / "ens", device="cpu")
     assert run.is_ensemble and len(run.members) == 3
     cases = load_cases(run.config.data, split="test").cases
-    outputs = list(run.outputs(cases, InferenceOptions(uncertainty="mutual_information", estimator="ensemble")))
+    outputs = list(run.outputs(cases, InferenceOptions(score="mutual_information", estimator="ensemble")))
     image = torch.as_tensor(outputs[0].probabilities)
     assert torch.allclose(image.sum(0), torch.ones(image.shape[1:]), atol=1e-5)
     result = evaluate_cases(
-        run, cases, tmp_path / "ev", inference=InferenceOptions(uncertainty="variance", estimator="ensemble")
+        run, cases, tmp_path / "ev", inference=InferenceOptions(score="variance", estimator="ensemble")
     )
     assert result.estimator == "ensemble"
 

@@ -27,7 +27,7 @@ def test_options_are_copied_and_compared_by_value() -> None:
     ("kwargs", "error", "match"),
     [
         ({"estimator": "mc_dropot"}, ValueError, r"`estimator`.*Did you mean 'mc_dropout'"),
-        ({"uncertainty": "varience"}, ValueError, r"`uncertainty`.*Did you mean 'variance'"),
+        ({"score": "varience"}, ValueError, r"`score`.*Did you mean 'variance'"),
         ({"estimator_options": {"n_samples": 3}}, ValueError, r"'softmax' takes no option 'n_samples'"),
         ({"estimator_options": [("n_samples", 3)]}, TypeError, r"`estimator_options` to be a mapping"),
     ],

@@ -40,7 +40,12 @@ def _user_errors(func: F) -> F:
 
 # Options shared by predict and evaluate.
 UncertaintyOption = Annotated[
-    str, typer.Option(help="Uncertainty map: max_softmax | entropy | mutual_information | variance | ...")
+    str,
+    typer.Option(
+        "--score",
+        "--uncertainty",
+        help="Voxel uncertainty score: max_softmax | entropy | mutual_information | variance | ...",
+    ),
 ]
 EstimatorOption = Annotated[
     str, typer.Option(help="Uncertainty estimator: softmax | mc_dropout | tta | layer_ensemble | edue | ensemble.")
@@ -138,7 +143,7 @@ def train_command(
 
 def _inference(uncertainty: str, estimator: str, mc_samples: int, skip_first: int | None = None) -> Any:
     """The :class:`~selectseg.uncertainty.InferenceOptions` of the CLI flags; ``--skip-first`` only where the
-    estimator takes it (0, the library default, is left out so that it matches a referral threshold calibrated without
+    estimator takes it (0, the library default, is left out so that it matches a referral threshold chosen without
     the flag)."""
     from ..uncertainty import InferenceOptions, estimator_options, list_estimators
 
@@ -195,7 +200,12 @@ def predict_command(
     skip_first: SkipFirstOption = None,
     device: DeviceOption = "auto",
     calibrated: Annotated[
-        bool, typer.Option(help="Without --threshold/--coverage, use the threshold of `selectseg calibrate`.")
+        bool,
+        typer.Option(
+            "--referral/--no-referral",
+            "--calibrated/--no-calibrated",
+            help="Without --threshold/--coverage, use the run's stored threshold (`selectseg threshold`).",
+        ),
     ] = True,
 ) -> None:
     """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
@@ -220,14 +230,15 @@ def predict_command(
     )
     if summary["threshold_source"] == "referral.json":
         console.print(
-            f"Referral threshold {summary['threshold']:.6g} from {run_dir}/referral.json (selectseg calibrate)"
+            f"Referral threshold {summary['threshold']:.6g} from {run_dir}/referral.json (selectseg threshold)"
         )
     console.print(f"Wrote {len(summary['cases'])} cases to {out}/ (predictions.json)")
 
 
-@app.command("calibrate")
+@app.command("threshold")
+@app.command("calibrate", hidden=True, deprecated=True)
 @_user_errors
-def calibrate_command(
+def threshold_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished training run folder.")],
     data: Annotated[
         str | None, typer.Option(help="Calibration set folder (default: the run's validation cases).")
@@ -252,7 +263,7 @@ def calibrate_command(
     """Pick the referral threshold on a calibration set (target coverage, or target risk with a guarantee) and
     store it in the run (RUN/referral.json); `predict` then uses it by default."""
     from ..evaluation import load_run
-    from ..evaluation.calibrate import calibrate_run
+    from ..evaluation.referral import choose_referral_threshold
 
     inference = _inference(uncertainty, estimator, mc_samples, skip_first)  # option errors before loading
     run = load_run(run_dir, device=device)
@@ -260,13 +271,13 @@ def calibrate_command(
         try:
             cases = run.validation_cases()
         except ValueError as error:
-            raise ValueError(f"{error} Pass --data CAL_SET to calibrate on other cases.") from None
+            raise ValueError(f"{error} Pass --data CAL_SET to choose it on other cases.") from None
     else:
         cases = _cases(run, data, split, format_)
     result = _over_cases(
-        "calibrate",
+        "threshold",
         cases,
-        lambda on_case: calibrate_run(
+        lambda on_case: choose_referral_threshold(
             run,
             cases,
             coverage=coverage,

@@ -15,17 +15,11 @@ See ``docs/data.md``.
 
 from .case import Case, DatasetInfo, SegmentationDataset
 from .crop import annotation_window, crop_case, crop_to_annotations
+from .formats import DatasetFormat, get_format, list_formats, load_dataset, register_format, write_msd_dataset
 from .io import read_image, save_like
-from .msd import write_msd_dataset
-from .registry import DatasetFormat, get_format, list_formats, load_dataset, register_format
 from .resize import resample_case, resize_case, resize_dataset
 from .synthetic import make_synthetic_dataset
 from .transforms import eval_transforms, train_transforms
-
-# isort: off
-# Importing registers these formats; format="auto" tries them by their detect_order ("msd", above, first).
-from . import glas, riga, qubiq, brats, mmwhs, hecktor  # noqa: F401
-# isort: on
 
 __all__ = [
     "Case",

@@ -121,7 +121,7 @@ def evaluate_folds(
         "run": str(run_dir),
         "folds": index["folds"],
         "evaluated_on": "each fold's held-out cases" if data is None else f"{data} ({split})",
-        "uncertainty": inference.uncertainty,
+        "uncertainty": inference.score,
         "estimator": inference.estimator,
         "num_cases": [result.num_cases for result in per_fold],
         "aurc": spread([result.aurc for result in per_fold]),

@@ -7,6 +7,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ from ..metrics import (
 from ..metrics.bootstrap import (
     DEFAULT_CONFIDENCE_LEVEL,
     DEFAULT_N_RESAMPLES,
+    DiceBootstrap,
     bootstrap_dice_curve,
     check_bootstrap_options,
 )
+from ..metrics.dice_curve import SelectiveDiceCurve
 from ..metrics.quality import DEFAULT_TAU
 from ..results import (
     Calibration,
@@ -131,6 +134,68 @@ def evaluate_cases(
             options are invalid or ``n_resamples`` > 0 with fewer than 2 cases.
         TypeError: if a bootstrap option has the wrong type.
     """
+    _check_arguments(cases, coverages, sv_roi_radius, n_resamples, confidence_level, bootstrap_seed)
+    references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
+    seen = _collect(run, cases, references, inference, sv_roi_radius, on_case)
+    curve = selective_dice_curve(seen.predictions, references, seen.uncertainties, num_classes=run.num_classes)
+    with warnings.catch_warnings():  # no wrong or no correct voxel: the AUROC is NaN (written as null)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        error_auroc = pixel_error_auroc(seen.predictions, references, seen.uncertainties)
+    boot = None
+    if n_resamples > 0:
+        boot = bootstrap_dice_curve(
+            curve,
+            [float(c) for c in coverages],
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            seed=bootstrap_seed,
+        )
+    ids = [case.case_id for case in cases]
+    full = curve.at_coverage(1.0)
+    disagreement = None
+    if seen.multi:
+        bootstrap = (n_resamples, confidence_level, bootstrap_seed)
+        disagreement = _disagreement(seen, ids, inference.score, sv_roi_radius, bootstrap)
+    class_names = run.info.get("class_names")
+    result = EvaluationResult(
+        run=str(run.run_dir),
+        uncertainty=inference.score,
+        estimator=inference.estimator,
+        estimator_options=dict(inference.estimator_options),
+        num_cases=len(cases),
+        num_classes=run.num_classes,
+        class_names=tuple(class_names) if class_names is not None else None,
+        reference_sha256=_reference_digest(ids, references),
+        aurc=curve.aurc,
+        oracle_aurc=curve.oracle_aurc,
+        excess_aurc=curve.excess_aurc,
+        error_auroc=error_auroc,
+        augrc=pixel_augrc(seen.predictions, references, seen.uncertainties),
+        aurc_ci=None if boot is None else (float(boot.aurc_ci[0]), float(boot.aurc_ci[1])),
+        bootstrap=boot.settings() if boot is not None else None,
+        points=_operating_points(curve, coverages, ids, boot),
+        curve=DiceCurve(threshold=curve.thresholds, coverage=curve.coverage, dice=curve.dice),
+        calibration=_calibration(seen.calibration),
+        quality_control=_quality_control(seen.scores, full.image_dice),
+        image_scores={name: dict(zip(ids, values)) for name, values in seen.scores.items()},
+        disagreement=disagreement,
+    )
+    out_dir = Path(out_dir)
+    montage = _montage(ids, full.image_dice, seen.slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
+    montage.save(out_dir / MONTAGE_NPZ)
+    result.save(out_dir)
+    return result
+
+
+def _check_arguments(
+    cases: Sequence[Case],
+    coverages: Sequence[float],
+    sv_roi_radius: int | None,
+    n_resamples: int,
+    confidence_level: float,
+    bootstrap_seed: int,
+) -> None:
+    """Everything checked before any inference (see :func:`evaluate_cases`, Raises)."""
     if len(cases) == 0:
         raise ValueError("Expected at least one labelled case to evaluate, but got none.")
     if sv_roi_radius is not None and (
@@ -142,54 +207,68 @@ def evaluate_cases(
             raise ValueError(f"Expected every coverage in [0, 1], but got {c!r}.")
     if check_positive_int("n_resamples", n_resamples, minimum=0) > 0:
         check_bootstrap_options(len(cases), n_resamples, confidence_level, bootstrap_seed)
-    references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
-    predictions, uncertainties = [], []
-    calibration = CalibrationStats()
-    multi = all(case.num_annotators >= 2 for case in cases)
-    annotator_maps: list[np.ndarray] = []
-    sv_pairs: list[tuple[float, float]] = []  # (model, annotators) SV per image, over the SV region
-    soft_dice: list[np.ndarray] = []
-    distances: list[tuple[float, float]] = []
-    sampled_members = False  # GED / Hungarian IoU over the members' samples (else the one prediction)
-    scores: dict[str, list[float]] = {}
-    slices: list[dict[str, np.ndarray]] = []
-    outputs = run.outputs(list(cases), inference)
-    for output, reference in zip(outputs, references):
-        predictions.append(output.segmentation.astype(np.int64))
-        uncertainties.append(output.uncertainty)
-        calibration.update(output.probabilities[None], reference[None])
+
+
+@dataclass
+class _Seen:
+    """What one pass of inference over the cases keeps (the per-case outputs themselves are not kept)."""
+
+    multi: bool
+    predictions: list[np.ndarray] = field(default_factory=list)
+    uncertainties: list[np.ndarray] = field(default_factory=list)
+    calibration: CalibrationStats = field(default_factory=CalibrationStats)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    slices: list[dict[str, np.ndarray]] = field(default_factory=list)
+    annotator_maps: list[np.ndarray] = field(default_factory=list)
+    sv_pairs: list[tuple[float, float]] = field(default_factory=list)  # (model, annotators) SV over the SV region
+    soft_dice: list[np.ndarray] = field(default_factory=list)
+    distances: list[tuple[float, float]] = field(default_factory=list)  # (GED, Hungarian IoU) per image
+    sampled_members: bool = False  # GED / Hungarian IoU over the members' samples (else the one prediction)
+
+
+def _collect(
+    run: LoadedRun,
+    cases: Sequence[Case],
+    references: list[np.ndarray],
+    inference: InferenceOptions,
+    sv_roi_radius: int | None,
+    on_case: Callable[[str], None] | None,
+) -> _Seen:
+    """Run inference case by case and keep what the figures need."""
+    seen = _Seen(multi=all(case.num_annotators >= 2 for case in cases))
+    for output, reference in zip(run.outputs(list(cases), inference), references):
+        seen.predictions.append(output.segmentation.astype(np.int64))
+        seen.uncertainties.append(output.uncertainty)
+        seen.calibration.update(output.probabilities[None], reference[None])
         for name, value in image_scores(
             output.probabilities, output.uncertainty, output.members, layered=output.layered
         ).items():
-            scores.setdefault(name, []).append(value)
-        masks: np.ndarray | None = None
-        if multi:
-            masks = np.asarray(output.case.labels) > 0  # every case has >= 2 annotators here
-            annotator_maps.append(annotator_variance(masks))
-            roi = None if sv_roi_radius is None else annotator_roi(masks, radius=sv_roi_radius)
-            sv_pairs.append(_sums(output.uncertainty, annotator_maps[-1], roi))
-            foreground = 1.0 - output.probabilities[0]
-            soft_dice.append(soft_dice_at_thresholds(np.clip(foreground, 0.0, 1.0), masks).dice)
-            sampled_members = output.members is not None
-            samples = output.members.argmax(axis=1) > 0 if output.members is not None else output.segmentation[None] > 0
-            distances.append((generalized_energy_distance(samples, masks), hungarian_matched_iou(samples, masks)))
-        slices.append(_montage_slice(output, reference, annotator_maps[-1] if multi else None))
+            seen.scores.setdefault(name, []).append(value)
+        if seen.multi:
+            _add_annotator_terms(seen, output, sv_roi_radius)
+        seen.slices.append(_montage_slice(output, reference, seen.annotator_maps[-1] if seen.multi else None))
         if on_case is not None:
             on_case(output.case.case_id)
-    curve = selective_dice_curve(predictions, references, uncertainties, num_classes=run.num_classes)
-    with warnings.catch_warnings():  # no wrong or no correct voxel: the AUROC is NaN (written as null)
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        error_auroc = pixel_error_auroc(predictions, references, uncertainties)
-    boot = None
-    if n_resamples > 0:
-        boot = bootstrap_dice_curve(
-            curve,
-            [float(c) for c in coverages],
-            n_resamples=n_resamples,
-            confidence_level=confidence_level,
-            seed=bootstrap_seed,
-        )
-    ids = [case.case_id for case in cases]
+    return seen
+
+
+def _add_annotator_terms(seen: _Seen, output: CaseOutput, sv_roi_radius: int | None) -> None:
+    """One case's annotator variance, SV pair, soft Dice and sample distances (every case has >= 2 annotators)."""
+    masks = np.asarray(output.case.labels) > 0
+    seen.annotator_maps.append(annotator_variance(masks))
+    roi = None if sv_roi_radius is None else annotator_roi(masks, radius=sv_roi_radius)
+    seen.sv_pairs.append(_sums(output.uncertainty, seen.annotator_maps[-1], roi))
+    foreground = 1.0 - output.probabilities[0]
+    seen.soft_dice.append(soft_dice_at_thresholds(np.clip(foreground, 0.0, 1.0), masks).dice)
+    seen.sampled_members = output.members is not None
+    samples = output.members.argmax(axis=1) > 0 if output.members is not None else output.segmentation[None] > 0
+    seen.distances.append((generalized_energy_distance(samples, masks), hungarian_matched_iou(samples, masks)))
+
+
+def _operating_points(
+    curve: SelectiveDiceCurve, coverages: Sequence[float], ids: list[str], boot: DiceBootstrap | None
+) -> tuple[OperatingPoint, ...]:
+    """One :class:`OperatingPoint` per target coverage (psi_c from the curve's own counts)."""
     points = []
     for j, c in enumerate(coverages):
         point = curve.at_coverage(float(c))
@@ -208,12 +287,30 @@ def evaluate_cases(
                 dice_ci=None if boot is None else (float(boot.dice_ci[j][0]), float(boot.dice_ci[j][1])),
             )
         )
-    cal = calibration.compute()
-    full = curve.at_coverage(1.0)
-    qc_scores = []
+    return tuple(points)
+
+
+def _calibration(stats: CalibrationStats) -> Calibration:
+    cal = stats.compute()
+    bins = cal.bins
+    return Calibration(
+        nll=cal.nll,
+        brier=cal.brier,
+        ece_top_label=cal.ece_top_label,
+        ece_classwise=cal.ece_classwise,
+        n_bins=len(bins.edges) - 1,
+        reliability=Reliability(
+            edges=bins.edges, counts=bins.counts, confidence=bins.confidence, accuracy=bins.accuracy
+        ),
+    )
+
+
+def _quality_control(scores: dict[str, list[float]], image_dice: np.ndarray) -> QualityControl:
+    """Each image score's quality-control curve against failing (Dice at coverage 1 below ``DEFAULT_TAU``)."""
+    out = []
     for name, values in scores.items():
-        qc = quality_control_curve(np.asarray(values), full.image_dice)
-        qc_scores.append(
+        qc = quality_control_curve(np.asarray(values), image_dice)
+        out.append(
             QCScore(
                 name=name,
                 auc=qc.auc,
@@ -224,86 +321,55 @@ def evaluate_cases(
                 ideal_fraction_failing=qc.ideal_fraction_failing,
             )
         )
-    disagreement = None
-    if multi:
-        with warnings.catch_warnings():  # constant maps and too few images are documented NaN cases
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            model_sv, annotator_sv = [p[0] for p in sv_pairs], [p[1] for p in sv_pairs]
-            image_corr = image_level_correlation(model_sv, annotator_sv)
-            pixel_r = per_image_pixel_correlation(uncertainties, annotator_maps)
-            counted = pixel_r[~np.isnan(pixel_r)]
-            image_ci = ((math.nan, math.nan), (math.nan, math.nan))
-            pixel_ci = (math.nan, math.nan)
-            if n_resamples > 0 and len(cases) >= 2:
-                image_ci = image_level_correlation_ci(
-                    model_sv, annotator_sv, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
-                )
-            if n_resamples > 0 and counted.size >= 2:
-                pixel_ci = pixel_level_correlation_ci(
-                    counted, n_resamples=n_resamples, confidence=confidence_level, seed=bootstrap_seed
-                )
-            disagreement = Disagreement(
-                uncertainty=inference.uncertainty,
-                sv_roi="image" if sv_roi_radius is None else f"annotators' union dilated by {sv_roi_radius} px",
-                sv_roi_radius=sv_roi_radius,
-                image_pearson=image_corr.pearson,
-                image_pearson_ci=(float(image_ci[0][0]), float(image_ci[0][1])),
-                image_spearman=image_corr.spearman,
-                image_spearman_ci=(float(image_ci[1][0]), float(image_ci[1][1])),
-                pixel_pearson=float(counted.mean()) if counted.size else math.nan,
-                pixel_pearson_ci=(float(pixel_ci[0]), float(pixel_ci[1])),
-                ci={
-                    "method": "percentile bootstrap over images",
-                    "confidence": confidence_level,
-                    "n_resamples": n_resamples,
-                    "seed": bootstrap_seed,
-                },
-                image_sv=dict(zip(ids, model_sv)),
-                annotator_sv=dict(zip(ids, annotator_sv)),
-                image_pixel_pearson=dict(zip(ids, pixel_r.tolist())),
-                soft_dice_thresholds=tuple(round(0.1 * i, 1) for i in range(1, 10)),
-                soft_dice=tuple(np.mean(soft_dice, axis=0).tolist()),
-                samples="the members' argmax foreground" if sampled_members else "the prediction",
-                ged=float(np.mean([d[0] for d in distances])),
-                hungarian_iou=float(np.mean([d[1] for d in distances])),
+    return QualityControl(tau=DEFAULT_TAU, scores=tuple(out))
+
+
+def _disagreement(
+    seen: _Seen, ids: list[str], score: str, sv_roi_radius: int | None, bootstrap: tuple[int, float, int]
+) -> Disagreement:
+    """Agreement of the uncertainty map with the annotators' variance, with bootstrap intervals over images."""
+    n_resamples, confidence_level, seed = bootstrap
+    with warnings.catch_warnings():  # constant maps and too few images are documented NaN cases
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        model_sv, annotator_sv = [p[0] for p in seen.sv_pairs], [p[1] for p in seen.sv_pairs]
+        image_corr = image_level_correlation(model_sv, annotator_sv)
+        pixel_r = per_image_pixel_correlation(seen.uncertainties, seen.annotator_maps)
+        counted = pixel_r[~np.isnan(pixel_r)]
+        image_ci = ((math.nan, math.nan), (math.nan, math.nan))
+        pixel_ci = (math.nan, math.nan)
+        if n_resamples > 0 and len(ids) >= 2:
+            image_ci = image_level_correlation_ci(
+                model_sv, annotator_sv, n_resamples=n_resamples, confidence=confidence_level, seed=seed
             )
-    class_names = run.info.get("class_names")
-    result = EvaluationResult(
-        run=str(run.run_dir),
-        uncertainty=inference.uncertainty,
-        estimator=inference.estimator,
-        estimator_options=dict(inference.estimator_options),
-        num_cases=len(cases),
-        num_classes=run.num_classes,
-        class_names=tuple(class_names) if class_names is not None else None,
-        reference_sha256=_reference_digest(ids, references),
-        aurc=curve.aurc,
-        oracle_aurc=curve.oracle_aurc,
-        excess_aurc=curve.excess_aurc,
-        error_auroc=error_auroc,
-        augrc=pixel_augrc(predictions, references, uncertainties),
-        aurc_ci=None if boot is None else (float(boot.aurc_ci[0]), float(boot.aurc_ci[1])),
-        bootstrap=boot.settings() if boot is not None else None,
-        points=tuple(points),
-        curve=DiceCurve(threshold=curve.thresholds, coverage=curve.coverage, dice=curve.dice),
-        calibration=Calibration(
-            nll=cal.nll,
-            brier=cal.brier,
-            ece_top_label=cal.ece_top_label,
-            ece_classwise=cal.ece_classwise,
-            n_bins=len(cal.bins.edges) - 1,
-            reliability=Reliability(
-                edges=cal.bins.edges, counts=cal.bins.counts, confidence=cal.bins.confidence, accuracy=cal.bins.accuracy
-            ),
-        ),
-        quality_control=QualityControl(tau=DEFAULT_TAU, scores=tuple(qc_scores)),
-        image_scores={name: dict(zip(ids, values)) for name, values in scores.items()},
-        disagreement=disagreement,
+        if n_resamples > 0 and counted.size >= 2:
+            pixel_ci = pixel_level_correlation_ci(
+                counted, n_resamples=n_resamples, confidence=confidence_level, seed=seed
+            )
+    return Disagreement(
+        uncertainty=score,
+        sv_roi="image" if sv_roi_radius is None else f"annotators' union dilated by {sv_roi_radius} px",
+        sv_roi_radius=sv_roi_radius,
+        image_pearson=image_corr.pearson,
+        image_pearson_ci=(float(image_ci[0][0]), float(image_ci[0][1])),
+        image_spearman=image_corr.spearman,
+        image_spearman_ci=(float(image_ci[1][0]), float(image_ci[1][1])),
+        pixel_pearson=float(counted.mean()) if counted.size else math.nan,
+        pixel_pearson_ci=(float(pixel_ci[0]), float(pixel_ci[1])),
+        ci={
+            "method": "percentile bootstrap over images",
+            "confidence": confidence_level,
+            "n_resamples": n_resamples,
+            "seed": seed,
+        },
+        image_sv=dict(zip(ids, model_sv)),
+        annotator_sv=dict(zip(ids, annotator_sv)),
+        image_pixel_pearson=dict(zip(ids, pixel_r.tolist())),
+        soft_dice_thresholds=tuple(round(0.1 * i, 1) for i in range(1, 10)),
+        soft_dice=tuple(np.mean(seen.soft_dice, axis=0).tolist()),
+        samples="the members' argmax foreground" if seen.sampled_members else "the prediction",
+        ged=float(np.mean([d[0] for d in seen.distances])),
+        hungarian_iou=float(np.mean([d[1] for d in seen.distances])),
     )
-    out_dir = Path(out_dir)
-    _montage(ids, full.image_dice, slices, curve.at_coverage(MONTAGE_COVERAGE).threshold).save(out_dir / MONTAGE_NPZ)
-    result.save(out_dir)
-    return result
 
 
 def _reference_digest(ids: list[str], references: list[np.ndarray]) -> str:

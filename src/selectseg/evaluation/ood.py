@@ -135,7 +135,7 @@ def evaluate_ood(
     score_rows = {name: np.array([r[5][name] for r in rows], dtype=np.float64) for name in names}
     result = OODResult(
         run=str(run.run_dir),
-        uncertainty=inference.uncertainty,
+        uncertainty=inference.score,
         estimator=inference.estimator,
         estimator_options=dict(inference.estimator_options),
         num_cases=len(cases),

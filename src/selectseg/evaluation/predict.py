@@ -15,7 +15,7 @@ from ..data.annotators import reference_labels
 from ..metrics import coverage_threshold, mean_dice
 from ..results import _json
 from ..uncertainty import InferenceOptions
-from .calibrate import load_referral
+from .referral import load_referral
 from .run import DEFAULT_INFERENCE, LoadedRun
 
 __all__ = ["coverage_threshold", "predict_cases", "referral_mask"]
@@ -74,11 +74,11 @@ def predict_cases(
     referral = load_referral(run.run_dir) if use_referral and source == "none" else None
     if referral is not None:
         made_for = referral.made_for
-        if made_for != (inference.uncertainty, inference.estimator, dict(inference.estimator_options)):
+        if made_for != (inference.score, inference.estimator, dict(inference.estimator_options)):
             raise ValueError(
                 f"The calibrated threshold in {str(run.run_dir)!r}/referral.json is for uncertainty "
                 f"{made_for[0]!r} with estimator {made_for[1]!r} {made_for[2]}, but this prediction uses "
-                f"{inference.uncertainty!r} with {inference.estimator!r} {dict(inference.estimator_options)}; use "
+                f"{inference.score!r} with {inference.estimator!r} {dict(inference.estimator_options)}; use "
                 "those, or give a threshold or "
                 "coverage, or turn the calibrated threshold off."
             )
@@ -131,7 +131,7 @@ def predict_cases(
             on_case(case.case_id)
     summary = {
         "run": str(run.run_dir),
-        "uncertainty": inference.uncertainty,
+        "uncertainty": inference.score,
         "estimator": inference.estimator,
         "estimator_options": dict(inference.estimator_options),
         "threshold": threshold,

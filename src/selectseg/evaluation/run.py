@@ -114,7 +114,7 @@ class LoadedRun:
                 ``ensemble`` estimator on one network), a map the estimator does not produce, or a case the network
                 cannot take.
         """
-        estimator, uncertainty = inference.estimator, inference.uncertainty
+        estimator, uncertainty = inference.estimator, inference.score
         predictor = functools.partial(
             case_logits,
             size_divisor=self.model.spec.size_divisor,

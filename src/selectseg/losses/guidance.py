@@ -29,7 +29,7 @@ def disagreement_guidance_loss(head_logits: torch.Tensor, annotator_mean: torch.
         annotator_mean: fraction of annotators marking each voxel as foreground.
 
     Shape:
-        head_logits ``(H, B, K, *S)`` with H >= 2, annotator_mean ``(B, *S)`` -> scalar.
+        head_logits ``(M, B, K, *S)`` with M >= 2 heads, annotator_mean ``(B, *S)`` -> scalar.
 
     Raises:
         ValueError: with fewer than 2 heads or mismatched shapes.
@@ -45,7 +45,7 @@ def disagreement_guidance_loss(head_logits: torch.Tensor, annotator_mean: torch.
     """
     if head_logits.ndim < 4 or head_logits.shape[0] < 2:
         raise ValueError(
-            f"Expected head logits of shape (H, B, K, *S) with H >= 2, but got {tuple(head_logits.shape)}."
+            f"Expected head logits of shape (M, B, K, *S) with M >= 2 heads, but got {tuple(head_logits.shape)}."
         )
     expected = (head_logits.shape[1], *head_logits.shape[3:])
     if tuple(annotator_mean.shape) != expected:

@@ -26,7 +26,7 @@ def layer_agreement_curve(head_labels: ImageArray, *, num_classes: int) -> np.nd
         num_classes: K >= 2.
 
     Shape:
-        head_labels ``(H, *S)`` integer, H >= 2 -> ``(H - 1,)``: entry i is Dice(head i, head i + 1).
+        head_labels ``(M, *S)`` integer, M >= 2 heads -> ``(M - 1,)``: entry i is Dice(head i, head i + 1).
 
     Raises:
         TypeError: if ``head_labels`` is not an integer array.
@@ -40,7 +40,7 @@ def layer_agreement_curve(head_labels: ImageArray, *, num_classes: int) -> np.nd
     check_integer_dtype("head_labels", array)
     k = check_num_classes(num_classes)
     if array.ndim < 2 or array.shape[0] < 2:
-        raise ValueError(f"Expected `head_labels` of shape (H, *S) with H >= 2, but got shape {array.shape}.")
+        raise ValueError(f"Expected `head_labels` of shape (M, *S) with M >= 2, but got shape {array.shape}.")
     check_label_range("head_labels", array, k)
     flat = array.reshape(array.shape[0], -1).astype(np.int64)
     return np.array([_class_dice(flat[i], flat[i + 1], k).mean() for i in range(flat.shape[0] - 1)])
@@ -54,7 +54,7 @@ def aula(head_labels: ImageArray, *, num_classes: int) -> float:
     uncertainty use ``1 - aula``.
 
     Shape:
-        head_labels ``(H, *S)``, H >= 2 -> float.
+        head_labels ``(M, *S)``, M >= 2 heads -> float.
 
     Raises:
         TypeError: if ``head_labels`` is not an integer array.

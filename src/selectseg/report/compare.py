@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -36,6 +35,7 @@ from .._io import atomic_write_text
 from .._validation import UndefinedMetricWarning
 from ..metrics.paired import PairedComparison, paired_comparison
 from ..results import HEADLINE_METRICS as SUMMARY_METRICS
+from ..results import _json
 from .results import RunResults, load_run_results
 
 __all__ = [
@@ -291,7 +291,7 @@ def shown_in_percent(metric: str) -> bool:
 def write_comparison(comparison: RunComparison, out_dir: str | Path) -> Path:
     """Write ``compare.json`` and ``compare.csv`` into ``out_dir`` (created), each atomically; returns the folder."""
     out = Path(out_dir)
-    atomic_write_text(out / COMPARE_JSON, json.dumps(comparison.to_json(), indent=2))
+    _json.dump(out / COMPARE_JSON, comparison.to_json())
     atomic_write_text(out / COMPARE_CSV, _csv(comparison))
     return out
 
@@ -306,10 +306,7 @@ def load_comparison(path: str | Path) -> RunComparison:
     file = path / COMPARE_JSON if path.is_dir() else path
     if not file.is_file():
         raise ValueError(f"Expected a comparison file, but {str(file)!r} does not exist; run `selectseg compare`.")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{str(file)!r} is not valid JSON: {err}.") from err
+    data = _json.load_object(file)
     try:
         return RunComparison.from_json(data)
     except ValueError as err:

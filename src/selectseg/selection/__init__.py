@@ -1,4 +1,4 @@
-"""Referral-threshold calibration: choose the uncertainty threshold on a calibration set, for a target coverage or
+"""Referral thresholds: choose the uncertainty threshold on a held-out calibration set, for a target coverage or
 for a target risk with a finite-sample guarantee on new images (Learn then Test, conformal risk control, selection
 with guaranteed risk). Pure numpy/scipy; see ``docs/referral.md``."""
 
@@ -10,7 +10,9 @@ from .bounds import (
     minimum_calibration_size,
     require_calibration_size,
 )
-from .calibrate import (
+from .risk import DEFAULT_MAX_CANDIDATES, candidate_thresholds, risk_matrix
+from .sgr import selective_guaranteed_risk
+from .thresholds import (
     IMAGE_METHODS,
     ReferralThreshold,
     certify_image_risk,
@@ -18,8 +20,6 @@ from .calibrate import (
     dice_risk_threshold,
     threshold_for_coverage,
 )
-from .risk import DEFAULT_MAX_CANDIDATES, candidate_thresholds, risk_matrix
-from .sgr import selective_guaranteed_risk
 
 __all__ = [
     "DEFAULT_MAX_CANDIDATES",

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._validation import check_finite, to_numpy
 from .bounds import _binomial_bounds, check_open_unit, require_calibration_size, sgr_steps
-from .calibrate import ReferralThreshold
+from .thresholds import ReferralThreshold
 
 __all__ = ["selective_guaranteed_risk"]
 

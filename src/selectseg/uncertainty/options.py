@@ -19,13 +19,13 @@ class InferenceOptions:
     at construction.
 
     Attributes:
-        uncertainty: the voxel map: one an estimator produces (``max_softmax``, ``entropy``; with members also
+        score: the voxel uncertainty map: one an estimator produces (``max_softmax``, ``entropy``; with members also
             ``mutual_information``, ``variance``) or any registered score of the mean probabilities.
         estimator: a registered estimator (:func:`~selectseg.uncertainty.list_estimators`).
         estimator_options: its keyword options, e.g. ``{"n_samples": 20}`` for ``mc_dropout``.
 
     Raises:
-        ValueError: on an unknown estimator or uncertainty name (with the closest one), or an option the estimator
+        ValueError: on an unknown estimator or score name (with the closest one), or an option the estimator
             does not take (naming the ones it takes).
 
     Example:
@@ -33,7 +33,7 @@ class InferenceOptions:
         {'n_samples': 5}
     """
 
-    uncertainty: str = "max_softmax"
+    score: str = "max_softmax"
     estimator: str = "softmax"
     estimator_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -49,10 +49,10 @@ class InferenceOptions:
             raise ValueError(
                 f"Estimator {self.estimator!r} takes no option {unknown[0]!r}; its options are {list(takes)}."
             )
-        look_up_option("uncertainty", self.uncertainty, sorted({*MEMBER_MAPS, *list_scores()}))
+        look_up_option("score", self.score, sorted({*MEMBER_MAPS, *list_scores()}))
         object.__setattr__(self, "estimator_options", dict(self.estimator_options))
 
     def describe(self) -> str:
-        """``"estimator {options}, uncertainty"``, for messages."""
+        """``"estimator {options}, score"``, for messages."""
         options = f" {dict(self.estimator_options)}" if self.estimator_options else ""
-        return f"estimator {self.estimator!r}{options}, uncertainty {self.uncertainty!r}"
+        return f"estimator {self.estimator!r}{options}, score {self.score!r}"

@@ -29,20 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import look_up_option
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..io import NIFTI_SUFFIXES, PILLOW_SUFFIXES, file_suffix, read_image
 from ._nifti import integer_labels
-from .case import Case, DatasetInfo, SegmentationDataset
-from .io import NIFTI_SUFFIXES, PILLOW_SUFFIXES, atomic_write, file_suffix, read_image, write_nifti, write_png
 from .registry import register_format
 
-__all__ = ["load_msd", "write_msd_dataset"]
+__all__ = ["ANNOTATOR_FILE", "CASE_ID", "DATASET_JSON", "FOLDERS", "load_msd"]
 
-_JSON = "dataset.json"
-_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+DATASET_JSON = "dataset.json"
+CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""What a case id may be: a letter or digit, then letters, digits, ``.``, ``_`` or ``-`` (safe as a file name)."""
 _CHANNEL_FILE = re.compile(r"(.+)_(\d{4})")
-_ANNOTATOR_FILE = re.compile(r"(.+)_a(\d+)")
-_FOLDERS = {"train": ("imagesTr", "labelsTr"), "test": ("imagesTs", "labelsTs")}
-_WRITE_ENDINGS = (".nii.gz", ".nii", ".png")
+ANNOTATOR_FILE = re.compile(r"(.+)_a(\d+)")
+FOLDERS = {"train": ("imagesTr", "labelsTr"), "test": ("imagesTs", "labelsTs")}
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,10 @@ class _CaseFiles:
 
 
 def _detect(root: Path) -> bool:
-    return (root / _JSON).is_file()
+    return (root / DATASET_JSON).is_file()
 
 
-@register_format("msd", detect=_detect, description=f"a {_JSON} file (MSD or nnU-Net layout)", detect_order=10)
+@register_format("msd", detect=_detect, description=f"a {DATASET_JSON} file (MSD or nnU-Net layout)", detect_order=10)
 def load_msd(root: Path, split: str) -> SegmentationDataset:
     """Read an MSD / nnU-Net folder (called through :func:`~selectseg.data.load_dataset`, which checks its input).
 
@@ -81,7 +80,7 @@ def load_msd(root: Path, split: str) -> SegmentationDataset:
         ...     load_msd(root, "train")[0].labels.shape
         (1, 16, 16)
     """
-    json_path = root / _JSON
+    json_path = root / DATASET_JSON
     if not json_path.is_file():
         raise ValueError(f"Expected {json_path} to exist (the 'msd' format needs it), but it does not.")
     meta = _read_json(json_path)
@@ -208,7 +207,7 @@ def _list_msd_style(root: Path, meta: dict[str, Any], json_path: Path, which: st
         if required:
             raise ValueError(f"Expected {json_path} to list {which} cases under '{key}', but it lists none.")
         return []
-    labels_ts = root / _FOLDERS["test"][1]
+    labels_ts = root / FOLDERS["test"][1]
     out: dict[str, _CaseFiles] = {}
     for i, entry in enumerate(entries):
         if isinstance(entry, str):
@@ -255,7 +254,7 @@ def _nnunet_v1_channels(image_path: Path) -> list[Path]:
 
 
 def _list_nnunet_style(root: Path, which: str, ending: str, required: bool) -> list[_CaseFiles]:
-    images_dir, labels_dir = (root / name for name in _FOLDERS[which])
+    images_dir, labels_dir = (root / name for name in FOLDERS[which])
     channels: dict[str, dict[int, Path]] = {}
     if images_dir.is_dir():
         for f in sorted(images_dir.iterdir()):
@@ -298,7 +297,7 @@ def _label_files(images_dir: Path, labels_dir: Path, ending: str, case_ids: set[
         if stem in case_ids:
             plain[stem] = f
             continue
-        match = _ANNOTATOR_FILE.fullmatch(stem)
+        match = ANNOTATOR_FILE.fullmatch(stem)
         if match is not None and match[1] in case_ids:
             k = int(match[2])
             if k < 1 or k in annotators.get(match[1], {}):
@@ -411,167 +410,3 @@ def _label_values(raw: np.ndarray, path: Path, num_classes: int, json_path: Path
 
 
 # ----------------------------------------------------------------------------------------------------------- writing
-
-
-def write_msd_dataset(
-    path: str | Path,
-    train: SegmentationDataset,
-    *,
-    test: SegmentationDataset | None = None,
-    file_ending: str = ".nii.gz",
-) -> Path:
-    """Write datasets in the nnU-Net v2 layout that :func:`~selectseg.data.load_dataset` reads back exactly.
-
-    The folder gets ``imagesTr/<case>_XXXX<ending>`` (one file per channel; one RGB file for a 3-channel PNG
-    dataset), ``labelsTr/<case><ending>`` for one annotator or ``labelsTr/<case>_a1<ending>, ...`` for several,
-    ``imagesTs/`` and (when the test cases are labelled) ``labelsTs/`` likewise, and ``dataset.json`` (nnU-Net v2
-    style). Reading it back gives the same image arrays, labels and affines (NIfTI stores the affine in float32).
-    NIfTI images are float32 and labels uint8 (int16 beyond 256 classes), each with its case's geometry (see
-    :func:`~selectseg.data.save_like`). PNG stores no geometry (cases read back get the identity affine) and only
-    integer intensities: 8-bit (RGB or gray) or 16-bit (gray).
-
-    Each file is written atomically, and ``dataset.json`` last, so an interrupted write leaves a folder that
-    :func:`~selectseg.data.load_dataset` refuses rather than a partial dataset.
-
-    Args:
-        path: destination folder; created when missing. It must be empty or hold only the files this call writes
-            (re-writing the same dataset).
-        train: labelled training cases.
-        test: test cases, all labelled or all unlabelled, with the same classes, channels and dimensionality.
-        file_ending: ``".nii.gz"``, ``".nii"`` or ``".png"`` (2-D, 1 or 3 channels, integer intensities).
-
-    Returns:
-        The dataset folder.
-
-    Raises:
-        TypeError: if ``train`` or ``test`` is not a :class:`SegmentationDataset` or ``path`` is not a str or Path.
-        ValueError: if ``file_ending`` is unknown, ``train`` is empty or has an unlabelled case, ``test`` mixes
-            labelled and unlabelled cases or differs from ``train`` in classes, channels or dimensionality, a case id
-            is not a plain file name (letters, digits, ``._-``, not ending in ``_a<k>``) or repeats, PNG is asked
-            for 3-D data, for other than 1 or 3 channels, more than 256 classes or non-integer intensities, or
-            ``path`` is a file or a folder holding other files.
-
-    Example:
-        >>> import tempfile
-        >>> from selectseg.data import make_synthetic_dataset
-        >>> train = make_synthetic_dataset(num_cases=2, size=16, num_annotators=2)
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     root = write_msd_dataset(f"{tmp}/Dataset001_Synth", train)
-        ...     names = sorted(p.name for p in (root / "labelsTr").iterdir())
-        >>> names[:2]
-        ['synth_train_000_a1.nii.gz', 'synth_train_000_a2.nii.gz']
-    """
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"Expected `path` to be a str or Path, but got {type(path).__name__}.")
-    for name, value in (("train", train), ("test", test)):
-        if not isinstance(value, SegmentationDataset) and not (name == "test" and value is None):
-            raise TypeError(f"Expected `{name}` to be a SegmentationDataset, but got {type(value).__name__}.")
-    ending = look_up_option("file_ending", file_ending, _WRITE_ENDINGS)
-    info = train.info
-    _check_writable(train, test, ending)
-    root = Path(path)
-    jobs: dict[str, tuple[np.ndarray, Case]] = {}
-    for which, dataset in (("train", train), ("test", test)):
-        for case in dataset or ():
-            jobs.update((k, (a, case)) for k, a in _case_files(case, which, ending, info.num_classes).items())
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"Expected `path` to be a folder, but {root} is a file.")
-    if root.exists():
-        unexpected = sorted(
-            p.relative_to(root).as_posix()
-            for p in root.rglob("*")
-            if (p.is_dir() and p.relative_to(root).as_posix() not in {*_FOLDERS["train"], *_FOLDERS["test"]})
-            or (not p.is_dir() and p.relative_to(root).as_posix() not in {*jobs, _JSON})
-        )
-        if unexpected:
-            more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
-            raise ValueError(
-                f"Expected `path` to be empty or to hold this same dataset, but {root} holds other files: "
-                f"{unexpected[:5]}{more}."
-            )
-    for relative, (array, case) in jobs.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if ending == ".png":
-            write_png(array, target)
-        else:
-            write_nifti(array, case, target)
-    meta = {
-        "name": info.name,
-        "description": "Written by selectseg.data.write_msd_dataset (nnU-Net v2 layout; labelsTr/<case>_a<k> files "
-        "are the maps of annotator k).",
-        "channel_names": {str(i): n for i, n in enumerate(info.channel_names)},
-        "labels": {n: i for i, n in enumerate(info.class_names)},
-        "numTraining": len(train),
-        "file_ending": ending,
-    }
-    text = json.dumps(meta, indent=2) + "\n"
-    atomic_write(root / _JSON, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return root
-
-
-def _check_writable(train: SegmentationDataset, test: SegmentationDataset | None, ending: str) -> None:
-    info = train.info
-    if len(train) == 0:
-        raise ValueError("Expected `train` to hold at least one case, but it is empty.")
-    if test is not None:
-        for attr in ("class_names", "channel_names", "spatial_dims"):
-            if getattr(test.info, attr) != getattr(info, attr):
-                raise ValueError(
-                    f"Expected `test` to have the {attr} of `train` {getattr(info, attr)!r}, "
-                    f"but got {getattr(test.info, attr)!r}."
-                )
-        labelled = {case.labels is not None for case in test}
-        if len(labelled) > 1:
-            raise ValueError("Expected the cases of `test` to be all labelled or all unlabelled, but they are mixed.")
-    seen: set[str] = set()
-    for which, dataset in (("train", train), ("test", test)):
-        for case in dataset or ():
-            if not _CASE_ID.fullmatch(case.case_id) or _ANNOTATOR_FILE.fullmatch(case.case_id):
-                raise ValueError(
-                    f"Expected case ids made of letters, digits and '._-' and not ending in '_a<k>', but got "
-                    f"{case.case_id!r}."
-                )
-            if case.case_id in seen:
-                raise ValueError(
-                    f"Expected distinct case ids across `train` and `test`, but got {case.case_id!r} twice."
-                )
-            seen.add(case.case_id)
-            if which == "train" and case.labels is None:
-                raise ValueError(f"Expected every case of `train` to be labelled, but {case.case_id!r} is not.")
-    if ending != ".png":
-        return
-    if info.spatial_dims != 2 or info.num_channels not in (1, 3) or info.num_classes > 256:
-        raise ValueError(
-            "Expected 2-D data with 1 or 3 channels and at most 256 classes for PNG, but got "
-            f"{info.spatial_dims}-D data with {info.num_channels} channel(s) and {info.num_classes} classes."
-        )
-    high = 65535 if info.num_channels == 1 else 255
-    for dataset in (train, test):
-        for case in dataset or ():
-            image = case.image
-            integral = bool(np.array_equal(image, np.round(image)))
-            if not integral or image.min() < 0 or image.max() > high:
-                kind = "" if integral else "non-integer "
-                raise ValueError(
-                    f"Expected the image of case {case.case_id!r} to hold integers in [0, {high}] for PNG, but got "
-                    f"{kind}values in [{image.min():g}, {image.max():g}] (write NIfTI instead)."
-                )
-
-
-def _case_files(case: Case, which: str, ending: str, num_classes: int) -> dict[str, np.ndarray]:
-    """The files of one case: relative path -> array on the case's grid, in the dtype to store."""
-    images, labels = _FOLDERS[which]
-    files: dict[str, np.ndarray] = {}
-    if ending == ".png":
-        pixels = case.image[0] if case.image.shape[0] == 1 else np.moveaxis(case.image, 0, -1)
-        files[f"{images}/{case.case_id}_0000{ending}"] = pixels.astype(np.uint8 if pixels.max() <= 255 else np.uint16)
-    else:
-        for c in range(case.image.shape[0]):
-            files[f"{images}/{case.case_id}_{c:04d}{ending}"] = case.image[c]
-    if case.labels is not None:
-        dtype = np.uint8 if num_classes <= 256 else np.int16
-        single = case.num_annotators == 1
-        for k, label in enumerate(case.labels.astype(dtype), start=1):
-            files[f"{labels}/{case.case_id if single else f'{case.case_id}_a{k}'}{ending}"] = label
-    return files

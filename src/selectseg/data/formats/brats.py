@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..tolerant import read_all
 from ._nifti import check_same_shape, check_uniform, child_dirs, has_dataset_json, map_labels, read_volume
-from .case import Case, DatasetInfo, SegmentationDataset
 from .registry import register_format
-from .tolerant import read_all
 
 __all__ = ["load_brats"]
 

@@ -21,12 +21,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
-from .._validation import look_up_option
-from .case import Case, DatasetInfo, SegmentationDataset
-from .crop import DEFAULT_CROP_FACTOR, annotation_window, crop_case
-from .io import PILLOW_SUFFIXES, file_suffix, read_image
+from ..._validation import look_up_option
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..crop import DEFAULT_CROP_FACTOR, annotation_window, crop_case
+from ..io import PILLOW_SUFFIXES, file_suffix, read_image
+from ..tolerant import read_all
 from .registry import SPLITS, register_format
-from .tolerant import read_all
 
 __all__ = ["RIGA_CLASSES", "load_riga", "outline_masks"]
 

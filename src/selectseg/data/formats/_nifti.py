@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .case import Case
-from .io import NIFTI_SUFFIXES, file_suffix, read_image
+from ..case import Case
+from ..io import NIFTI_SUFFIXES, file_suffix, read_image
 
 __all__ = [
     "check_same_shape",

@@ -11,7 +11,7 @@ import pytest
 from selectseg.data import Case, make_synthetic_dataset
 from selectseg.data.annotators import reference_labels
 from selectseg.evaluation import CaseOutput, load_run
-from selectseg.evaluation.calibrate import REFERRAL_FILE, calibrate_run, load_referral
+from selectseg.evaluation.referral import REFERRAL_FILE, choose_referral_threshold, load_referral
 from selectseg.metrics import selective_dice_curve
 from selectseg.selection import dice_risk_threshold, selective_guaranteed_risk, threshold_for_coverage
 from selectseg.training import load_config, train
@@ -57,7 +57,7 @@ def test_calibrate_coverage_writes_referral_json(
 ) -> None:
     run = load_run(run_dir, device="cpu")
     seen: list[str] = []
-    result = calibrate_run(run, calibration_cases, coverage=0.9, on_case=seen.append)
+    result = choose_referral_threshold(run, calibration_cases, coverage=0.9, on_case=seen.append)
     ids = [c.case_id for c in calibration_cases]
     assert seen == ids
     preds, refs, uncs = _library_inputs(run, recorded)
@@ -76,7 +76,9 @@ def test_calibrate_coverage_writes_referral_json(
 
 def test_calibrate_max_risk_dice_equals_the_library(run_dir: Path, recorded, tmp_path: Path) -> None:
     run = load_run(run_dir, device="cpu")
-    result = calibrate_run(_replay(run, recorded, tmp_path), [o.case for o in recorded], max_risk=0.2, delta=0.2)
+    result = choose_referral_threshold(
+        _replay(run, recorded, tmp_path), [o.case for o in recorded], max_risk=0.2, delta=0.2
+    )
     want = dice_risk_threshold(*_library_inputs(run, recorded), num_classes=2, max_risk=0.2, delta=0.2)
     assert {k: getattr(result, k) for k in want._fields} == want._asdict()
     assert result.method == "ltt" and result.coverage > 0 and result.bound <= 0.2
@@ -90,16 +92,16 @@ def test_calibrate_crc_and_pixel_targets_equal_the_library(run_dir: Path, record
     cases = [o.case for o in recorded]
     replay = _replay(run, recorded, tmp_path)
     preds, refs, uncs = _library_inputs(run, recorded)
-    crc = calibrate_run(replay, cases, max_risk=0.2, method="crc")
+    crc = choose_referral_threshold(replay, cases, max_risk=0.2, method="crc")
     want = dice_risk_threshold(preds, refs, uncs, num_classes=2, max_risk=0.2, delta=0.1, method="crc")
     assert {k: getattr(crc, k) for k in want._fields} == want._asdict() and crc.target["delta"] is None
     flat_unc = np.concatenate([u.reshape(-1) for u in uncs])
     wrong = np.concatenate([(p != r).reshape(-1) for p, r in zip(preds, refs)])
-    pixel = calibrate_run(replay, cases, coverage=0.9, risk="pixel")
+    pixel = choose_referral_threshold(replay, cases, coverage=0.9, risk="pixel")
     assert pixel.risk == pytest.approx(wrong[flat_unc <= pixel.threshold].mean()) and math.isnan(pixel.bound)
     assert pixel.risk_measure == "pixel"
     max_risk = float(np.clip(wrong.mean() + 0.1, 0.1, 0.9))  # reachable whatever the tiny model's quality
-    sgr = calibrate_run(replay, cases, max_risk=max_risk, risk="pixel")
+    sgr = choose_referral_threshold(replay, cases, max_risk=max_risk, risk="pixel")
     want = selective_guaranteed_risk(flat_unc, wrong, max_risk=max_risk, delta=0.1)
     assert {k: getattr(sgr, k) for k in want._fields} == want._asdict() and sgr.method == "sgr"
     assert load_referral(tmp_path).method == "sgr"
@@ -136,20 +138,20 @@ def test_calibrate_unreachable_target_writes_nothing(tmp_path: Path) -> None:
     run = _fake_run(tmp_path, cases, segs, uncs)
     # Keeping anything keeps the wrong voxel: risk 1 - 14/15 = 0.067 > 0.05 at every coverage > 0.
     with pytest.raises(ValueError, match=r"max_risk=0.05 is unreachable with delta=0.2 .* best achievable bound"):
-        calibrate_run(run, cases, max_risk=0.05, delta=0.2)
+        choose_referral_threshold(run, cases, max_risk=0.05, delta=0.2)
     assert (tmp_path / REFERRAL_FILE).read_text() == '{"threshold": 0.3}'
-    assert calibrate_run(run, cases, max_risk=0.3, delta=0.2).coverage == 1.0
+    assert choose_referral_threshold(run, cases, max_risk=0.3, delta=0.2).coverage == 1.0
 
 
 def test_calibrate_checks_the_calibration_size_before_inference(tmp_path: Path) -> None:
     cases, segs, uncs = _tiny_cases(10)
     run = _fake_run(tmp_path, cases, segs, uncs, forbid_inference=True)
     with pytest.raises(ValueError, match=r"needs at least 45 calibration images for max_risk=0.05, delta=0.1; got 10"):
-        calibrate_run(run, cases, max_risk=0.05)
+        choose_referral_threshold(run, cases, max_risk=0.05)
     with pytest.raises(ValueError, match=r"'crc' needs at least 19 calibration images for max_risk=0.05; got 10"):
-        calibrate_run(run, cases, max_risk=0.05, method="crc")
+        choose_referral_threshold(run, cases, max_risk=0.05, method="crc")
     with pytest.raises(ValueError, match=r"needs at least \d+ calibration voxels .*; got 160"):
-        calibrate_run(run, cases, max_risk=0.01, risk="pixel")
+        choose_referral_threshold(run, cases, max_risk=0.01, risk="pixel")
     assert not (tmp_path / REFERRAL_FILE).exists()
 
 
@@ -170,34 +172,36 @@ def test_calibrate_checks_the_calibration_size_before_inference(tmp_path: Path) 
 def test_calibrate_rejects_bad_arguments(tmp_path: Path, kwargs: dict, match: str) -> None:
     cases, segs, uncs = _tiny_cases(3)
     with pytest.raises(ValueError, match=match):
-        calibrate_run(_fake_run(tmp_path, cases, segs, uncs, forbid_inference=True), cases, **kwargs)
+        choose_referral_threshold(_fake_run(tmp_path, cases, segs, uncs, forbid_inference=True), cases, **kwargs)
     assert not (tmp_path / REFERRAL_FILE).exists()
 
 
 def test_calibrate_rejects_a_non_number_target(tmp_path: Path) -> None:
     cases, segs, uncs = _tiny_cases(3)
     with pytest.raises(TypeError, match="`max_risk` to be a float"):
-        calibrate_run(_fake_run(tmp_path, cases, segs, uncs, forbid_inference=True), cases, max_risk="0.1")
+        choose_referral_threshold(_fake_run(tmp_path, cases, segs, uncs, forbid_inference=True), cases, max_risk="0.1")
 
 
 def test_calibrate_rejects_cases_the_network_cannot_take(run_dir: Path) -> None:
     run = load_run(run_dir, device="cpu")
     three_d = list(make_synthetic_dataset(split="test", num_cases=1, spatial_dims=3, size=16).cases)
     with pytest.raises(ValueError, match="with 2 spatial axes"):
-        calibrate_run(run, three_d, coverage=0.9)
+        choose_referral_threshold(run, three_d, coverage=0.9)
 
 
 def test_calibrate_rejects_no_cases_and_unlabelled_cases(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one labelled calibration case"):
-        calibrate_run(_fake_run(tmp_path, [], [], [], forbid_inference=True), [], coverage=0.9)
+        choose_referral_threshold(_fake_run(tmp_path, [], [], [], forbid_inference=True), [], coverage=0.9)
     unlabelled = [Case("u0", np.zeros((1, 4, 4), np.float32), None, np.eye(4), None)]
     with pytest.raises(ValueError, match="has no label map"):
-        calibrate_run(_fake_run(tmp_path, unlabelled, [], [], forbid_inference=True), unlabelled, coverage=0.9)
+        choose_referral_threshold(
+            _fake_run(tmp_path, unlabelled, [], [], forbid_inference=True), unlabelled, coverage=0.9
+        )
 
 
 def test_calibrate_coverage_zero_refers_everything_and_round_trips(tmp_path: Path) -> None:
     cases, segs, uncs = _tiny_cases(3)
-    result = calibrate_run(_fake_run(tmp_path, cases, segs, uncs), cases, coverage=0.0, risk="pixel")
+    result = choose_referral_threshold(_fake_run(tmp_path, cases, segs, uncs), cases, coverage=0.0, risk="pixel")
     assert result.threshold == -math.inf and math.isnan(result.risk)  # nothing kept: no error rate
     saved = json.loads((tmp_path / REFERRAL_FILE).read_text())
     assert saved["threshold"] == "-inf" and saved["risk"] is None

@@ -1,4 +1,4 @@
-"""``selectseg calibrate``: choose a run's referral threshold on a labelled calibration set and store it in the run
+"""``selectseg threshold``: choose a run's referral threshold on a labelled calibration set and store it in the run
 as ``referral.json`` (``predict`` then uses it by default). See ``docs/referral.md``."""
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from ..selection.bounds import check_open_unit
 from ..uncertainty import InferenceOptions
 from .run import DEFAULT_INFERENCE, LoadedRun
 
-__all__ = ["REFERRAL_FILE", "RISKS", "calibrate_run", "load_referral"]
+__all__ = ["REFERRAL_FILE", "RISKS", "choose_referral_threshold", "load_referral"]
 
 REFERRAL_FILE = REFERRAL_JSON
 RISKS = ("dice", "pixel")
 """Risk measures: ``"dice"`` the per-image ``1 - Dice`` after referral, ``"pixel"`` the error rate of kept voxels."""
 
 
-def calibrate_run(
+def choose_referral_threshold(
     run: LoadedRun,
     cases: Sequence[Case],
     *,
@@ -126,7 +126,7 @@ def calibrate_run(
         method=chosen.method,
         target=chosen.target,
         risk_measure=risk,
-        uncertainty=inference.uncertainty,
+        uncertainty=inference.score,
         estimator=inference.estimator,
         estimator_options=dict(inference.estimator_options),
         calibration_cases=tuple(case.case_id for case in cases),
@@ -189,8 +189,8 @@ def _at_coverage(
 
 
 def load_referral(run_dir: str | Path) -> ReferralResult | None:
-    """The referral threshold stored in a run by :func:`calibrate_run`, or None if it was never calibrated (see
-    :meth:`~selectseg.results.ReferralResult.find`).
+    """The referral threshold stored in a run by :func:`choose_referral_threshold`, or None if it was never given one
+    (see :meth:`~selectseg.results.ReferralResult.find`).
 
     Raises:
         ValueError: if ``referral.json`` exists but is not valid JSON or has no ``threshold``.

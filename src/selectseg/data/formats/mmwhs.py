@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .._validation import look_up_option
+from ..._validation import look_up_option
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..tolerant import read_all
 from ._nifti import check_same_shape, check_uniform, child_dirs, has_dataset_json, map_labels, nifti_files, read_volume
-from .case import Case, DatasetInfo, SegmentationDataset
 from .registry import register_format
-from .tolerant import read_all
 
 __all__ = ["CLASS_NAMES", "LABEL_VALUES", "load_mmwhs"]
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import Case, DatasetInfo, SegmentationDataset
-from .io import PILLOW_SUFFIXES, file_suffix, read_image
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..io import PILLOW_SUFFIXES, file_suffix, read_image
+from ..tolerant import DatasetWarning, read_all
 from .registry import register_format
-from .tolerant import DatasetWarning, read_all
 
 __all__ = ["load_glas"]
 

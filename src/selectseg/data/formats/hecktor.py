@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..io import file_suffix
+from ..tolerant import read_all
 from ._nifti import check_same_shape, check_uniform, has_dataset_json, map_labels, nifti_files, read_volume
-from .case import Case, DatasetInfo, SegmentationDataset
-from .io import file_suffix
 from .registry import register_format
-from .tolerant import read_all
 
 __all__ = ["CLASS_NAMES", "load_hecktor"]
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..case import Case, DatasetInfo, SegmentationDataset
+from ..tolerant import read_all
 from ._nifti import (
     check_same_shape,
     check_uniform,
@@ -29,9 +31,7 @@ from ._nifti import (
     nifti_files,
     read_volume,
 )
-from .case import Case, DatasetInfo, SegmentationDataset
 from .registry import register_format
-from .tolerant import read_all
 
 __all__ = ["load_qubiq"]
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._registry import Registry
-from .._validation import look_up_option
-from .case import SegmentationDataset
+from ..._registry import Registry
+from ..._validation import look_up_option
+from ..case import SegmentationDataset
 
 __all__ = [
     "FORMATS",

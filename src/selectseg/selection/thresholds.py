@@ -1,4 +1,4 @@
-"""Referral-threshold calibration: pick the uncertainty threshold on a calibration set (numpy float64).
+"""Referral thresholds: pick the uncertainty threshold on a held-out calibration set (numpy float64).
 
 A voxel is kept (segmented by the model) when ``uncertainty <= threshold`` and referred otherwise; threshold -inf
 refers everything. Voxels of equal uncertainty are kept or referred together, so the candidate thresholds are the
