@@ -40,6 +40,20 @@ def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:
     assert configs["baseline"]["loss"]["ranking"] == "none"
     assert {c["optim"]["schedule"] for c in configs.values()} == {"poly"}  # only the loss differs
     # Run again: both runs are finished, so it resumes instantly and gives the same numbers.
+    assert "baseline: training a baseline" in result.output and "evaluating on 4 held-out" in result.output
     again = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--quick"], catch_exceptions=False)
     assert again.exit_code == 0
     assert json.loads((tmp_path / "summary.json").read_text())["table"] == summary["table"]
+    # the rerun says what it reused, and trains nothing
+    assert "baseline: reusing the trained run" in again.output and "reusing its evaluation" in again.output
+    assert "training a" not in again.output
+    # another seed into the same folder is refused, naming the folder
+    other = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--quick", "--seed", "1"])
+    assert other.exit_code == 2 and "other settings" in other.output
+
+
+def test_version_option() -> None:
+    from selectseg import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"selectseg {__version__}"

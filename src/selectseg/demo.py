@@ -28,6 +28,7 @@ from typing import Any
 
 from ._io import atomic_write_text
 from .evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
+from .results import EvaluationResult
 from .runs import folder
 from .runs.config import (
     RECOMMENDED,
@@ -50,10 +51,11 @@ RUNS = (("baseline", "none"), ("uncertainty_aware", "exact"))
 """(run name, ``loss.ranking``); the uncertainty-aware run also uses the balanced weight of ``RECOMMENDED``."""
 
 
-def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none") -> TrainConfig:
+def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none", device: str = "cpu") -> TrainConfig:
     """The demo's training config: 2D synthetic discs with ambiguous borders, 3 annotators, a small U-Net, the poly
     learning-rate schedule; with a ranking loss, the recommended uncertainty-aware settings
-    (:data:`selectseg.runs.config.RECOMMENDED`)."""
+    (:data:`selectseg.runs.config.RECOMMENDED`). ``device``: ``"cpu"`` (the default, whose figures the docs quote),
+    ``"auto"`` or ``"cuda[:N]"``."""
     synthetic = (
         SyntheticConfig(num_train=8, num_test=4, size=32, seed=seed)
         if quick
@@ -65,7 +67,7 @@ def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none") ->
         loss=LossConfig(ranking=ranking),
         optim=OptimConfig(lr=2e-3, batch_size=8, epochs=2 if quick else 80, schedule="poly"),
         seed=seed,
-        device="cpu",
+        device=device,
         tensorboard=False,
     )
     if ranking == "none":
@@ -85,25 +87,54 @@ def run_demo(
     *,
     seed: int = 0,
     quick: bool = False,
+    device: str = "cpu",
     progress: Callable[[str, ProgressEvent], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate and compare both runs into ``out``; return the summary (also written as JSON and CSV).
+
+    A finished run is reused, not retrained (an interrupted one resumes), and a finished evaluation of it is read
+    back instead of recomputed; ``notify`` says which.
 
     Args:
         out: the demo folder.
         seed: seeds data, weights and training.
         quick: tiny data and 2 epochs (seconds; for tests).
+        device: where to train and evaluate (see :func:`demo_config`).
         progress: called with the run name and each training :class:`~selectseg.training.ProgressEvent`.
+        notify: called with one line before each step (what is about to run, or what was reused).
     """
+    say = notify or (lambda _message: None)
     out = Path(out)
     rows = []
     for name, ranking in RUNS:
-        config = demo_config(quick=quick, seed=seed, ranking=ranking)
+        config = demo_config(quick=quick, seed=seed, ranking=ranking, device=device)
         run_dir = out / name
-        train(config, run_dir, resume=folder.has_config(run_dir), progress=_named(progress, name))
-        run = load_run(run_dir, device=config.device)
-        test = load_cases(config.data, split="test")
-        evaluation = evaluate_cases(run, test.cases, run_dir / folder.EVALUATION_DIR, coverages=COVERAGES)
+        evaluation_dir = run_dir / folder.EVALUATION_DIR
+        what = (
+            "baseline (segmentation loss only)" if ranking == "none" else f"uncertainty-aware ({ranking} ranking loss)"
+        )
+        if folder.is_trained(run_dir):
+            saved = dataclasses.replace(folder.read_config(run_dir), device=config.device)
+            if saved != config:
+                raise ValueError(
+                    f"{str(run_dir)!r} holds a run with other settings than this demo's (another --seed or --quick, or "
+                    "an older selectseg); remove it or choose another --out."
+                )
+            say(f"{name}: reusing the trained run in {run_dir}")
+        else:
+            start = "resuming" if folder.has_config(run_dir) else "training"
+            cases = config.data.synthetic.num_train
+            say(f"{name}: {start} a {what} U-Net, {config.optim.epochs} epochs on {cases} synthetic images")
+            train(config, run_dir, resume=folder.has_config(run_dir), progress=_named(progress, name))
+        if EvaluationResult.exists(evaluation_dir) and _same_coverages(evaluation_dir):
+            say(f"{name}: reusing its evaluation in {evaluation_dir}")
+            evaluation = EvaluationResult.load(evaluation_dir)
+        else:
+            say(f"{name}: evaluating on {config.data.synthetic.num_test} held-out synthetic images")
+            run = load_run(run_dir, device=config.device)
+            test = load_cases(config.data, split="test")
+            evaluation = evaluate_cases(run, test.cases, evaluation_dir, coverages=COVERAGES)
         row: dict[str, Any] = {"run": name, "ranking": ranking, **evaluation.headline()}
         for point in evaluation.points:
             c = point.target_coverage
@@ -127,8 +158,18 @@ def run_demo(
     atomic_write_text(out / "comparison.csv", buffer.getvalue())
     from .report import write_report
 
+    say("writing the HTML report")
     summary["report"] = str(write_report([out / name for name, _ in RUNS], out / "report.html"))
     return summary
+
+
+def _same_coverages(evaluation_dir: Path) -> bool:
+    """Whether a saved evaluation holds exactly the demo's coverages (else it is recomputed)."""
+    try:
+        saved = EvaluationResult.load(evaluation_dir)
+    except ValueError:
+        return False
+    return tuple(p.target_coverage for p in saved.points) == tuple(float(c) for c in COVERAGES)
 
 
 def reading(baseline: dict[str, Any], aware: dict[str, Any]) -> str:
