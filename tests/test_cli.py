@@ -385,7 +385,18 @@ def test_sweep_collect_only_with_a_reference_prints_the_paired_comparison(tmp_pa
             _fake_finished_run(
                 tmp_path / "runs" / f"ranking_weight={weight}__seed={seed}", seed, 0.1 + shift + seed / 100
             )
-    args = ["sweep", "--grid", "ranking_weight=0,2", "--seeds", "0,1", "--out", tmp_path, "--collect-only"]
+    args = [
+        "sweep",
+        "--set",
+        "loss.ranking=exact",
+        "--grid",
+        "ranking_weight=0,2",
+        "--seeds",
+        "0,1",
+        "--out",
+        tmp_path,
+        "--collect-only",
+    ]
     result = invoke(*args, "--reference", "ranking_weight=0")
     assert result.exit_code == 0, result.output
     assert "ranking_weight=2" in result.output and "2/0/0" in result.output

@@ -14,6 +14,7 @@ from selectseg.training import load_config
 from .training.test_loop import TINY
 
 BASE = [*TINY, "optim.epochs=1", "loss.ranking=exact"]
+SAMPLED = [*TINY, "optim.epochs=1", "loss.ranking=sampled"]  # where loss.n_correct matters
 
 
 def test_parse_grid_keys_and_errors() -> None:
@@ -35,7 +36,7 @@ def test_parse_grid_keys_and_errors() -> None:
 
 
 def test_plan_checks_every_value_before_running() -> None:
-    base = load_config(overrides=BASE)
+    base = load_config(overrides=SAMPLED)
     runs = plan_sweep(base, parse_grid(["ranking_weight=1,2", "n_correct=10,20,30"]), seeds=[0, 1])
     assert len(runs) == 12 and len({r.name for r in runs}) == 12
     assert runs[0].params == {"loss.ranking_weight": 1.0, "loss.n_correct": 10} and runs[0].config.seed == 0
@@ -135,7 +136,7 @@ def test_collect_sweep_compares_each_grid_point_with_the_reference_by_seed(tmp_p
     from selectseg.sweep import collect_sweep, parse_reference
 
     grid = parse_grid(["ranking_weight=0,2,4", "n_correct=2200"])
-    runs = plan_sweep(load_config(overrides=BASE), grid, seeds=[0, 1, 2])
+    runs = plan_sweep(load_config(overrides=SAMPLED), grid, seeds=[0, 1, 2])
     for r in runs:
         weight = r.params["loss.ranking_weight"]
         if weight == 4.0 and r.seed == 2:
@@ -191,4 +192,23 @@ def test_parse_reference_names_one_grid_point() -> None:
     with pytest.raises(ValueError, match="Did you mean"):
         parse_reference(grid, ["ranking_wieght=0"])
     with pytest.raises(ValueError, match="to give"):  # refused by run_sweep before anything runs
-        run_sweep(load_config(overrides=BASE), grid, Path("/nonexistent/sweep"), reference=[])
+        run_sweep(load_config(overrides=SAMPLED), grid, Path("/nonexistent/sweep"), reference=[])
+
+
+def test_a_grid_key_without_effect_is_refused() -> None:
+    base = load_config(overrides=TINY)  # loss.ranking: none
+    with pytest.raises(ValueError, match=r"'loss\.ranking_weight' has no effect.*loss\.ranking is none"):
+        plan_sweep(base, parse_grid(["ranking_weight=500,1000"]), seeds=[0])
+    with pytest.raises(ValueError, match=r"'loss\.n_wrong' has no effect.*not sampled"):
+        plan_sweep(load_config(overrides=[*BASE, "loss.ranking=exact"]), parse_grid(["n_wrong=100,300"]), seeds=[0])
+    # the same key matters once the ranking loss is on, or when the grid switches it on for some points
+    assert (
+        len(
+            plan_sweep(
+                load_config(overrides=[*BASE, "loss.ranking=exact"]), parse_grid(["ranking_weight=500,1000"]), seeds=[0]
+            )
+        )
+        == 2
+    )
+    assert len(plan_sweep(base, parse_grid(["ranking=none,exact", "ranking_weight=500,1000"]), seeds=[0])) == 4
+    assert len(plan_sweep(base, parse_grid(["ranking_weight=500"]), seeds=[0])) == 1  # one value: nothing swept

@@ -191,12 +191,38 @@ def parse_reference(grid: dict[str, list[str]], specs: Sequence[str]) -> dict[st
     return {k: chosen[k] for k in grid}
 
 
+_INERT: dict[str, tuple[str, Callable[[TrainConfig], bool]]] = {
+    "loss.ranking_weight": (
+        "loss.ranking is none or loss.ranking_balance > 0 (the balanced weight replaces it)",
+        lambda c: c.loss.ranking == "none" or c.loss.ranking_balance > 0,
+    ),
+    "loss.margin": ("loss.ranking is none", lambda c: c.loss.ranking == "none"),
+    "loss.reduction": ("loss.ranking is none", lambda c: c.loss.ranking == "none"),
+    "loss.uncertainty": ("loss.ranking is none", lambda c: c.loss.ranking == "none"),
+    "loss.ranking_start_epoch": ("loss.ranking is none", lambda c: c.loss.ranking == "none"),
+    "loss.ranking_warmup_epochs": ("loss.ranking is none", lambda c: c.loss.ranking == "none"),
+    "loss.n_wrong": ("loss.ranking is not sampled", lambda c: c.loss.ranking != "sampled"),
+    "loss.n_correct": ("loss.ranking is not sampled", lambda c: c.loss.ranking != "sampled"),
+    "loss.ranking_balance": ("loss.ranking is none", lambda c: c.loss.ranking == "none"),
+    "loss.balance_momentum": (
+        "loss.ranking_balance is 0",
+        lambda c: c.loss.ranking == "none" or c.loss.ranking_balance == 0,
+    ),
+    "loss.guidance_weight": (
+        "loss.heads is main (guidance needs the heads: loss.heads=all)",
+        lambda c: c.loss.heads == "main",
+    ),
+}
+"""Config keys that change nothing in some configs: key -> (when, predicate on a run's config)."""
+
+
 def plan_sweep(base: TrainConfig, grid: dict[str, list[str]], seeds: Sequence[int]) -> list[SweepRun]:
     """Every (grid point, seed) run, each config built and validated now (a bad value fails before anything runs).
 
     Raises:
-        ValueError: naming the key and value when a grid value does not fit its field (type or range), or with no
-            seeds.
+        ValueError: naming the key and value when a grid value does not fit its field (type or range), with no
+            seeds, or when a grid key changes nothing in any of the planned configs (e.g. ``loss.ranking_weight``
+            while ``loss.ranking`` is none): such a sweep would train identical runs under different names.
     """
     if not seeds:
         raise ValueError("Expected at least one seed.")
@@ -213,6 +239,14 @@ def plan_sweep(base: TrainConfig, grid: dict[str, list[str]], seeds: Sequence[in
                 raise ValueError(f"Grid point {params}: {error}") from None
             typed = {k: _typed(config, k) for k in keys}
             runs.append(SweepRun(_name(params, seed), typed, int(seed), config))
+    for key in keys:
+        if key in _INERT and len(set(map(str, grid[key]))) > 1:
+            when, inert = _INERT[key]
+            if all(inert(r.config) for r in runs):
+                raise ValueError(
+                    f"Grid key {key!r} has no effect in these runs: {when}. Set what makes it matter (e.g. "
+                    f"--set loss.ranking=exact), or sweep that key too."
+                )
     return runs
 
 
