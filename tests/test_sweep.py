@@ -105,7 +105,7 @@ def test_sweep_submit_template_then_collect(tmp_path: Path) -> None:
     base = load_config(overrides=BASE)
     jobs = tmp_path / "jobs.sh"
     out = tmp_path / "sweep"
-    rows = run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit=f"echo '{{command}}' >> {jobs}")
+    rows = run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit=f"printf '%s\\n' {{command}} >> {jobs}")
     assert rows == []  # submitted, not run
     lines = jobs.read_text().splitlines()
     assert len(lines) == 1 and "-m selectseg train" in lines[0] and "-m selectseg evaluate" in lines[0]
@@ -114,6 +114,68 @@ def test_sweep_submit_template_then_collect(tmp_path: Path) -> None:
     assert len(rows) == 1 and 0 <= rows[0]["aurc"] <= 1
     with pytest.raises(ValueError, match=r"\{command\}"):
         run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit="sbatch job.sh")
+
+
+_RECORDER = "import json, sys\nopen(sys.argv[1], 'a').write(json.dumps(sys.argv[2:]) + '\\n')\n"
+
+
+@pytest.mark.parametrize("tail", ["a; touch PWNED #", "with  spaces", "$HOME", 'q"; touch PWNED; echo "`id`'])
+def test_sweep_submit_quotes_every_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: str) -> None:
+    """A --out holding ';', spaces, '$', quotes or backquotes runs nothing and arrives intact in every field."""
+    import shlex
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    recorder, log = tmp_path / "record.py", tmp_path / "argv.jsonl"
+    recorder.write_text(_RECORDER)
+    out = tmp_path / tail
+    recording = " ".join(shlex.quote(str(p)) for p in (sys.executable, recorder, log))
+    template = f"{recording} {{run_dir}} {{name}} {{command}}"
+    base = load_config(overrides=BASE)
+    assert run_sweep(base, parse_grid(["ranking_weight=2"]), out, submit=template) == []
+    (argv,) = [json.loads(line) for line in log.read_text().splitlines()]
+    run_dir, name, command = argv
+    assert name == "ranking_weight=2__seed=0" and run_dir == str(out / "runs" / name)
+    words = shlex.split(command)  # {command} is one word holding a command line whose paths are intact
+    assert words[words.index("--out") + 1] == run_dir and words[words.index("evaluate") + 1] == run_dir
+    assert str(out / "configs" / f"{name}.yaml") in words
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+@pytest.mark.parametrize(
+    "template, match",
+    [
+        ("sbatch job.sh", r"to contain \{command\}"),
+        ('sbatch --wrap "{command}"', r"\{command\} to stand outside quotes"),
+        ("sbatch -J '{name}' --wrap {command}", r"\{name\} to stand outside quotes"),
+        ("sbatch --wrap {command} -o x\\{run_dir}", r"\{run_dir\} to stand outside quotes"),
+        ("sbatch --wrap {command} --job={job}", r"among .*but got \{job\}"),
+        ("sbatch --wrap {command!r}", r"no format spec or conversion .*but got \{command!r\}"),
+        ("sbatch --wrap {command:>9}", r"but got \{command:>9\}"),
+        ("sbatch --wrap {}", r"but got \{\}"),
+        ("sbatch --wrap {command", "balanced braces"),
+        ("sbatch --wrap {command} 'open", "close its ' quote"),
+    ],
+)
+def test_sweep_submit_template_contract_is_checked_before_anything_runs(
+    tmp_path: Path, template: str, match: str
+) -> None:
+    base = load_config(overrides=BASE)
+    with pytest.raises(ValueError, match=match):
+        run_sweep(base, parse_grid(["ranking_weight=2"]), tmp_path / "sw", submit=template)
+    assert not (tmp_path / "sw").exists()
+
+
+def test_sweep_submit_template_accepts_quotes_and_braces_around_fields(tmp_path: Path) -> None:
+    from selectseg.sweep import _check_submit_template
+
+    for template in (
+        "sbatch -J {name} -o {run_dir}/slurm-%j.log --wrap {command}",
+        'echo \'a "b"\' "it\'s" {command}',
+        "awk '{{print}}' x; bash -c {command}",
+        "printf '%s\\n' {command} >> jobs",
+    ):
+        _check_submit_template(template)
 
 
 def test_sweep_workers_in_processes(tmp_path: Path) -> None:

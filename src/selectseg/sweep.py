@@ -17,8 +17,8 @@ A sweep folder holds::
 A finished run (``model.pt`` and ``evaluation/evaluation.json`` present) is never repeated; an interrupted one
 resumes from its last checkpoint. Runs execute one after another (``workers=1``), in ``workers`` local processes
 (round-robin over the visible GPUs when there are any), or are handed to an existing scheduler through a submit
-command template (one job per run, e.g. ``sbatch --wrap "{command}"``); after the jobs have finished,
-``collect_only`` gathers the table without running anything.
+command template (one job per run, e.g. ``sbatch --wrap {command}``; see :data:`SUBMIT_FIELDS` for the template's
+contract); after the jobs have finished, ``collect_only`` gathers the table without running anything.
 
 With ``reference`` (one grid point, e.g. ``ranking_weight=0``), every other grid point is compared with it over the
 seeds finished on both (:func:`selectseg.report.compare_runs`: the training run is the unit of replication); a point
@@ -35,6 +35,7 @@ import math
 import os
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -53,6 +54,20 @@ from .runs.config import TrainConfig, apply_overrides, config_diff, config_from_
 __all__ = ["SweepRun", "collect_sweep", "parse_grid", "parse_reference", "plan_sweep", "run_sweep"]
 
 SWEEP_FILE = "sweep.json"
+
+SUBMIT_FIELDS = ("command", "name", "run_dir")
+"""The fields of a submit template. The template is run by ``/bin/sh`` once per unfinished run, with each field
+replaced by one shell-quoted word (:func:`shlex.quote`), so a path with spaces, quotes, ``$`` or ``;`` arrives intact
+and runs nothing:
+
+- ``{command}``: the job, as one word holding a shell command line (train, then evaluate); hand it to something that
+  runs a command line, e.g. ``sbatch --wrap {command}``, ``bash -c {command}``, ``ray job submit -- {command}``;
+- ``{name}``: the run's name (``ranking_weight=0.5__seed=0``), e.g. ``sbatch -J {name} --wrap {command}``;
+- ``{run_dir}``: the run folder, e.g. ``sbatch -o {run_dir}/slurm.log --wrap {command}``.
+
+So a field must stand outside quotes (``"{command}"`` is refused: the shell would keep the quoting characters); write
+``{{`` and ``}}`` for literal braces. ``{command}`` is required; no other field, format spec or conversion is allowed.
+"""
 
 
 @dataclass(frozen=True)
@@ -307,8 +322,9 @@ def run_sweep(
         out: the sweep folder; a folder of another base config is refused.
         seeds: seeds of every grid point.
         workers: local processes running at once (1 = one after another in this process).
-        submit: a shell command template with ``{command}`` (and optionally ``{name}``, ``{run_dir}``): each
-            unfinished run is submitted as one job and not waited for; collect later with ``collect_only``.
+        submit: a shell command template with ``{command}`` (and optionally ``{name}``, ``{run_dir}``), each
+            substituted as one shell-quoted word (:data:`SUBMIT_FIELDS`): each unfinished run is submitted as one job
+            and not waited for; collect later with ``collect_only``.
         collect_only: run nothing, only collect the finished runs.
         split: the test split each run is evaluated on.
         on_run: called with (run name, "done" | "skipped" | "submitted") for progress.
@@ -320,12 +336,13 @@ def run_sweep(
 
     Raises:
         ValueError: before anything runs, if the folder belongs to another base config, a grid value is invalid,
-            ``workers < 1``, ``submit`` lacks ``{command}`` or ``reference`` does not name one grid point.
+            ``workers < 1``, ``submit`` lacks ``{command}``, holds another field, a field inside quotes or unbalanced
+            braces or quotes (:data:`SUBMIT_FIELDS`), or ``reference`` does not name one grid point.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"Expected `workers` to be an int >= 1, but got {workers!r}.")
-    if submit is not None and "{command}" not in submit:
-        raise ValueError(f"Expected the submit template to contain {{command}}, but got {submit!r}.")
+    if submit is not None:
+        _check_submit_template(submit)
     out = Path(out)
     runs = plan_sweep(base, grid, seeds)
     reference_point = parse_reference(grid, reference) if reference is not None else None
@@ -363,6 +380,48 @@ def run_sweep(
     return collect_sweep(out, runs, reference=reference_point)
 
 
+def _check_submit_template(template: str) -> None:
+    """Refuse a submit template that breaks the contract of :data:`SUBMIT_FIELDS` (before anything runs)."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise ValueError(
+            f"Expected the submit template to have balanced braces (write {{{{ and }}}} for literal ones), but got "
+            f"{template!r}: {err}."
+        ) from None
+    quote = ""  # the shell's quoting state before each field: "", "'" or '"'
+    fields = []
+    for literal, field, spec, conversion in parts:
+        escaped = False
+        for ch in literal:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote != "'":
+                escaped = True
+            elif quote and ch == quote:
+                quote = ""
+            elif not quote and ch in "'\"":
+                quote = ch
+        if field is None:
+            continue
+        if field not in SUBMIT_FIELDS or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(
+                f"Expected the submit template's fields to be among {['{' + f + '}' for f in SUBMIT_FIELDS]} with no "
+                f"format spec or conversion (write {{{{ and }}}} for literal braces), but got {shown} in {template!r}."
+            )
+        if quote or escaped:
+            raise ValueError(
+                f"Expected {{{field}}} to stand outside quotes in the submit template (each field is substituted as "
+                f"one shell-quoted word: write e.g. sbatch --wrap {{command}}), but got {template!r}."
+            )
+        fields.append(field)
+    if "command" not in fields:
+        raise ValueError(f"Expected the submit template to contain {{command}}, but got {template!r}.")
+    if quote:
+        raise ValueError(f"Expected the submit template to close its {quote} quote, but got {template!r}.")
+
+
 def _submit(
     todo: list[SweepRun], out: Path, template: str, split: str, on_run: Callable[[str, str], None] | None
 ) -> None:
@@ -378,7 +437,9 @@ def _submit(
             f"{exe} -m selectseg train {shlex.quote(str(config_file))} --out {shlex.quote(str(run_dir))}{resume} && "
             f"{exe} -m selectseg evaluate {shlex.quote(str(run_dir))} --split {shlex.quote(split)}"
         )
-        line = template.format(command=command, name=r.name, run_dir=str(run_dir))
+        line = template.format(
+            command=shlex.quote(command), name=shlex.quote(r.name), run_dir=shlex.quote(str(run_dir))
+        )
         subprocess.run(line, shell=True, check=True)
         if on_run is not None:
             on_run(r.name, "submitted")

@@ -167,3 +167,9 @@ def test_brats_shared_data_validation_cases():
     assert case.subject == "brats_2013_pat0003"
     brain = case.labels[0] > 0
     assert 0 < brain.mean() < 0.1  # a tumour, not the whole brain
+
+
+def test_load_brats_rejects_an_unsafe_case_id(tmp_path):
+    write_official_case(tmp_path / "train" / "BraTS..001")
+    with pytest.raises(ValueError, match=r"case id from .*BraTS\.\.001 to be usable as a file name"):
+        load_dataset(tmp_path)

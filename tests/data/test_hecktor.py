@@ -160,3 +160,9 @@ def test_detectors_claim_only_their_own_folders(tmp_path):
     write_hecktor_case(folders["msd"], None, "CHUM-002")
     assert not get_format("hecktor").detect(folders["msd"])
     assert load_dataset(folders["msd"]).info.format == "msd"
+
+
+def test_load_hecktor_rejects_an_unsafe_case_id(tmp_path):
+    write_hecktor_case(tmp_path / "imagesTr", tmp_path / "labelsTr", "a\\..\\b")
+    with pytest.raises(ValueError, match=r"case id from .*imagesTr.* to be usable as a file name.*got 'a"):
+        load_dataset(tmp_path)

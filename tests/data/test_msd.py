@@ -568,3 +568,144 @@ def test_make_synthetic_then_load_matches_docs_example(tmp_path):
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["file_ending"] == ".nii.gz" and meta["labels"] == {"background": 0, "structure": 1}
     assert re.search("annotator", meta["description"])
+
+
+# ------------------------------------------------------------------------------------ paths outside the dataset folder
+
+_OUTSIDE = (
+    r"to be inside the dataset folder .*resolves outside it.*allow_outside_root=True.*SELECTSEG_ALLOW_OUTSIDE_DATA"
+)
+
+
+def _outside_entry_folder(tmp_path: Path, image: str, label: str = "./labelsTr/case_0.nii.gz") -> Path:
+    """An MSD-style folder whose first training entry is replaced, and a readable image and label outside it."""
+    root = msd_style_folder(tmp_path / "ds")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("secret.nii.gz", "secret_0000.nii.gz"):
+        (outside / name).write_bytes((root / "imagesTr" / "case_0.nii.gz").read_bytes())
+    (outside / "secret_label.nii.gz").write_bytes((root / "labelsTr" / "case_0.nii.gz").read_bytes())
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["training"][0] = {"image": image, "label": label}
+    save_json(root, meta)
+    return root
+
+
+@pytest.mark.parametrize(
+    "image, label, key",
+    [
+        ("../outside/secret.nii.gz", "./labelsTr/case_0.nii.gz", "'image': '../outside/secret.nii.gz'"),
+        ("./imagesTr/../../outside/secret.nii.gz", "./labelsTr/case_0.nii.gz", "'image': './imagesTr/../../outside"),
+        ("{outside}/secret.nii.gz", "./labelsTr/case_0.nii.gz", "'image': '/"),
+        ("./imagesTr/case_0.nii.gz", "../outside/secret_label.nii.gz", "'label': '../outside/secret_label.nii.gz'"),
+        ("./imagesTr/case_0.nii.gz", ["./labelsTr/case_0.nii.gz", "../outside/secret_label.nii.gz"], "'label': '../"),
+    ],
+)
+def test_load_dataset_msd_style_refuses_entries_outside_the_folder(tmp_path, image, label, key):
+    image = image.format(outside=tmp_path / "outside")
+    root = _outside_entry_folder(tmp_path, image, label)
+    with pytest.raises(
+        ValueError, match=rf"Expected entry 0 of 'training' in .*dataset\.json \({re.escape(key)}.*{_OUTSIDE}"
+    ):
+        load_dataset(root)
+    ds = load_dataset(root, allow_outside_root=True)  # the opt-in reads it
+    assert len(ds) == 2
+
+
+def test_load_dataset_refuses_outside_entries_before_looking_for_the_file(tmp_path):
+    root = _outside_entry_folder(tmp_path, "../outside/secret.nii.gz")
+    with pytest.raises(ValueError) as exists:
+        load_dataset(root)
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["training"][0]["image"] = "../outside/nothere.nii.gz"
+    save_json(root, meta)
+    with pytest.raises(ValueError) as missing:
+        load_dataset(root)
+    assert str(missing.value) == str(exists.value).replace("secret", "nothere")  # no existence oracle
+    meta["training"][0]["image"] = "../outside/secret"  # a v1 channel file secret_0000.nii.gz would be found
+    save_json(root, meta)
+    with pytest.raises(ValueError, match=_OUTSIDE):
+        load_dataset(root)
+
+
+def test_load_dataset_refuses_test_entries_and_symlinks_leading_outside(tmp_path):
+    root = _outside_entry_folder(tmp_path, "./imagesTr/case_0.nii.gz")
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["test"] = ["../outside/secret.nii.gz"]
+    save_json(root, meta)
+    with pytest.raises(ValueError, match=rf"entry 0 of 'test' .*'image': '\.\./outside/secret\.nii\.gz'.*{_OUTSIDE}"):
+        load_dataset(root, split="test")
+    (root / "imagesTs" / "link.nii.gz").symlink_to(tmp_path / "outside" / "secret.nii.gz")
+    meta["test"] = ["./imagesTs/link.nii.gz"]
+    save_json(root, meta)
+    with pytest.raises(ValueError, match=rf"entry 0 of 'test' .*'image': '\./imagesTs/link\.nii\.gz'.*{_OUTSIDE}"):
+        load_dataset(root, split="test")
+    (root / "labelsTs" / "case_9.nii.gz").unlink()  # the test label is found beside, as labelsTs/<image name>
+    (root / "labelsTs" / "case_9.nii.gz").symlink_to(tmp_path / "outside" / "secret_label.nii.gz")
+    meta["test"] = ["./imagesTs/case_9.nii.gz"]
+    save_json(root, meta)
+    with pytest.raises(ValueError, match=rf"entry 0 of 'test' .*its test label labelsTs/case_9\.nii\.gz.*{_OUTSIDE}"):
+        load_dataset(root, split="test")
+    assert load_dataset(root, split="test", allow_outside_root=True)[0].labels is not None
+
+
+def test_load_dataset_refuses_nnunet_v1_channel_files_linked_outside(tmp_path):
+    root = _outside_entry_folder(tmp_path, "./imagesTr/la_003.nii.gz")
+    (root / "imagesTr" / "la_003_0000.nii.gz").symlink_to(tmp_path / "outside" / "secret.nii.gz")
+    with pytest.raises(ValueError, match=rf"entry 0 of 'training' .*its channel file la_003_0000\.nii\.gz.*{_OUTSIDE}"):
+        load_dataset(root)
+
+
+def test_load_dataset_nnunet_style_refuses_files_linked_outside(tmp_path):
+    root = write_msd_dataset(tmp_path / "d", small_synthetic(num_annotators=1))
+    image = sorted((root / "imagesTr").iterdir())[0]
+    label = sorted((root / "labelsTr").iterdir())[0]
+    (tmp_path / "outside").mkdir()
+    for which, path in (("image", image), ("label", label)):
+        moved = path.rename(tmp_path / "outside" / path.name)
+        path.symlink_to(moved)
+        with pytest.raises(ValueError, match=rf"Expected {which} file .*{re.escape(path.name)} {_OUTSIDE}"):
+            load_dataset(root)
+        assert len(load_dataset(root, allow_outside_root=True)) == 2
+        path.unlink()
+        moved.rename(path)
+
+
+def test_load_dataset_allow_outside_root_from_the_environment(tmp_path, monkeypatch):
+    root = _outside_entry_folder(tmp_path, "../outside/secret.nii.gz")
+    monkeypatch.setenv("SELECTSEG_ALLOW_OUTSIDE_DATA", "1")
+    assert len(load_dataset(root)) == 2
+    with pytest.raises(ValueError, match=_OUTSIDE):  # the keyword wins over the environment
+        load_dataset(root, allow_outside_root=False)
+    with pytest.raises(TypeError, match="allow_outside_root"):
+        load_dataset(root, allow_outside_root="yes")
+
+
+def test_load_dataset_accepts_a_dataset_folder_reached_through_a_symlink(tmp_path):
+    root = msd_style_folder(tmp_path / "real")
+    (tmp_path / "alias").symlink_to(root)
+    assert len(load_dataset(tmp_path / "alias")) == 2
+
+
+@pytest.mark.parametrize("name", ["a\\..\\..\\evil", "a..b"])
+def test_load_dataset_nnunet_style_rejects_unsafe_case_ids(tmp_path, name):
+    root = write_msd_dataset(tmp_path / "d", small_synthetic(num_annotators=1))
+    image = sorted((root / "imagesTr").iterdir())[0]
+    stem = image.name.split("_0000")[0]
+    image.rename(image.with_name(image.name.replace(stem, name)))
+    label = root / "labelsTr" / image.name.replace("_0000", "")
+    label.rename(label.with_name(label.name.replace(stem, name)))
+    with pytest.raises(
+        ValueError, match=rf"case id from .*imagesTr.* to be usable as a file name.*{re.escape(repr(name))}"
+    ):
+        load_dataset(root)
+
+
+def test_load_dataset_msd_style_rejects_an_unsafe_case_id(tmp_path):
+    root = msd_style_folder(tmp_path / "ds")
+    (root / "imagesTr" / "case_0.nii.gz").rename(root / "imagesTr" / "a..b.nii.gz")
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["training"][0]["image"] = "./imagesTr/a..b.nii.gz"
+    save_json(root, meta)
+    with pytest.raises(ValueError, match=r"case id from entry 0 of 'training' .*usable as a file name.*'a\.\.b'"):
+        load_dataset(root)

@@ -10,7 +10,7 @@ import pytest
 
 from selectseg.report import figures_dir, write_report
 
-from ._fixtures import BETTER_COVERAGE, BETTER_DICE, make_run, table_rows
+from ._fixtures import BASE_COVERAGE, BASE_DICE, BETTER_COVERAGE, BETTER_DICE, make_run, table_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -196,3 +196,26 @@ def test_training_history_section(tmp_path: Path) -> None:
     assert rows["new"][1:] == ["20", "2e+03", "5e-05", "100", "1.9e+03"]
     assert rows["old"][1:] == ["1", "n/a", "n/a", "n/a", "n/a"]
     assert "training.png" in {p.name for p in figures_dir(tmp_path / "report.html").iterdir()}
+
+
+def test_report_escapes_script_in_case_ids_class_names_labels_and_folders(tmp_path: Path) -> None:
+    """Text from the run folders (case ids, class names, the uncertainty name, the folder, config.yaml) and the labels
+    never becomes markup."""
+    script = "<script>alert(1)</script>"
+    cases = (script, "b", "c", "d")
+
+    def renamed(values):
+        return {c: {(script if k == "a" else k): v for k, v in m.items()} for c, m in values.items()}
+
+    runs = []
+    for name, dice, coverage in (("base", BASE_DICE, BASE_COVERAGE), ("better", BETTER_DICE, BETTER_COVERAGE)):
+        run = make_run(tmp_path / f"{name}{script}", renamed(dice), renamed(coverage), cases=cases)
+        path = run / "evaluation" / "evaluation.json"
+        content = json.loads(path.read_text())
+        content["class_names"], content["uncertainty"] = ["background", script], script
+        path.write_text(json.dumps(content))
+        (run / "config.yaml").write_text(f"# {script}\nseed: 0\n")
+        runs.append(run)
+    html = write_report(runs, tmp_path / "r.html", labels=[script, "other"], figure_formats=()).read_text()
+    assert "<script" not in html.lower()
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5

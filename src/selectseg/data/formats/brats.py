@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..case import Case, DatasetInfo, SegmentationDataset
+from ..names import safe_case_id
 from ..tolerant import read_all
 from ._nifti import check_same_shape, check_uniform, child_dirs, has_dataset_json, map_labels, read_volume
 from .registry import register_format
@@ -184,6 +185,7 @@ def load_brats(root: str | Path, split: str = "train") -> SegmentationDataset:
 
 
 def _read_case(patient: _Patient, channels: tuple[str, ...]) -> Case:
+    name = safe_case_id(patient.folder.name, patient.folder)
     parts: list[np.ndarray] = []
     first = patient.channels[channels[0]]
     affine, header = np.eye(4), None
@@ -203,6 +205,5 @@ def _read_case(patient: _Patient, channels: tuple[str, ...]) -> Case:
     elif patient.split == "train":
         name = f"{_OLD_LABEL}.nii.gz" if patient.layout == "2013" else f"{patient.folder.name}_seg.nii.gz"
         raise ValueError(f"Expected label file {patient.folder / name} (a training case), but it does not exist.")
-    name = patient.folder.name
     subject = re.sub(r"_\d+$", "", name) if patient.layout == "2013" else name
     return Case(name, np.stack(parts), labels, affine, first, header, "nifti", subject=subject or name)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..case import Case, DatasetInfo, SegmentationDataset
 from ..io import PILLOW_SUFFIXES, file_suffix, read_image
+from ..names import safe_case_id
 from ..tolerant import DatasetWarning, read_all
 from .registry import register_format
 
@@ -155,7 +156,7 @@ def _list_cases(root: Path, split: str) -> list[_CaseFiles]:
             masks = annotations.get(stem)
             mask = _single(masks, stem, "annotation") if masks else None
             expected = f"{root / (stem + '_anno.bmp')}" if layout == "official" else f"{root / 'masks' / stem}.png"
-            listed.append(_CaseFiles(stem, image, mask, expected))
+            listed.append(_CaseFiles(safe_case_id(stem, image), image, mask, expected))
     if not listed:
         wanted = " or ".join(f"{p}_N" for p in prefixes)
         raise ValueError(

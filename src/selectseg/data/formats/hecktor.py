@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from ..case import Case, DatasetInfo, SegmentationDataset
 from ..io import file_suffix
+from ..names import safe_case_id
 from ..tolerant import read_all
 from ._nifti import check_same_shape, check_uniform, has_dataset_json, map_labels, nifti_files, read_volume
 from .registry import register_format
@@ -114,6 +115,7 @@ def load_hecktor(root: str | Path, split: str = "train", *, resample_pet: bool =
                 )
             continue
         for case_id, found in sorted(_images(images_dir).items()):
+            safe_case_id(case_id, next(iter(found.values())))
             label = next(
                 (labels_dir / f"{case_id}{e}" for e in (".nii.gz", ".nii") if (labels_dir / f"{case_id}{e}").is_file()),
                 None,

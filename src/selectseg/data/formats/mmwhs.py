@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from ..._validation import look_up_option
 from ..case import Case, DatasetInfo, SegmentationDataset
+from ..names import safe_case_id
 from ..tolerant import read_all
 from ._nifti import check_same_shape, check_uniform, child_dirs, has_dataset_json, map_labels, nifti_files, read_volume
 from .registry import register_format
@@ -154,7 +155,7 @@ def load_mmwhs(
     modalities = ("ct", "mr") if modality == "all" else (modality,)
     splits = ("train", "test") if split == "all" else (split,)
     items = [
-        _Item(f"{m}_{s}_{n}", m, n, found.get("image"), found.get("label"))
+        _Item(safe_case_id(f"{m}_{s}_{n}", root), m, n, found.get("image"), found.get("label"))
         for m in modalities
         for s in splits
         for (fm, fs, n), found in sorted(files.items())

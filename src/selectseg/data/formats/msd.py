@@ -17,6 +17,11 @@ Two ``dataset.json`` styles are read (see ``docs/data.md`` for examples):
 Image arrays keep the file's axis order (nibabel's voxel order; rows, columns for PNG), channels are moved first,
 and a NIfTI image stored as ``(X, Y, 1)`` (or ``(X, Y, 1, C)``) is a 2-D case. Images are cast to float32 and not
 normalised. Labels must be integer-valued (floats such as ``1.0`` are accepted) and lie in ``[0, K)``.
+
+Every file read, listed or found, must lie inside the dataset folder once ``..`` and symbolic links are resolved
+(an absolute path or ``../`` in ``dataset.json`` is refused before the file is looked for); ``allow_outside_root``
+(or ``SELECTSEG_ALLOW_OUTSIDE_DATA=1``) lifts this for data kept elsewhere on purpose. Case ids must be usable as file
+names (:func:`~selectseg.data.names.safe_case_id`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 
 from ..case import Case, DatasetInfo, SegmentationDataset
 from ..io import NIFTI_SUFFIXES, PILLOW_SUFFIXES, file_suffix, read_image
+from ..names import confine, outside_root_allowed, safe_case_id
 from ._nifti import integer_labels
 from .registry import register_format
 
@@ -56,12 +62,14 @@ def _detect(root: Path) -> bool:
 
 
 @register_format("msd", detect=_detect, description=f"a {DATASET_JSON} file (MSD or nnU-Net layout)", detect_order=10)
-def load_msd(root: Path, split: str) -> SegmentationDataset:
+def load_msd(root: Path, split: str, *, allow_outside_root: bool | None = None) -> SegmentationDataset:
     """Read an MSD / nnU-Net folder (called through :func:`~selectseg.data.load_dataset`, which checks its input).
 
     Args:
         root: an existing dataset folder.
         split: ``"train"``, ``"test"`` or ``"all"``.
+        allow_outside_root: let files outside ``root`` be read; None: as ``load_dataset`` or the environment
+            variable ``SELECTSEG_ALLOW_OUTSIDE_DATA`` says (:func:`~selectseg.data.names.outside_root_allowed`).
 
     Returns:
         The dataset, cases sorted by case id (train cases first for ``"all"``).
@@ -70,7 +78,9 @@ def load_msd(root: Path, split: str) -> SegmentationDataset:
         ValueError: naming the file at fault, if dataset.json is missing, not valid JSON or lacks keys, a listed or
             expected image or label file is missing or unreadable, shapes disagree (channels of a case, image and
             label, annotators), a label value is not an integer in ``[0, K)``, a case has a channel count other than
-            dataset.json's, cases mix 2-D and 3-D, or the split has no case (``"all"`` needs training cases).
+            dataset.json's, cases mix 2-D and 3-D, or the split has no case (``"all"`` needs training cases); naming
+            the dataset.json entry, if it names a file outside ``root`` (absolute, ``..``, or through a symbolic
+            link) and ``allow_outside_root`` is off; if a case id holds ``/``, ``\\``, ``..`` or a control character.
 
     Example:
         >>> import tempfile
@@ -84,6 +94,7 @@ def load_msd(root: Path, split: str) -> SegmentationDataset:
     if not json_path.is_file():
         raise ValueError(f"Expected {json_path} to exist (the 'msd' format needs it), but it does not.")
     meta = _read_json(json_path)
+    allow = outside_root_allowed(allow_outside_root)
     if "training" in meta:
         _require(meta, json_path, ("labels", "training"), "MSD style")
         channels = meta.get("modality", meta.get("channel_names"))
@@ -91,7 +102,7 @@ def load_msd(root: Path, split: str) -> SegmentationDataset:
             raise ValueError(f"Expected {json_path} (MSD style) to hold the key 'modality', but it does not.")
 
         def listing(which: str, required: bool) -> list[_CaseFiles]:
-            return _list_msd_style(root, meta, json_path, which, required)
+            return _list_msd_style(root, meta, json_path, which, required, allow)
 
     elif "channel_names" in meta or "file_ending" in meta:
         _require(meta, json_path, ("labels", "channel_names", "file_ending"), "nnU-Net v2 style")
@@ -104,7 +115,7 @@ def load_msd(root: Path, split: str) -> SegmentationDataset:
             )
 
         def listing(which: str, required: bool) -> list[_CaseFiles]:
-            return _list_nnunet_style(root, which, ending, required)
+            return _list_nnunet_style(root, which, ending, required, allow)
 
     else:
         raise ValueError(
@@ -198,7 +209,9 @@ def _channel_names(channels: Any, json_path: Path) -> tuple[str, ...]:
 # -------------------------------------------------------------------------------------------------------- listings
 
 
-def _list_msd_style(root: Path, meta: dict[str, Any], json_path: Path, which: str, required: bool) -> list[_CaseFiles]:
+def _list_msd_style(
+    root: Path, meta: dict[str, Any], json_path: Path, which: str, required: bool, allow: bool
+) -> list[_CaseFiles]:
     key = "training" if which == "train" else "test"
     entries = meta.get(key, [])
     if not isinstance(entries, list):
@@ -219,46 +232,57 @@ def _list_msd_style(root: Path, meta: dict[str, Any], json_path: Path, which: st
                 f"Expected entry {i} of '{key}' in {json_path} to be an image path or "
                 f"{{'image': path, 'label': path or [paths]}}, but got {entry!r}."
             )
-        image_path = root / image
+        where = f"entry {i} of '{key}' in {json_path}"
+        image_path = confine(root, root / image, f"{where} ('image': {image!r})", allow_outside=allow)
         labels: list[Path] | None
         if label is None:
             if which == "train":
-                raise ValueError(f"Expected entry {i} of '{key}' in {json_path} to have a 'label', but it has none.")
-            labels = [labels_ts / image_path.name] if labels_ts.is_dir() else None
+                raise ValueError(f"Expected {where} to have a 'label', but it has none.")
+            labels = None
+            if labels_ts.is_dir():
+                what = f"{where} (its test label {FOLDERS['test'][1]}/{image_path.name})"
+                labels = [confine(root, labels_ts / image_path.name, what, allow_outside=allow)]
         elif isinstance(label, str):
-            labels = [root / label]
+            labels = [confine(root, root / label, f"{where} ('label': {label!r})", allow_outside=allow)]
         elif isinstance(label, list) and label and all(isinstance(p, str) for p in label):
-            labels = [root / p for p in label]
+            labels = [confine(root, root / p, f"{where} ('label': {p!r})", allow_outside=allow) for p in label]
         else:
             raise ValueError(
                 f"Expected the 'label' of entry {i} of '{key}' in {json_path} to be a path or a non-empty list of "
                 f"paths (one per annotator), but got {label!r}."
             )
-        case_id = _strip_ending(image_path.name)
+        case_id = safe_case_id(_strip_ending(image_path.name), f"{where} ('image': {image!r})")
         if case_id in out:
             raise ValueError(f"Expected distinct images in '{key}' of {json_path}, but {image!r} appears twice.")
-        out[case_id] = _CaseFiles(case_id, _nnunet_v1_channels(image_path), labels)
+        out[case_id] = _CaseFiles(case_id, _nnunet_v1_channels(root, image_path, where, allow), labels)
     return [out[k] for k in sorted(out)]
 
 
-def _nnunet_v1_channels(image_path: Path) -> list[Path]:
-    """The listed file, or where it is absent the nnU-Net v1 channel files ``<case>_0000<ending>, ...``."""
+def _nnunet_v1_channels(root: Path, image_path: Path, where: str, allow: bool) -> list[Path]:
+    """The listed file (already confined), or where it is absent the nnU-Net v1 channel files ``<case>_0000<ending>,
+    ...`` beside it, each confined to ``root`` before it is looked for."""
     if image_path.exists():
         return [image_path]
     ending = file_suffix(image_path)
     stem = image_path.name[: len(image_path.name) - len(ending)]
     files: list[Path] = []
-    while (candidate := image_path.with_name(f"{stem}_{len(files):04d}{image_path.name[len(stem) :]}")).is_file():
+    while True:
+        candidate = image_path.with_name(f"{stem}_{len(files):04d}{image_path.name[len(stem) :]}")
+        confine(root, candidate, f"{where} (its channel file {candidate.name})", allow_outside=allow)
+        if not candidate.is_file():
+            return files or [image_path]
         files.append(candidate)
-    return files or [image_path]
 
 
-def _list_nnunet_style(root: Path, which: str, ending: str, required: bool) -> list[_CaseFiles]:
+def _list_nnunet_style(root: Path, which: str, ending: str, required: bool, allow: bool) -> list[_CaseFiles]:
     images_dir, labels_dir = (root / name for name in FOLDERS[which])
     channels: dict[str, dict[int, Path]] = {}
     if images_dir.is_dir():
         for f in sorted(images_dir.iterdir()):
-            if f.name.startswith(".") or not f.name.endswith(ending) or not f.is_file():
+            if f.name.startswith(".") or not f.name.endswith(ending):
+                continue
+            confine(root, f, f"image file {f}", allow_outside=allow)
+            if not f.is_file():
                 continue
             match = _CHANNEL_FILE.fullmatch(f.name[: len(f.name) - len(ending)])
             if match is None:
@@ -266,12 +290,12 @@ def _list_nnunet_style(root: Path, which: str, ending: str, required: bool) -> l
                     f"Expected the image files in {images_dir} to be named <case>_XXXX{ending} (XXXX: 4-digit "
                     f"channel index), but found {f.name!r}."
                 )
-            channels.setdefault(match[1], {})[int(match[2])] = f
+            channels.setdefault(safe_case_id(match[1], f), {})[int(match[2])] = f
     if not channels:
         if required:
             raise ValueError(f"Expected image files <case>_0000{ending} in {images_dir}, but found none.")
         return []
-    labels = _label_files(images_dir, labels_dir, ending, set(channels)) if labels_dir.is_dir() else None
+    labels = _label_files(root, images_dir, labels_dir, ending, set(channels), allow) if labels_dir.is_dir() else None
     if labels is None and which == "train":
         raise ValueError(f"Expected folder {labels_dir} with the labels of {images_dir}, but it does not exist.")
     out = []
@@ -287,11 +311,16 @@ def _list_nnunet_style(root: Path, which: str, ending: str, required: bool) -> l
     return out
 
 
-def _label_files(images_dir: Path, labels_dir: Path, ending: str, case_ids: set[str]) -> dict[str, list[Path]]:
+def _label_files(
+    root: Path, images_dir: Path, labels_dir: Path, ending: str, case_ids: set[str], allow: bool
+) -> dict[str, list[Path]]:
     plain: dict[str, Path] = {}
     annotators: dict[str, dict[int, Path]] = {}
     for f in sorted(labels_dir.iterdir()):
-        if f.name.startswith(".") or not f.name.endswith(ending) or not f.is_file():
+        if f.name.startswith(".") or not f.name.endswith(ending):
+            continue
+        confine(root, f, f"label file {f}", allow_outside=allow)
+        if not f.is_file():
             continue
         stem = f.name[: len(f.name) - len(ending)]
         if stem in case_ids:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..case import Case, DatasetInfo, SegmentationDataset
+from ..names import safe_case_id
 from ..tolerant import read_all
 from ._nifti import (
     check_same_shape,
@@ -159,7 +160,9 @@ def load_qubiq(root: str | Path, split: str = "train", *, task: int | None = Non
             "but it holds neither."
         )
     for folder, labelled, prefix in wanted:
-        listing.extend(_CaseFolder(prefix + d.name, d, _seg_files(d), labelled) for d in _case_dirs(folder))
+        listing.extend(
+            _CaseFolder(safe_case_id(prefix + d.name, d), d, _seg_files(d), labelled) for d in _case_dirs(folder)
+        )
     if not listing:
         raise ValueError(f"Expected caseNN/ folders in {', '.join(str(w[0]) for w in wanted)}, but found none.")
     tasks = sorted({t for item in listing for t in item.segs})

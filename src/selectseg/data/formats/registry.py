@@ -6,7 +6,9 @@ Adding a format is one decorated function that reads a folder into a :class:`Seg
     def load_glas(root: Path, split: str) -> SegmentationDataset: ...
 
 The loader receives an existing, non-empty folder and a validated split (``"train"``, ``"test"`` or ``"all"``); it
-raises a one-line ``ValueError`` naming the file at fault for anything it cannot read, and writes nothing.
+raises a one-line ``ValueError`` naming the file at fault for anything it cannot read, and writes nothing. A path its
+folder's files name goes through :func:`selectseg.data.names.confine` before it is opened (or checked for), and
+every case id through :func:`selectseg.data.names.safe_case_id`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from ..._registry import Registry
 from ..._validation import look_up_option
 from ..case import SegmentationDataset
+from ..names import allowing_outside_root
 
 __all__ = [
     "FORMATS",
@@ -141,7 +144,9 @@ def get_format(name: str) -> DatasetFormat:
     return DatasetFormat(entry.name, entry.obj, info.detect, info.description, info.detect_order)
 
 
-def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto") -> SegmentationDataset:
+def load_dataset(
+    path: str | Path, *, split: str = "train", format: str = "auto", allow_outside_root: bool | None = None
+) -> SegmentationDataset:
     """Read a dataset folder into memory, checking every file before returning (nothing is written).
 
     Args:
@@ -150,16 +155,21 @@ def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto"
             format has them for the test cases) or ``"all"`` (train cases, then test cases).
         format: a registered format name (see :func:`list_formats`), or ``"auto"`` to use the first format whose
             detector recognises the folder, in :func:`detection_order`.
+        allow_outside_root: let the dataset's description name files outside ``path`` (after resolving ``..`` and
+            symbolic links), for data that lives elsewhere on purpose. None (default): refused unless the
+            environment variable ``SELECTSEG_ALLOW_OUTSIDE_DATA`` is ``1`` (see :mod:`selectseg.data.names`).
 
     Returns:
         The dataset; images are float32 and not normalised, labels int64 in ``[0, K)``.
 
     Raises:
-        TypeError: if ``path`` is not a str or Path, or ``split``/``format`` is not a string.
+        TypeError: if ``path`` is not a str or Path, ``split``/``format`` is not a string, or ``allow_outside_root``
+            is not a bool or None.
         ValueError: if ``split`` or ``format`` is unknown (with a near match), the folder is missing, not a folder
             or empty, no format recognises it, or the format's loader finds a problem (the message names the
             file: a missing or unreadable file, an invalid dataset.json, shapes that disagree, label values outside
-            ``[0, K)``, channel counts that differ between cases).
+            ``[0, K)``, channel counts that differ between cases, a listed file outside the folder, a case id that
+            cannot be a file name).
 
     Example:
         >>> import tempfile
@@ -172,6 +182,10 @@ def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto"
     """
     if not isinstance(path, (str, Path)):
         raise TypeError(f"Expected `path` to be a str or Path, but got {type(path).__name__}.")
+    if allow_outside_root is not None and not isinstance(allow_outside_root, bool):
+        raise TypeError(
+            f"Expected `allow_outside_root` to be a bool or None, but got {type(allow_outside_root).__name__}."
+        )
     split = look_up_option("split", split, SPLITS)
     format = look_up_option("format", format, ["auto", *list_formats()])
     root = Path(path)
@@ -181,12 +195,13 @@ def load_dataset(path: str | Path, *, split: str = "train", format: str = "auto"
         raise ValueError(f"Expected `path` to be a dataset folder, but {root} is a file.")
     if not any(root.iterdir()):
         raise ValueError(f"Expected `path` to be a dataset folder, but {root} is empty.")
-    if format != "auto":
-        return FORMATS.get(format)(root, split)
-    candidates = [get_format(name) for name in detection_order()]
-    for candidate in candidates:
-        if candidate.detect(root):
-            return candidate(root, split)
+    with allowing_outside_root(allow_outside_root):
+        if format != "auto":
+            return FORMATS.get(format)(root, split)
+        candidates = [get_format(name) for name in detection_order()]
+        for candidate in candidates:
+            if candidate.detect(root):
+                return candidate(root, split)
     needs = "; ".join(f"{f.name!r} needs {f.description}" for f in candidates if f.description)
     raise ValueError(
         f"Expected {root} to be a dataset folder in one of the registered formats {detection_order()}, "

@@ -25,6 +25,7 @@ from ..._validation import look_up_option
 from ..case import Case, DatasetInfo, SegmentationDataset
 from ..crop import DEFAULT_CROP_FACTOR, annotation_window, crop_case
 from ..io import PILLOW_SUFFIXES, file_suffix, read_image
+from ..names import safe_case_id
 from ..tolerant import read_all
 from .registry import SPLITS, register_format
 
@@ -343,7 +344,7 @@ def _list_cases(root: Path) -> list[_CaseFiles]:
         if folder not in by_folder:
             by_folder[folder] = _annotated_files(folder)
         parts = [*photo.parent.relative_to(root).parts, base]
-        case_id = "_".join(parts)
+        case_id = safe_case_id("_".join(parts), photo)
         if case_id in cases:
             raise ValueError(
                 f"Expected one photo per RIGA case, but {cases[case_id].photo} and {photo} are both case {case_id!r}."
