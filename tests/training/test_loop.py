@@ -49,6 +49,11 @@ def test_train_writes_a_complete_run_folder(tmp_path: Path) -> None:
     info = json.loads((run / "run.json").read_text())
     assert info["class_names"] == ["background", "structure"]
     assert len(info["train_cases"]) == 4 and len(info["val_cases"]) == 2
+    import monai
+    import numpy
+
+    assert info["versions"]["monai"] == monai.__version__ and info["versions"]["numpy"] == numpy.__version__
+    assert info["versions"]["torch"] == torch.__version__.split("+")[0] or info["versions"]["torch"] == torch.__version__
     assert [e.kind for e in events].count("epoch") == 2
     assert any(e.kind == "step" and set(e.parts) == {"total", "segmentation", "ranking", "guidance"} for e in events)
     assert weights_equal(load_model(run / "model.pt").state_dict(), result.model.state_dict())

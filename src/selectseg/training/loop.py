@@ -329,6 +329,21 @@ def _restore(run: _Run) -> None:
     run.balance.update(payload.get("balance", {}))
 
 
+def library_versions() -> dict[str, str]:
+    """The versions of Python and of every library a run's numbers depend on (``run.json`` records them)."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("selectseg", "torch", "monai", "numpy", "scipy", "nibabel", "pillow"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    versions["cuda"] = str(torch.version.cuda) if torch.version.cuda else "none"
+    return versions
+
+
 def _write_run_files(
     config: TrainConfig,
     run_dir: Path,
@@ -338,11 +353,12 @@ def _write_run_files(
     train_cases: list[Any],
     val_cases: list[Any],
 ) -> None:
-    """``config.yaml`` and ``run.json`` of a new run (the lines moved verbatim out of the former ``_train``)."""
+    """``config.yaml`` and ``run.json`` of a new run: the data facts and every library version that matters."""
     atomic_write_text(run_dir / folder.CONFIG, save_config(config))
     run_info = {
         "selectseg_version": __version__,
         "torch_version": torch.__version__,
+        "versions": library_versions(),
         "dataset": info.name,
         "format": info.format,
         "class_names": list(info.class_names),
