@@ -404,3 +404,18 @@ def test_sweep_collect_only_with_a_reference_prints_the_paired_comparison(tmp_pa
     assert (tmp_path / "compare" / "ranking_weight=2" / "compare.json").is_file()
     bad = invoke(*args, "--reference", "ranking_weight=1")
     assert bad.exit_code == 2 and "one of the grid's ['0', '2']" in bad.output
+
+
+def test_resume_with_more_epochs_takes_the_saved_config(tmp_path: Path) -> None:
+    """`train --out RUN --resume --epochs N` trains longer without the whole config again; config.yaml says N."""
+    run = tmp_path / "run"
+    first = invoke("train", "--out", run, *(f"--set={o}" for o in TINY), "--epochs", "1")
+    assert first.exit_code == 0, first.output
+    longer = invoke("train", "--out", run, "--resume", "--epochs", "2")
+    assert longer.exit_code == 0, longer.output
+    import yaml
+
+    assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["epochs"] == 2
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    other = invoke("train", "--out", run, "--resume", "--epochs", "3", "--seed", "5")
+    assert other.exit_code == 2 and "only optim.epochs may change" in other.output and "seed" in other.output

@@ -110,6 +110,7 @@ def train_command(
 ) -> None:
     """Train a segmentation network, baseline or uncertainty-aware (multi-GPU: launch with torchrun -m selectseg)."""
     from .._validation import look_up_option
+    from ..runs import folder
     from ..runs.config import METHODS, with_overrides
     from ..training import load_config, train
 
@@ -125,7 +126,11 @@ def train_command(
         "loss.ranking_warmup_epochs": ranking_warmup,
     }
     given = config is not None or bool(overrides) or any(v is not None for v in typed.values())
-    resolved = with_overrides(load_config(config, overrides), typed) if given or not resume else None
+    if resume and config is None and not overrides and folder.has_config(folder.first_member(out)):
+        # `--resume --epochs N`: the saved config with the typed options on top (train longer)
+        resolved = with_overrides(folder.read_config(folder.first_member(out)), typed) if given else None
+    else:
+        resolved = with_overrides(load_config(config, overrides), typed) if given or not resume else None
     if folds and ensemble > 1:
         raise ValueError("Choose one of `--folds` and `--ensemble`: cross-validated ensembles are not supported.")
     if folds:

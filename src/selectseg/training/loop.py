@@ -53,6 +53,7 @@ from ..runs import folder
 from ..runs.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from ..runs.config import LossConfig, TrainConfig, config_diff, config_to_dict, ranking_weight_at, save_config
 from ..runs.data import load_cases
+from ..runs.device import is_main_process
 from ..uncertainty import get_score
 from .data import epoch_loader, resolve_patch_size, split_cases, training_items
 from .distributed import DistributedContext, init_distributed
@@ -165,6 +166,8 @@ def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) ->
                 f"Cannot resume {str(run_dir)!r} with a different config ({_dict_diff(theirs, mine)}); "
                 "only optim.epochs may change."
             )
+        if config.optim.epochs != saved.optim.epochs and is_main_process():  # training longer (or shorter)
+            atomic_write_text(run_dir / folder.CONFIG, save_config(config))
         return config
     if config is None:
         raise ValueError("A config is needed to start a new run (only `resume` can take the saved one).")
