@@ -155,7 +155,8 @@ def train_command(
     with render.progress() as progress:
         result = train(resolved, out, resume=resume, progress=render.TrainDisplay(progress))
     if is_main_process():  # under torchrun, rank 0 speaks for all
-        console.print(f"Trained {len(result.history)} epochs; weights in {result.model_path}")
+        epochs = len(result.history)
+        console.print(f"Trained {epochs} epoch{'s' if epochs != 1 else ''}; weights in {result.model_path}")
 
 
 def _inference(uncertainty: str, estimator: str, mc_samples: int, skip_first: int | None = None) -> Any:
