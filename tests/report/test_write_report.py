@@ -22,8 +22,8 @@ def test_report_tables_hold_the_hand_computed_numbers(full_report: Path) -> None
     assert table1[0][2:] == [f"Dice (%) at coverage {c}" for c in ("1.00", "0.95", "0.90", "0.80", "0.70")]
     base = table1[2]
     # Coverage 1: mean 0.75, std sqrt(0.0125) = 0.1118, 5th percentile 0.6 + 0.15 * 0.1 = 0.615.
-    assert base[:4] == ["base", "12.34", "75.00 ± 11.18", "61.50"]
-    assert table1[3][:3] == ["better", "12.34", "77.50 ± 9.39"]  # std of (.85, .72, .88, .65): sqrt(.008825)
+    assert base[:4] == ["base", "12.340", "75.00 ± 11.18", "61.50"]
+    assert table1[3][:3] == ["better", "12.340", "77.50 ± 9.39"]  # std of (.85, .72, .88, .65): sqrt(.008825)
     table4 = table_rows(html, "table4")
     assert table4[0] == [
         "run",
@@ -121,8 +121,8 @@ def test_table1_shows_bootstrap_intervals_beside_an_old_run_without(tmp_path: Pa
     table1 = table_rows(html, "table1")
     assert table1[0][:2] == ["run", "AURC (%) [CI]"]
     assert table1[1][:3] == ["mean [CI]", "std", "5th pct."]
-    assert table1[2][:5] == ["new", "12.34 [11.34, 13.84]", "75.00 [73.00, 76.00]", "11.18", "61.50"]
-    assert table1[3][:5] == ["old", "12.34", "75.00", "11.18", "61.50"]
+    assert table1[2][:5] == ["new", "12.340 [11.340, 13.840]", "75.00 [73.00, 76.00]", "11.18", "61.50"]
+    assert table1[3][:5] == ["old", "12.340", "75.00", "11.18", "61.50"]
     assert "95 % percentile bootstrap interval over images (1000 resamples, seed 0)" in html
 
 
@@ -162,7 +162,7 @@ def test_table1_shows_the_aurc_split_error_auroc_and_augrc_when_a_run_has_them(t
     assert table1[0][-3:] == ["AURC = oracle + excess (%)", "AUGRC (%)", "error AUROC"]
     assert table1[1][-2:] == ["oracle", "excess"]
     assert table1[2][0] == "old" and table1[2][-4:] == ["n/a"] * 4  # an older file: n/a, not a crash
-    assert table1[3][:2] == ["new", "12.34"] and table1[3][-4:] == ["10.00", "-0.12", "4.56", "0.875"]
+    assert table1[3][:2] == ["new", "12.340"] and table1[3][-4:] == ["10.000", "-0.120", "4.560", "0.875"]
     assert "Oracle: the AURC of the same segmentation" in html
     # Runs without these numbers keep Ding et al.'s columns only.
     only_old = write_report([old], tmp_path / "o.html", figure_formats=()).read_text()
@@ -219,3 +219,15 @@ def test_report_escapes_script_in_case_ids_class_names_labels_and_folders(tmp_pa
     html = write_report(runs, tmp_path / "r.html", labels=[script, "other"], figure_formats=()).read_text()
     assert "<script" not in html.lower()
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5
+
+
+def test_report_has_a_summary_line_contents_and_separates_runs_on_other_data(tmp_path: Path) -> None:
+    """The lowest AURC is named at the top; a run evaluated on other reference labels is not paired case by case."""
+    from ._fixtures import make_run
+
+    base = make_run(tmp_path / "base", everything=False, extra={"reference_sha256": "ab" * 32})
+    other = make_run(tmp_path / "other", everything=False, aurc=0.1, extra={"reference_sha256": "cd" * 32})
+    html = write_report([base, other], tmp_path / "r.html").read_text()
+    assert 'class="summary">Lowest AURC: <strong>other</strong>' in html and "10.000 %" in html
+    assert '<nav class="contents">' in html and 'href="#dice-at-coverage"' in html
+    assert "not compared case by case" in html and 'id="dice-difference"' not in html

@@ -303,7 +303,9 @@ def collect_report(
 ) -> ReportData:
     """Read the runs and compute Table 1, Table 4 and the per-image scatters against the reference run.
 
-    Table 4 and the scatter compare each other run with run ``reference`` over the cases both were evaluated on
+    Table 4 and the scatter compare each other run with run ``reference`` over the cases both were evaluated on (a
+    run whose evaluation fingerprints other reference labels than the reference run's is not paired with it: a note
+    says so)
     (Table 4: the mean per-image Dice difference, run - reference; without per-image values, the difference of the
     mean Dice). The scatter uses ``scatter_coverage`` when both runs were evaluated there, otherwise the largest
     target coverage below 1 they share (none: no scatter).
@@ -344,6 +346,13 @@ def collect_report(
         rows = []
         for i, run in enumerate(runs):
             if i == reference:
+                continue
+            a, b = run.evaluation.reference_sha256, ref.evaluation.reference_sha256
+            if a is not None and b is not None and a != b:
+                notes.append(
+                    f"{run.label} vs {ref.label}: not compared case by case: the two were evaluated on different "
+                    "reference labels (their reference_sha256 differ), so equal case ids are not the same images."
+                )
                 continue
             ids, only_run, only_ref = _common_ids(run, ref)
             if only_run or only_ref:

@@ -51,7 +51,8 @@ h1 { font-size: 1.7rem; margin: 0 0 0.3rem; }
 h2 { font-size: 1.3rem; margin: 2.2rem 0 0.6rem; border-bottom: 2px solid #d5dbe1; padding-bottom: 0.2rem; }
 h3 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 .meta, figcaption, .caption { color: #505a64; font-size: 0.9rem; }
-table { border-collapse: collapse; margin: 0.4rem 0 0.8rem; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 0.4rem 0 0.8rem; font-size: 0.9rem; display: block; max-width: 100%;
+        overflow-x: auto; }
 th, td { border: 1px solid #d5dbe1; padding: 0.25rem 0.55rem; text-align: right; vertical-align: top; }
 th { background: #eef2f6; }
 td.text, th.text { text-align: left; }
@@ -63,6 +64,8 @@ details { margin: 0.3rem 0; } summary { cursor: pointer; }
 pre { background: #f5f7f9; border: 1px solid #e3e7eb; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }
 .note { background: #fff7e0; border-left: 4px solid #e0a800; padding: 0.4rem 0.7rem; }
 .badge { background: #dfe8f3; border-radius: 0.3rem; padding: 0 0.35rem; font-size: 0.8rem; }
+.summary { font-size: 1.05rem; background: #eef6ee; border-left: 4px solid #1a7f37; padding: 0.4rem 0.7rem; }
+nav.contents ol { columns: 2; margin: 0.2rem 0 0.8rem; }
 """
 
 
@@ -159,9 +162,49 @@ def _trained_with(info: Mapping[str, Any]) -> str:
     return text or "n/a"
 
 
-def _ci(value: float | None, ci: tuple[float, float] | None) -> str:
+def _ci(value: float | None, ci: tuple[float, float] | None, digits: int = 2) -> str:
     """``"5.12 [4.30, 6.00]"`` in percent; the value alone without an interval."""
-    return _pct(value) if ci is None else f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
+    if ci is None:
+        return _pct(value, digits)
+    return f"{_pct(value, digits)} [{_pct(ci[0], digits)}, {_pct(ci[1], digits)}]"
+
+
+AURC_DIGITS = 3
+"""Decimals of AURC in percent: enough to tell runs apart (1.762 vs 1.758, not 1.76 vs 1.76)."""
+
+
+def _summary(data: ReportData) -> str:
+    """One line at the top: the run with the lowest AURC, and by how much it beats the reference (or the next)."""
+    rows = [r for r in data.table1.rows if r.aurc == r.aurc]
+    if len(rows) < 2:
+        return ""
+    best = min(rows, key=lambda r: r.aurc)
+    ref = data.table1.rows[data.reference]
+    other = ref if best is not ref else min((r for r in rows if r is not best), key=lambda r: r.aurc)
+    ci = ""
+    if best.aurc_ci is not None and other.aurc_ci is not None:
+        ci = (
+            f" (bootstrap intervals over images: {_ci(best.aurc, best.aurc_ci, AURC_DIGITS)} vs "
+            f"{_ci(other.aurc, other.aurc_ci, AURC_DIGITS)}; one run per method is not a comparison over seeds: see "
+            "the paired comparison where given)"
+        )
+    return (
+        f'<p class="summary">Lowest AURC: <strong>{escape(best.label)}</strong>, '
+        f"{_pct(best.aurc, AURC_DIGITS)} % against {_pct(other.aurc, AURC_DIGITS)} % for {escape(other.label)} "
+        f"({_num(100 * (best.aurc - other.aurc), AURC_DIGITS, sign=True)} points){escape(ci)}.</p>"
+    )
+
+
+def _contents(body: Sequence[str]) -> str:
+    """A table of contents of the sections in ``body`` (their ids and titles)."""
+    import re
+
+    items = []
+    for part in body:
+        match = re.match(r'<section id="([^"]+)"><h2>(.*?)</h2>', part)
+        if match:
+            items.append(f'<li><a href="#{match.group(1)}">{match.group(2)}</a></li>')
+    return f'<nav class="contents"><h2>Contents</h2><ol>{"".join(items)}</ol></nav>' if items else ""
 
 
 def _bootstrap_note(runs: Sequence[RunResults]) -> str:
@@ -195,7 +238,7 @@ def _table1(data: ReportData) -> str:
     body = []
     for i, row in enumerate(t.rows):
         cls = ' class="reference"' if i == data.reference and len(t.rows) > 1 else ""
-        cells = [_cell(row.label, cls="text"), _cell(_ci(row.aurc, row.aurc_ci))]
+        cells = [_cell(row.label, cls="text"), _cell(_ci(row.aurc, row.aurc_ci, AURC_DIGITS))]
         for p in row.points:
             if p is None:
                 cells += [_cell("n/a")] * len(dice_columns)
@@ -208,7 +251,11 @@ def _table1(data: ReportData) -> str:
                 cells.append(_cell(f"{_pct(p.dice_mean)} ± {_pct(p.dice_std)}", title=achieved))
             cells.append(_cell(_pct(p.dice_p5), title=achieved))
         if split:
-            cells += [_cell(_pct(row.oracle_aurc)), _cell(_pct(row.excess_aurc)), _cell(_pct(row.augrc))]
+            cells += [
+                _cell(_pct(row.oracle_aurc, AURC_DIGITS)),
+                _cell(_pct(row.excess_aurc, AURC_DIGITS)),
+                _cell(_pct(row.augrc, AURC_DIGITS)),
+            ]
             cells.append(_cell(_num(row.error_auroc)))
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     caption = (
@@ -554,6 +601,7 @@ def render_html(
         f"from {len(data.runs)} evaluated run{'s' if len(data.runs) != 1 else ''}"
         + (f"; differences are against <strong>{escape(ref.label)}</strong>." if len(data.runs) > 1 else ".")
         + "</p>",
+        _summary(data),
         _section("runs", "Runs", _runs_table(data)),
     ]
     if data.notes:
@@ -599,6 +647,7 @@ def render_html(
             ),
         )
     )
+    body.insert(3, _contents(body))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
