@@ -568,3 +568,12 @@ def test_make_synthetic_then_load_matches_docs_example(tmp_path):
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["file_ending"] == ".nii.gz" and meta["labels"] == {"background": 0, "structure": 1}
     assert re.search("annotator", meta["description"])
+
+
+def test_load_dataset_refuses_a_training_image_with_nan_naming_the_case_and_its_file(tmp_path):
+    root = msd_style_folder(tmp_path / "Task01_Toy")
+    image = np.zeros((6, 5, 4, 2), np.float32)
+    image[:3, :3, :2] = np.nan  # a NaN block: training on it gives all-NaN weights with exit 0
+    save_nifti(root / "imagesTr" / "case_1.nii.gz", image)
+    with pytest.raises(ValueError, match=r"case 'case_1' \(file '.*imagesTr/case_1\.nii\.gz'\) to be finite"):
+        load_dataset(root, split="train")

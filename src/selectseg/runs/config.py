@@ -476,7 +476,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``"section.key=value"`` overrides to a nested config dict (values parsed against the field types later).
 
     Raises:
-        ValueError: if an override is not of the form ``key=value``.
+        ValueError: if an override is not of the form ``key=value``, or its value is not valid YAML (the message
+            names the override).
     """
     out = _deep_copy(data)
     for item in overrides:
@@ -485,12 +486,22 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ValueError(f"Expected an override of the form `section.key=value`, but got {item!r}.")
         node = out
         parts = key.strip().split(".")
+        if any(not part.strip() for part in parts):
+            raise ValueError(f"Expected an override of the form `section.key=value`, but got the key {key!r}.")
+        parts = [part.strip() for part in parts]
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ValueError(f"Config key {'.'.join(parts[:-1])!r} is a value, not a section (in {item!r}).")
             node = child
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as error:
+            detail = " ".join(str(error).split())
+            raise ValueError(
+                f"Expected the value of override {item!r} to be valid YAML (a number, a string, a list such as "
+                f"[1, 2]), but it is not: {detail}"
+            ) from None
     return out
 
 
@@ -555,9 +566,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise ValueError(f"Config file {str(path)!r} not found.")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:
             raise ValueError(f"Config file {str(path)!r} is not valid YAML: {error}") from None
+        except (UnicodeDecodeError, OSError) as error:
+            raise ValueError(f"Config file {str(path)!r} could not be read as UTF-8 text: {error}.") from None
         if not isinstance(data, dict):
             raise ValueError(f"Expected config file {str(path)!r} to hold a mapping, but got {type(data).__name__}.")
     return typing.cast(TrainConfig, config_from_dict(apply_overrides(data, overrides or [])))
