@@ -350,6 +350,12 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError(
             f"Expected `data.synthetic.num_classes` to be 2 or 3, but got {config.data.synthetic.num_classes}."
         )
+    weights, classes = config.loss.class_weights, config.data.synthetic.num_classes
+    if config.data.path == "synthetic" and weights and len(weights) != classes:  # a folder's K is known when read
+        raise ValueError(
+            f"Expected `loss.class_weights` to hold one weight per class ({classes}, `data.synthetic.num_classes`), "
+            f"but got {len(weights)}: {list(weights)}."
+        )
     if any(p < 1 for p in config.data.patch_size):
         raise ValueError(f"Expected `data.patch_size` to hold positive ints, but got {list(config.data.patch_size)}.")
     if len(config.model.channels) < 2 or any(c < 1 for c in config.model.channels):
