@@ -404,8 +404,8 @@ def expected_calibration_error(
         TypeError: if ``probs`` is not floating point, ``labels`` not integer, ``n_bins`` not an int, or
             ``variant``/``norm`` not a string.
         ValueError: on a shape mismatch, an empty input, labels out of range, NaN probabilities, probabilities
-            outside [0, 1] or not summing to 1 (tolerance 1e-4, K x eps for half precision), ``n_bins < 1``, an unknown ``variant`` or
-            ``norm``, or ``include_background=False`` with ``variant="top_label"``.
+            outside [0, 1] or not summing to 1 (tolerance 1e-4, K x eps for half precision), ``n_bins < 1``, an
+            unknown ``variant`` or ``norm``, or ``include_background=False`` with ``variant="top_label"``.
 
     Example:
         >>> probs = np.array([[0.25, 0.20, 0.55], [0.55, 0.05, 0.40], [0.10, 0.30, 0.60], [0.90, 0.05, 0.05]])
