@@ -160,3 +160,12 @@ def test_register_format_adds_a_format_that_auto_detects(tmp_path, monkeypatch):
     for bad in ("toy", "auto", ""):
         with pytest.raises(ValueError, match="new, non-empty format name, but got"):
             register_format(bad, detect=lambda root: False)
+
+
+def test_target_labels_refuses_an_empty_annotator_set() -> None:
+    from selectseg.data.annotators import target_labels
+
+    # issue 16: a majority of no annotator silently gave class 1 everywhere
+    with pytest.raises(ValueError, match=r"A >= 1 annotators, but got shape \(0, 4, 5\)"):
+        target_labels(np.zeros((0, 4, 5), np.int64), "majority", 2)
+    assert target_labels(np.array([[0, 1, 1], [1, 1, 0]]), "majority", 2).tolist() == [1, 1, 1]
