@@ -64,6 +64,16 @@ def test_synth_writes_a_dataset_train_reads(tmp_path: Path) -> None:
         (["evaluate", "RUN", "--coverages", "1,abc"], "comma-separated numbers"),
         (["evaluate", "RUN", "--bootstrap", "-1"], "`n_resamples` to be an int >= 0"),
         (["predict", "RUN", "--out", "OUT", "--coverage", "0.9", "--threshold", "0.1"], "either `threshold`"),
+        # issue 16: options that used to train one model or write an empty table with exit 0
+        (["train", "--ensemble", "0"], "`--ensemble` to be a number of members >= 1 (1 = one network), but got 0"),
+        (["train", "--ensemble", "-3"], "but got -3"),
+        (["train", "--folds", "1"], "`--folds` to be 0 (no cross-validation) or a number of folds >= 2"),
+        (["train", "--folds", "-2"], "but got -2"),
+        (["evaluate", "RUN", "--coverages", ""], "`--coverages` to list one or more coverages in [0, 1]"),
+        (["evaluate", "RUN", "--coverages", " , "], "one or more coverages"),
+        (["evaluate", "RUN", "--coverages", "0.9,1.5"], "one or more coverages in [0, 1], but got '0.9,1.5'"),
+        (["train", "--set", "optim.lr=[1, 2"], "value of override 'optim.lr=[1, 2' to be valid YAML"),
+        (["train", "--set", "optim..lr=1"], "`section.key=value`"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_code_2(
@@ -419,3 +429,18 @@ def test_resume_with_more_epochs_takes_the_saved_config(tmp_path: Path) -> None:
     assert len((run / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
     other = invoke("train", "--out", run, "--resume", "--epochs", "3", "--seed", "5")
     assert other.exit_code == 2 and "only optim.epochs may change" in other.output and "seed" in other.output
+
+
+@pytest.mark.parametrize("annotators", ["1", "3"])
+def test_evaluating_a_two_class_run_on_three_class_data_names_the_folder_and_the_run(
+    annotators: str, trained: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "three"
+    synth = ("synth", data, "--cases", "2", "--test-cases", "2", "--size", "16", "--classes", "3")
+    assert invoke(*synth, "--annotators", annotators).exit_code == 0
+    for command in (["evaluate", trained, "--out", tmp_path / "e"], ["predict", trained, "--out", tmp_path / "p"]):
+        result = invoke(*command, "--data", data, "--device", "cpu")
+        text = result.output.replace("\n", "")
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"The data '{data}' do not fit the run '{trained}': 3 classes" in text
+    assert not (tmp_path / "e").exists() and not (tmp_path / "p").exists()

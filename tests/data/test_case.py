@@ -55,7 +55,9 @@ def test_case_converts_dtypes_and_reports_its_geometry():
         ({"labels": [[0]]}, TypeError, "`labels` to be a numpy array or None"),
         ({"labels": np.zeros((2, 4, 5), np.float32)}, TypeError, "`labels` to hold integer labels"),
         ({"labels": np.zeros((2, 4, 6), np.int64)}, ValueError, r"`labels` of case 'c' to have shape \(A, \*S\)"),
-        ({"labels": np.zeros((0, 4, 5), np.int64)}, ValueError, "A >= 1"),
+        ({"labels": np.zeros((0, 4, 5), np.int64)}, ValueError, r"case 'c' to hold at least one annotator's map"),
+        ({"image": np.zeros((0, 4, 5), np.float32)}, ValueError, "at least one channel and a non-empty spatial"),
+        ({"image": np.zeros((1, 0, 5), np.float32), "labels": None}, ValueError, "non-empty spatial shape"),
         ({"affine": np.eye(3)}, ValueError, r"`affine` to have shape \(4, 4\)"),
         ({"affine": "eye"}, TypeError, "`affine` to be a numpy array"),
     ],
@@ -63,6 +65,29 @@ def test_case_converts_dtypes_and_reports_its_geometry():
 def test_case_rejects_bad_fields(changes, error, match):
     with pytest.raises(error, match=match):
         make_case(**changes)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_case_rejects_a_non_finite_image_naming_the_case_and_its_file(bad):
+    image = np.zeros((1, 4, 5), np.float32)
+    image[0, :2, :2] = bad  # a NaN block trains a model whose weights are all NaN
+    with pytest.raises(ValueError, match=r"`image` of case 'c' \(file 'x/c\.nii\.gz'\) to be finite, but got 4 NaN"):
+        make_case(image=image, source="x/c.nii.gz")
+
+
+def test_case_accepts_huge_finite_values_whose_sum_overflows():
+    image = np.full((1, 4, 5), 3e38, np.float32)  # the float32 sum is inf, every value is finite
+    assert np.isfinite(make_case(image=image).image).all()
+
+
+def test_dataset_rejects_labels_outside_its_classes_naming_the_case():
+    info = DatasetInfo("d", ("background", "fg"), ("gray",), 2, "msd")
+    case = make_case(labels=np.full((2, 4, 5), 2, np.uint8), source="x/c.nii.gz")
+    with pytest.raises(ValueError, match=r"labels of case 'c' \(file 'x/c\.nii\.gz'\) to lie in \[0, 2\)"):
+        SegmentationDataset(info, (case,))
+    negative = make_case(labels=np.full((1, 4, 5), -1, np.int32))
+    with pytest.raises(ValueError, match=r"got values in \[-1, -1\]"):
+        SegmentationDataset(info, (negative,))
 
 
 @pytest.mark.parametrize(
@@ -135,3 +160,12 @@ def test_register_format_adds_a_format_that_auto_detects(tmp_path, monkeypatch):
     for bad in ("toy", "auto", ""):
         with pytest.raises(ValueError, match="new, non-empty format name, but got"):
             register_format(bad, detect=lambda root: False)
+
+
+def test_target_labels_refuses_an_empty_annotator_set() -> None:
+    from selectseg.data.annotators import target_labels
+
+    # issue 16: a majority of no annotator silently gave class 1 everywhere
+    with pytest.raises(ValueError, match=r"A >= 1 annotators, but got shape \(0, 4, 5\)"):
+        target_labels(np.zeros((0, 4, 5), np.int64), "majority", 2)
+    assert target_labels(np.array([[0, 1, 1], [1, 1, 0]]), "majority", 2).tolist() == [1, 1, 1]

@@ -709,3 +709,12 @@ def test_load_dataset_msd_style_rejects_an_unsafe_case_id(tmp_path):
     save_json(root, meta)
     with pytest.raises(ValueError, match=r"case id from entry 0 of 'training' .*usable as a file name.*'a\.\.b'"):
         load_dataset(root)
+
+
+def test_load_dataset_refuses_a_training_image_with_nan_naming_the_case_and_its_file(tmp_path):
+    root = msd_style_folder(tmp_path / "Task01_Toy")
+    image = np.zeros((6, 5, 4, 2), np.float32)
+    image[:3, :3, :2] = np.nan  # a NaN block: training on it gives all-NaN weights with exit 0
+    save_nifti(root / "imagesTr" / "case_1.nii.gz", image)
+    with pytest.raises(ValueError, match=r"case 'case_1' \(file '.*imagesTr/case_1\.nii\.gz'\) to be finite"):
+        load_dataset(root, split="train")

@@ -43,3 +43,28 @@ def test_bad_class_weights() -> None:
     for bad in ([], [1.0, 0.0], [1.0, float("nan")], [-1.0, 1.0]):
         with pytest.raises(ValueError, match="class_weights"):
             segmentation_loss("ce", class_weights=bad)
+
+
+@pytest.mark.parametrize("name", ["ce", "dice", "dice_ce"])
+def test_class_weights_of_the_wrong_length_are_refused_at_construction_or_first_call(name: str) -> None:
+    with pytest.raises(ValueError, match=r"one weight per class \(K = 3\), but got 2"):
+        segmentation_loss(name, class_weights=[1.0, 2.0], num_classes=3)
+    loss = segmentation_loss(name, class_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"logits with K = 2 classes \(one per class weight\), but got shape \(1, 3"):
+        loss(torch.randn(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
+
+
+def test_class_weights_of_a_wrong_type_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="`class_weights` to be a list"):
+        segmentation_loss("ce", class_weights=2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="`class_weights` to hold numbers"):
+        segmentation_loss("ce", class_weights=["heavy", 1.0])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("name", ["ce", "dice", "dice_ce"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_integer_labels_of_any_width_give_the_int64_loss(name: str, dtype: torch.dtype) -> None:
+    logits, labels = torch.randn(2, 3, 4, 5), torch.randint(0, 3, (2, 4, 5))
+    for weights in (None, [1.0, 2.0, 0.5]):
+        loss = segmentation_loss(name, class_weights=weights)
+        assert torch.equal(loss(logits, labels.to(dtype)), loss(logits, labels))

@@ -257,3 +257,10 @@ def test_multi_head_loss_rejects_bad_input():
         MultiHeadSelectiveLoss(_module())(torch.zeros(2, 3, 4), labels)
     with pytest.raises(TypeError, match="`ranking_loss` to be an UncertaintyRankingLoss or None"):
         multi_head_selective_loss(torch.zeros(2, 2, 3, 4, 4), labels, **_options(ranking_loss="exact"))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int32])
+def test_selective_loss_takes_labels_of_any_integer_dtype(dtype):
+    logits, labels = _batch()
+    loss = SelectiveSegmentationLoss(torch.nn.CrossEntropyLoss(), UncertaintyRankingLoss())
+    assert torch.equal(loss(logits, labels.to(dtype)), loss(logits, labels))  # was a dtype error deep in torch

@@ -357,3 +357,13 @@ def test_correlation_ci_undefined_resamples_and_errors() -> None:
         pixel_level_correlation_ci(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="NaN"):
         image_level_correlation_ci([1.0, np.nan], [2.0, 1.0])
+
+
+def test_an_empty_annotator_set_is_refused() -> None:
+    empty = np.zeros((0, 4, 5), np.int64)  # issue 16: was NaN "with a single annotator", or an empty map
+    with pytest.raises(ValueError, match=r"`labels` of shape \(A, \*S\) with A >= 1, but got shape \(0, 4, 5\)"):
+        pairwise_dice(empty, num_classes=2)
+    with pytest.raises(ValueError, match=r"`masks` of shape \(A, \*S\) with at least one map, but got shape \(0, 4"):
+        annotator_variance(empty)
+    with pytest.raises(ValueError, match="at least one map"):
+        annotator_roi(empty.astype(bool), radius=1)

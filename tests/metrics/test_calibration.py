@@ -370,3 +370,32 @@ def test_calibration_stats_rejects_a_change_of_classes_and_compute_before_update
     stats.reset()
     with pytest.raises(ValueError, match="at least one `update`"):
         stats.compute()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, np.float16])
+def test_half_precision_softmax_outputs_are_accepted(dtype) -> None:
+    # issue 16: rounding to half precision moves the sums by more than 1e-4, which read as "apply a softmax"
+    logits, labels = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.zeros(2, 16, 16)
+    probs = logits.softmax(1)
+    half = probs.numpy().astype(dtype) if dtype is np.float16 else probs.to(dtype)
+    stats = CalibrationStats()
+    stats.update(half, labels.long())
+    assert nll(half, labels.long()) == pytest.approx(nll(probs, labels.long()), rel=1e-2)
+    unnormalised = (probs * 1.1).clamp(max=1.0)  # still refused: far beyond the rounding
+    with pytest.raises(ValueError, match="apply a softmax"):
+        nll(unnormalised.numpy().astype(dtype) if dtype is np.float16 else unnormalised.to(dtype), labels.long())
+
+
+def test_float32_keeps_the_1e_4_sum_tolerance() -> None:
+    probs = torch.full((1, 2, 4, 4), 0.5)
+    probs[0, 0] += 2e-4
+    with pytest.raises(ValueError, match=r"tolerance 0\.0001"):
+        nll(probs, torch.zeros(1, 4, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int32, np.uint8, np.int32])
+def test_labels_of_any_integer_dtype_give_the_same_nll(dtype) -> None:
+    probs = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(1)).softmax(1)
+    labels = torch.randint(0, 3, (2, 4, 4), generator=torch.Generator().manual_seed(2))
+    narrow = labels.numpy().astype(dtype) if isinstance(dtype, type) else labels.to(dtype)
+    assert nll(probs, narrow) == nll(probs, labels)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,26 @@ def test_case_metrics_reject_bad_input(conf, risk, kwargs, error, match):
     if not kwargs:
         with pytest.raises(error, match=match):
             risk_coverage_curve(conf, risk)
+
+
+@pytest.mark.parametrize("ties", ["interpolate", "expected"])
+def test_huge_finite_risks_do_not_overflow(ties: str) -> None:
+    # issue 16: finite risks near the float64 maximum gave inf (the cumulative sum overflowed)
+    confidence = np.array([0.9, 0.8, 0.8, 0.6])
+    risk = np.array([1.0, 1.5, 1.7, 0.5]) * 1e308
+    scaled = aurc(confidence, risk / 1e300, ties=ties) * 1e300
+    assert aurc(confidence, risk, ties=ties) == pytest.approx(scaled, rel=1e-12)
+    assert math.isfinite(eaurc(confidence, risk, ties=ties))
+    curve = risk_coverage_curve(confidence, risk)
+    expected = risk_coverage_curve(confidence, risk / 1e300).risk * 1e300
+    assert np.isfinite(curve.risk).all() and curve.risk == pytest.approx(expected)
+    top = np.finfo(np.float64).max
+    assert aurc([1.0, 2.0, 3.0], [top, top, top], ties=ties) == pytest.approx(top, rel=1e-12)
+
+
+def test_small_risks_are_unchanged_bit_for_bit_by_the_scaling() -> None:
+    rng = np.random.default_rng(0)
+    confidence, risk = rng.random(50), rng.random(50)
+    from selectseg.metrics.risk_coverage import _aurc_scaled
+
+    assert aurc(confidence, risk) == _aurc_scaled(confidence, risk, "interpolate")

@@ -62,6 +62,11 @@ def test_file_plus_overrides(tmp_path: Path) -> None:
         ("loss.ranking_start_epoch=-1", "`loss.ranking_start_epoch` >= 0"),
         ("loss.ranking_start_epoch=2", "`loss.ranking` is 'none'"),
         ("loss.ranking_warmup_epochs=3", "`loss.ranking` is 'none'"),
+        ("loss.class_weights=[1, 2, 3]", r"one weight per class \(2, `data.synthetic.num_classes`\), but got 3"),
+        ("optim.lr=[1, 2", r"override 'optim.lr=\[1, 2' to be valid YAML"),  # issue 16: was a YAML traceback
+        ("model.channels={a: [1", r"override 'model.channels=\{a: \[1' to be valid YAML"),
+        ("optim..lr=1", r"`section.key=value`, but got the key 'optim..lr'"),
+        (".seed=1", "`section.key=value`"),
     ],
 )
 def test_bad_overrides_name_the_key(override: str, match: str) -> None:
@@ -80,6 +85,10 @@ def test_load_config_file_errors(tmp_path: Path) -> None:
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="to hold a mapping"):
         load_config(listed)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00loss")
+    with pytest.raises(ValueError, match=r"binary\.yaml' could not be read as UTF-8 text"):
+        load_config(binary)
 
 
 def test_to_dict_from_dict_inverse() -> None:

@@ -331,5 +331,41 @@ def test_a_non_finite_training_loss_stops_naming_epoch_and_step(tmp_path: Path, 
         return built
 
     monkeypatch.setattr(loop, "loss_from_config", nan_loss)
-    with pytest.raises(ValueError, match=r"finite training loss, but got nan at epoch 1, step 1 \({'total': nan"):
+    match = r"finite training loss, but got nan at epoch 1, step 1 of \d+ \({'total': nan"
+    with pytest.raises(ValueError, match=match):
         train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "run")
+
+
+def test_a_non_finite_step_reaches_neither_the_weights_nor_a_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from selectseg.runs.checkpoint import load_checkpoint
+    from selectseg.training import loop
+
+    build, broken = loop.loss_from_config, {"now": False}
+
+    def nan_after_one_epoch(loss, *, validate_args=True):
+        built = build(loss, validate_args=validate_args)
+        segmentation = built.segmentation_loss
+        built.segmentation_loss = lambda logits, labels: (
+            segmentation(logits, labels) * (float("nan") if broken["now"] else 1.0)
+        )
+        return built
+
+    monkeypatch.setattr(loop, "loss_from_config", nan_after_one_epoch)
+    original_step, steps = torch.optim.Adam.step, {"taken": 0, "after_epoch_1": -1}
+
+    def counting_step(self, *args, **kwargs):
+        steps["taken"] += 1
+        return original_step(self, *args, **kwargs)
+
+    def progress(event: ProgressEvent) -> None:
+        if event.kind == "epoch" and not broken["now"]:  # epoch 1 trains normally, epoch 2 turns NaN
+            broken["now"], steps["after_epoch_1"] = True, steps["taken"]
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
+    with pytest.raises(ValueError, match=r"at epoch 2, step 1 of \d+ .*last.pt holds the last finished epoch, 1\)"):
+        train(tiny("optim.epochs=3", "data.val_fraction=0"), tmp_path / "run", progress=progress)
+    run = tmp_path / "run"
+    assert not (run / "model.pt").exists()
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert saved["epoch"] == 1 and all(torch.isfinite(v).all() for v in saved["model"].values())
+    assert steps["taken"] == steps["after_epoch_1"] > 0  # the NaN step made no optimizer step

@@ -169,3 +169,41 @@ def test_layer_ensemble_through_sliding_windows() -> None:
             image, (8, 8, 8), 4, lambda x, h=h: model.forward_heads(x)[h], overlap=0.5, mode="gaussian"
         )
         assert torch.allclose(windows.members[h], alone.softmax(1), atol=1e-5)
+
+
+def _multi_head() -> nn.Module:
+    return build_model(ModelSpec(name="multihead_unet", spatial_dims=2, num_classes=3, channels=(4, 8, 8)))
+
+
+@pytest.mark.parametrize(
+    ("name", "models", "options"),
+    [
+        ("softmax", lambda: _net(2), {}),
+        ("mc_dropout", lambda: _net(2, dropout=0.2), {"n_samples": 2}),
+        ("ensemble", lambda: [_net(2), _net(2)], {}),
+        ("tta", lambda: _net(2), {}),
+        ("layer_ensemble", _multi_head, {}),
+        ("edue", _multi_head, {}),
+    ],
+)
+def test_every_estimator_checks_the_image_against_the_network(name, models, options) -> None:
+    estimate = build_estimator(name, models(), **options)
+    # issue 16: an image without its batch axis gave a softmax over a spatial axis
+    with pytest.raises(ValueError, match=r"\(B, C=1, \*S\) with 2 spatial axes .* but got shape \(1, 16, 16\)"):
+        estimate(torch.randn(1, 16, 16))
+    with pytest.raises(ValueError, match=r"C=1.*but got shape \(1, 2, 16, 16\)"):
+        estimate(torch.randn(1, 2, 16, 16))  # two channels for a one-channel network
+    with pytest.raises(ValueError, match=r"2 spatial axes .* but got shape \(1, 1, 8, 16, 16\)"):
+        estimate(torch.randn(1, 1, 8, 16, 16))  # a volume for a 2-D network
+    with pytest.raises(TypeError, match=r"floating-point torch\.Tensor"):
+        estimate(np.zeros((1, 1, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="non-empty `image` batch"):
+        estimate(torch.randn(0, 1, 16, 16))
+    assert estimate(torch.randn(1, 1, 16, 16)).probabilities.shape == (1, 3, 16, 16)
+
+
+def test_a_plain_module_without_a_spec_needs_a_batch_axis() -> None:
+    estimate = build_estimator("softmax", nn.Conv2d(1, 2, 1))
+    with pytest.raises(ValueError, match=r"2 or 3 spatial axes .* but got shape \(1, 4, 4\)"):
+        estimate(torch.randn(1, 4, 4))  # Conv2d takes it unbatched; the softmax would run over H
+    assert estimate(torch.randn(1, 1, 4, 4)).probabilities.shape == (1, 2, 4, 4)

@@ -114,6 +114,12 @@ def train_command(
     from ..runs.config import METHODS, with_overrides
     from ..training import load_config, train
 
+    if ensemble < 1:
+        raise ValueError(f"Expected `--ensemble` to be a number of members >= 1 (1 = one network), but got {ensemble}.")
+    if folds < 0 or folds == 1:
+        raise ValueError(
+            f"Expected `--folds` to be 0 (no cross-validation) or a number of folds >= 2, but got {folds}."
+        )
     overrides = list(METHODS[look_up_option("method", method, METHODS)]) if method is not None else []
     overrides += list(set_ or [])
     typed = {
@@ -190,14 +196,7 @@ def _over_cases(label: str, cases: Any, call: Callable[[Callable[[str], None]], 
 
 
 def _cases(run: Any, data: str | None, split: str, format_: str) -> Any:
-    import dataclasses
-
-    from ..runs.data import load_cases
-
-    config = run.config.data
-    if data is not None:
-        config = dataclasses.replace(config, path=data, format=format_)
-    return load_cases(config, split=split).cases
+    return run.data_cases(data, split=split, format_=format_)  # checked against the run before any inference
 
 
 @app.command("predict")
@@ -356,6 +355,8 @@ def evaluate_command(
         targets = [float(c) for c in coverages.split(",") if c.strip()]
     except ValueError:
         raise ValueError(f"Expected `--coverages` to be comma-separated numbers, but got {coverages!r}.") from None
+    if not targets or not all(0 <= c <= 1 for c in targets):
+        raise ValueError(f"Expected `--coverages` to list one or more coverages in [0, 1], but got {coverages!r}.")
     if is_cv_folder(run_dir):
         with render.progress() as progress:
             task = progress.add_task("folds", total=None, info="")

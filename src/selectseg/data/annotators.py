@@ -25,10 +25,15 @@ def target_labels(labels: np.ndarray, policy: str, num_classes: int) -> np.ndarr
     Returns:
         ``(*S)`` int64.
 
+    Raises:
+        ValueError: if ``labels`` holds no annotator's map (``A = 0``: a majority of nobody is no label).
+
     Example:
         >>> target_labels(np.array([[0, 1, 1], [1, 1, 0]]), "majority", 2).tolist()
         [1, 1, 1]
     """
+    if labels.ndim < 2 or labels.shape[0] == 0:
+        raise ValueError(f"Expected `labels` of shape (A, *S) with A >= 1 annotators, but got shape {labels.shape}.")
     if policy == "first" or labels.shape[0] == 1:
         return labels[0].astype(np.int64, copy=False)
     counts = np.stack([(labels == k).sum(axis=0) for k in range(num_classes)])

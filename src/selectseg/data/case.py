@@ -50,8 +50,9 @@ class Case:
     Raises:
         TypeError: if ``image``, ``labels`` or ``affine`` is not a numpy array, ``image`` or ``affine`` is not real,
             or ``labels`` does not hold integers.
-        ValueError: if ``image`` is not 3-D or 4-D, ``labels`` has no annotator or a spatial shape other than the
-            image's, ``affine`` is not ``(4, 4)``, ``case_id`` is empty or ``file_kind`` is unknown.
+        ValueError: if ``image`` is not 3-D or 4-D, is empty or holds NaN/inf (the message names the case and its
+            file), ``labels`` has no annotator or a spatial shape other than the image's, ``affine`` is not
+            ``(4, 4)``, ``case_id`` is empty or ``file_kind`` is unknown.
 
     Example:
         >>> case = Case("c0", np.zeros((1, 4, 5), np.float32), np.zeros((2, 4, 5), np.int64), np.eye(4), None)
@@ -81,17 +82,41 @@ class Case:
                 f"Expected `image` of case {self.case_id!r} to have shape (C, H, W) or (C, D, H, W), "
                 f"but got shape {image.shape}."
             )
+        if image.shape[0] < 1 or 0 in image.shape[1:]:
+            raise ValueError(
+                f"Expected `image` of case {self.case_id!r}{_from(self.source)} to have at least one channel and "
+                f"a non-empty spatial shape, but got shape {image.shape}."
+            )
+        with np.errstate(over="ignore"):  # one cheap pass; count only when it fails (the sum may overflow)
+            total = image.sum()
+        if not np.isfinite(total):
+            bad = int((~np.isfinite(image)).sum())
+            if bad:
+                raise ValueError(
+                    f"Expected `image` of case {self.case_id!r}{_from(self.source)} to be finite, but got {bad} NaN "
+                    "or infinite value(s); fix or drop the file (a NaN voxel makes every trained weight NaN)."
+                )
         object.__setattr__(self, "image", image)
         if self.labels is not None:
             if not isinstance(self.labels, np.ndarray):
                 raise TypeError(f"Expected `labels` to be a numpy array or None, but got {type(self.labels).__name__}.")
             if not np.issubdtype(self.labels.dtype, np.integer):
-                raise TypeError(f"Expected `labels` to hold integer labels, but got dtype {self.labels.dtype}.")
-            if self.labels.ndim != image.ndim or self.labels.shape[0] < 1 or self.labels.shape[1:] != image.shape[1:]:
+                raise TypeError(
+                    f"Expected `labels` to hold integer labels, but case {self.case_id!r}{_from(self.source)} "
+                    f"has dtype {self.labels.dtype}."
+                )
+            if self.labels.ndim != image.ndim or self.labels.shape[1:] != image.shape[1:]:
                 raise ValueError(
-                    f"Expected `labels` of case {self.case_id!r} to have shape (A, *S) with A >= 1 and "
+                    f"Expected `labels` of case {self.case_id!r}{_from(self.source)} to have shape (A, *S) with "
                     f"*S = {image.shape[1:]} (the image's), but got shape {self.labels.shape}."
                 )
+            if self.labels.shape[0] < 1:
+                raise ValueError(
+                    f"Expected `labels` of case {self.case_id!r}{_from(self.source)} to hold at least one "
+                    f"annotator's map (A >= 1), but got shape {self.labels.shape}; pass labels=None for an "
+                    "unlabelled case."
+                )
+
             object.__setattr__(self, "labels", self.labels.astype(np.int64, copy=False))
         affine = _real_array("affine", self.affine, np.float64)
         if affine.shape != (4, 4):
@@ -187,8 +212,9 @@ class SegmentationDataset:
         cases: the cases, in a fixed order (sorted by case id for datasets read from disk).
 
     Raises:
-        ValueError: if a case has a channel count or a number of spatial dimensions other than ``info``'s, or two
-            cases share a case id.
+        ValueError: if a case has a channel count or a number of spatial dimensions other than ``info``'s, a label
+            outside ``[0, K)`` (K = ``info.num_classes``; the message names the case, its file and the classes), or
+            two cases share a case id.
 
     Example:
         >>> info = DatasetInfo("demo", ("background", "fg"), ("gray",), 2, "synthetic")
@@ -209,13 +235,21 @@ class SegmentationDataset:
             if case.image.shape[0] != self.info.num_channels:
                 raise ValueError(
                     f"Expected every case to have {self.info.num_channels} channel(s) {self.info.channel_names}, "
-                    f"but case {case.case_id!r} has {case.image.shape[0]}."
+                    f"but case {case.case_id!r}{_from(case.source)} has {case.image.shape[0]}."
                 )
             if case.spatial_dims != self.info.spatial_dims:
                 raise ValueError(
                     f"Expected every case to be {self.info.spatial_dims}-D, "
                     f"but case {case.case_id!r} is {case.spatial_dims}-D with shape {case.spatial_shape}."
                 )
+            if case.labels is not None and case.labels.size:
+                low, high = int(case.labels.min()), int(case.labels.max())
+                if low < 0 or high >= self.info.num_classes:
+                    raise ValueError(
+                        f"Expected the labels of case {case.case_id!r}{_from(case.source)} to lie in "
+                        f"[0, {self.info.num_classes}) (classes {list(self.info.class_names)}), but got values in "
+                        f"[{low}, {high}]."
+                    )
             if case.case_id in seen:
                 raise ValueError(f"Expected distinct case ids, but got {case.case_id!r} twice.")
             seen.add(case.case_id)
@@ -236,6 +270,11 @@ class SegmentationDataset:
     def num_annotators(self) -> int:
         """The largest number of annotators of any case (0 when no case is labelled)."""
         return max((case.num_annotators for case in self.cases), default=0)
+
+
+def _from(source: Any) -> str:
+    """`` (file '...')`` for messages about a case read from disk, nothing for a synthetic case."""
+    return "" if source is None else f" (file {str(source)!r})"
 
 
 def _real_array(name: str, value: Any, dtype: type[np.floating[Any]]) -> np.ndarray:

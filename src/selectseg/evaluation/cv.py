@@ -13,7 +13,6 @@ population std (ddof = 0), as for the Dice std over images.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -87,7 +86,7 @@ def evaluate_folds(
                 load_cases(config, split="train").cases, config.folds, config.fold, seed=run.config.seed
             )[1]
         else:
-            cases = list(load_cases(dataclasses.replace(config, path=data, format=format_), split=split).cases)
+            cases = run.data_cases(data, split=split, format_=format_)
         result = evaluate_cases(
             run,
             cases,

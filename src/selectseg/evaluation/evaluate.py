@@ -129,12 +129,14 @@ def evaluate_cases(
         back).
 
     Raises:
-        ValueError: if there are no cases, a case has no labels or does not fit the network, a coverage is
-            outside [0, 1], ``sv_roi_radius`` is not None or an int >= 0, or, before any inference, the bootstrap
+        ValueError: if there are no cases, a case has no labels or does not fit the network (channels, dimensions,
+            labels outside the run's classes), ``coverages`` is empty or not a list, a coverage is outside [0, 1],
+            ``sv_roi_radius`` is not None or an int >= 0, or, before any inference, the bootstrap
             options are invalid or ``n_resamples`` > 0 with fewer than 2 cases.
         TypeError: if a bootstrap option has the wrong type.
     """
     _check_arguments(cases, coverages, sv_roi_radius, n_resamples, confidence_level, bootstrap_seed)
+    run.check_cases(list(cases))  # channels, dimensions and classes of every case, before any inference
     references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
     seen = _collect(run, cases, references, inference, sv_roi_radius, on_case)
     curve = selective_dice_curve(seen.predictions, references, seen.uncertainties, num_classes=run.num_classes)
@@ -202,6 +204,10 @@ def _check_arguments(
         isinstance(sv_roi_radius, bool) or not isinstance(sv_roi_radius, int) or sv_roi_radius < 0
     ):
         raise ValueError(f"Expected `sv_roi_radius` to be None or an int >= 0 (pixels), but got {sv_roi_radius!r}.")
+    if isinstance(coverages, (str, bytes)) or not isinstance(coverages, (Sequence, np.ndarray)) or len(coverages) == 0:
+        raise ValueError(
+            f"Expected `coverages` to be a non-empty list of target coverages in [0, 1], but got {coverages!r}."
+        )
     for c in coverages:
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1:
             raise ValueError(f"Expected every coverage in [0, 1], but got {c!r}.")

@@ -89,6 +89,7 @@ def predict_cases(
         isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 <= coverage <= 1
     ):
         raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage!r}.")
+    run.check_cases(list(cases))  # every case fits the run before the output folder is made
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -9,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .._registry import NoMetadata, Registry
+from .._validation import check_num_classes
 
 __all__ = ["SEGMENTATION_LOSSES", "register_segmentation_loss", "segmentation_loss"]
 
@@ -30,7 +32,9 @@ def register_segmentation_loss(name: str) -> Callable[[LossFactory], LossFactory
     return SEGMENTATION_LOSSES.register(name)
 
 
-def segmentation_loss(name: str, *, class_weights: Sequence[float] | None = None) -> Loss:
+def segmentation_loss(
+    name: str, *, class_weights: Sequence[float] | None = None, num_classes: int | None = None
+) -> Loss:
     """The segmentation loss called ``name``, optionally class-weighted.
 
     - ``"ce"``: cross-entropy of the softmax, mean over voxels; with ``class_weights`` w, PyTorch's weighted mean
@@ -42,12 +46,17 @@ def segmentation_loss(name: str, *, class_weights: Sequence[float] | None = None
     Args:
         name: a registered loss, ``"ce"``, ``"dice"`` or ``"dice_ce"`` (see :data:`SEGMENTATION_LOSSES`).
         class_weights: K positive weights (e.g. Ding et al.'s released code weights the myocardium x2), or None.
+        num_classes: K where it is known when the loss is built: the number of ``class_weights`` is checked against
+            it at once. Either way the loss checks it against the logits' K at every call (an int comparison).
 
     Shape:
-        the loss maps logits ``(B, K, *S)`` and labels ``(B, *S)`` int64 to a scalar.
+        the loss maps logits ``(B, K, *S)`` and labels ``(B, *S)`` of any integer dtype (int64 is used as is,
+        uint8/int32 are cast) to a scalar.
 
     Raises:
-        ValueError: on an unknown name (with the closest valid one), or a weight that is not positive and finite.
+        TypeError: if ``class_weights`` is not a list of numbers.
+        ValueError: on an unknown name (with the closest valid one), a weight that is not positive and finite, or
+            a number of weights other than ``num_classes`` (at construction) or the logits' K (at the call).
 
     Example:
         >>> loss = segmentation_loss("ce")
@@ -57,11 +66,52 @@ def segmentation_loss(name: str, *, class_weights: Sequence[float] | None = None
     factory = SEGMENTATION_LOSSES.get(name)
     weight = None
     if class_weights is not None:
-        values = [float(w) for w in class_weights]
+        if isinstance(class_weights, (str, bytes)) or not isinstance(class_weights, Sequence | torch.Tensor):
+            raise TypeError(
+                f"Expected `class_weights` to be a list of K positive numbers or None, but got "
+                f"{type(class_weights).__name__}."
+            )
+        try:
+            values = [float(w) for w in class_weights]
+        except (TypeError, ValueError):
+            raise TypeError(f"Expected `class_weights` to hold numbers, but got {list(class_weights)}.") from None
         if not values or any(not math.isfinite(w) or w <= 0 for w in values):
             raise ValueError(f"Expected `class_weights` to be positive finite numbers, but got {list(class_weights)}.")
+        if num_classes is not None and len(values) != check_num_classes(num_classes):
+            raise ValueError(
+                f"Expected `class_weights` to hold one weight per class (K = {num_classes}), but got {len(values)}: "
+                f"{values}."
+            )
         weight = torch.tensor(values, dtype=torch.float32)
-    return factory(weight)
+    inner = factory(weight)
+    if weight is None:
+        return _with_int64_labels(inner)
+    return _with_int64_labels(_checking_weights(inner, len(weight)))
+
+
+def _with_int64_labels(loss: Loss) -> Loss:
+    """Labels of any integer dtype: torch's losses index with int64 only (``.long()`` is free for int64)."""
+
+    @functools.wraps(loss)
+    def wrapped(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return loss(logits, labels.long() if labels.dtype != torch.long and not labels.is_floating_point() else labels)
+
+    return wrapped
+
+
+def _checking_weights(loss: Loss, count: int) -> Loss:
+    """Refuse logits whose K is not the number of class weights (else MONAI or torch fails with a shape error)."""
+
+    @functools.wraps(loss)
+    def wrapped(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if logits.ndim < 2 or logits.shape[1] != count:
+            raise ValueError(
+                f"Expected logits with K = {count} classes (one per class weight), but got shape "
+                f"{tuple(logits.shape)}; `class_weights` must hold one weight per class."
+            )
+        return loss(logits, labels)
+
+    return wrapped
 
 
 @register_segmentation_loss("ce")

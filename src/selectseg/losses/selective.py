@@ -343,6 +343,7 @@ def _selective_terms(
     """(segmentation, unweighted ranking) of one output; options already checked."""
     if validate_args:
         _check_logits_labels(logits, labels)
+    labels = labels.long()  # uint8/int32 label maps are fine; torch's losses index with int64 (free for int64)
     segmentation = segmentation_loss(logits, labels)
     if ranking_loss is None:
         return segmentation, segmentation.new_zeros(())

@@ -122,8 +122,8 @@ def pairwise_dice(labels: ImageArray, *, num_classes: int) -> np.ndarray:
     array = to_numpy("labels", labels)
     check_integer_dtype("labels", array)
     k = check_num_classes(num_classes)
-    if array.ndim < 2:
-        raise ValueError(f"Expected `labels` of shape (A, *S), but got shape {array.shape}.")
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise ValueError(f"Expected `labels` of shape (A, *S) with A >= 1, but got shape {array.shape}.")
     check_label_range("labels", array, k)
     a = array.shape[0]
     if a < 2:
@@ -586,8 +586,8 @@ def _percentiles(values: np.ndarray, confidence: float) -> Interval:
 def _binary_stack(name: str, value: Any, foreground: int | None, layout: str) -> np.ndarray:
     """Validate ``value`` as a stack of masks ``(A, *S)`` and return it as bool."""
     array = to_numpy(name, value)
-    if array.ndim < 2:
-        raise ValueError(f"Expected `{name}` of shape {layout}, but got shape {array.shape}.")
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise ValueError(f"Expected `{name}` of shape {layout} with at least one map, but got shape {array.shape}.")
     if foreground is not None:
         if isinstance(foreground, bool) or not isinstance(foreground, (int, np.integer)):
             raise TypeError(f"Expected `foreground` to be an int class index, but got {type(foreground).__name__}.")

@@ -49,7 +49,7 @@ N_BINS = 15
 EPS = 1e-12
 """Default lower clip of the true-class probability in the NLL (``-log(1e-12)`` is about 27.6 nats)."""
 SUM_TOLERANCE = 1e-4
-"""Largest accepted ``|sum_k p_k - 1|`` per voxel."""
+"""Largest accepted ``|sum_k p_k - 1|`` per voxel (``K * eps`` of the dtype where larger: float16, bfloat16)."""
 
 _VARIANTS = ("top_label", "classwise")
 _NORMS = ("l1", "l2", "max")
@@ -217,6 +217,7 @@ def _check_scores_and_labels(
     scores: Any, labels: Any, *, scores_name: str, probabilities: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate; flatten scores ``(B, K, *S)`` or ``(N, K)`` to ``(N, K)`` float64 and labels to ``(N,)`` int64."""
+    eps = _dtype_eps(scores)  # of the input's own dtype, before the float64 copy
     s = _as_numpy(scores_name, scores)
     y = _as_numpy("labels", labels)
     if not np.issubdtype(s.dtype, np.floating):
@@ -245,13 +246,24 @@ def _check_scores_and_labels(
     p = np.moveaxis(s, 1, -1).reshape(-1, k).astype(np.float64)
     y = y.reshape(-1).astype(np.int64, copy=False)
     if probabilities:
-        _check_probabilities(scores_name, p)
+        # each of the K stored probabilities is rounded by up to half an epsilon of its dtype: half precision
+        # (eps ~1e-3, bfloat16 ~8e-3) needs more than SUM_TOLERANCE; float32 and float64 keep SUM_TOLERANCE
+        _check_probabilities(scores_name, p, max(SUM_TOLERANCE, k * eps))
     else:
         check_finite(scores_name, p)
     return p, y
 
 
-def _check_probabilities(name: str, p: np.ndarray) -> None:
+def _dtype_eps(value: Any) -> float:
+    """The machine epsilon of a floating-point input's own dtype (0 for anything else)."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return float(torch.finfo(value.dtype).eps)
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return float(np.finfo(value.dtype).eps)
+    return 0.0
+
+
+def _check_probabilities(name: str, p: np.ndarray, tolerance: float = SUM_TOLERANCE) -> None:
     if np.isnan(p).any():
         raise ValueError(f"Expected `{name}` to hold probabilities, but got {int(np.isnan(p).sum())} NaN value(s).")
     low, high = float(p.min()), float(p.max())
@@ -259,10 +271,10 @@ def _check_probabilities(name: str, p: np.ndarray) -> None:
         raise ValueError(f"Expected `{name}` to lie in [0, 1], but got values in [{low}, {high}].")
     sums = p.sum(axis=1)
     error = np.abs(sums - 1.0)
-    if float(error.max()) > SUM_TOLERANCE:
+    if float(error.max()) > tolerance:
         raise ValueError(
-            f"Expected `{name}` to sum to 1 over the class axis (tolerance {SUM_TOLERANCE}), but got sums in "
-            f"[{float(sums.min())}, {float(sums.max())}] ({int((error > SUM_TOLERANCE).sum())} sample(s) off); "
+            f"Expected `{name}` to sum to 1 over the class axis (tolerance {tolerance:.3g}), but got sums in "
+            f"[{float(sums.min())}, {float(sums.max())}] ({int((error > tolerance).sum())} sample(s) off); "
             "apply a softmax to logits first."
         )
 
@@ -299,7 +311,7 @@ def nll(probs: Any, labels: Any, *, eps: float = EPS) -> float:
     Raises:
         TypeError: if ``probs`` is not floating point, ``labels`` not integer, or ``eps`` not a number.
         ValueError: on a shape mismatch, an empty input, labels out of range, NaN probabilities, probabilities
-            outside [0, 1] or not summing to 1 (tolerance 1e-4), or ``eps`` outside (0, 1).
+            outside [0, 1] or not summing to 1 (tolerance 1e-4, K x eps for half precision), or ``eps`` outside (0, 1).
 
     Example:
         >>> round(nll(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 1])), 6)
@@ -333,7 +345,7 @@ def brier(probs: Any, labels: Any) -> float:
     Raises:
         TypeError: if ``probs`` is not floating point or ``labels`` not integer.
         ValueError: on a shape mismatch, an empty input, labels out of range, NaN probabilities, probabilities
-            outside [0, 1] or not summing to 1 (tolerance 1e-4).
+            outside [0, 1] or not summing to 1 (tolerance 1e-4, K x eps for half precision).
 
     Example:
         >>> round(brier(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 1])), 6)
@@ -392,8 +404,8 @@ def expected_calibration_error(
         TypeError: if ``probs`` is not floating point, ``labels`` not integer, ``n_bins`` not an int, or
             ``variant``/``norm`` not a string.
         ValueError: on a shape mismatch, an empty input, labels out of range, NaN probabilities, probabilities
-            outside [0, 1] or not summing to 1 (tolerance 1e-4), ``n_bins < 1``, an unknown ``variant`` or
-            ``norm``, or ``include_background=False`` with ``variant="top_label"``.
+            outside [0, 1] or not summing to 1 (tolerance 1e-4, K x eps for half precision), ``n_bins < 1``, an
+            unknown ``variant`` or ``norm``, or ``include_background=False`` with ``variant="top_label"``.
 
     Example:
         >>> probs = np.array([[0.25, 0.20, 0.55], [0.55, 0.05, 0.40], [0.10, 0.30, 0.60], [0.90, 0.05, 0.05]])

@@ -48,7 +48,8 @@ def risk_coverage_curve(confidence: ArrayLike, risk: ArrayLike) -> RiskCoverageC
 
     Args:
         confidence: per-case confidence, higher = surer (a list, numpy array or torch tensor).
-        risk: per-case risk, e.g. 0/1 error or ``1 - Dice``; any finite real.
+        risk: per-case risk, e.g. 0/1 error or ``1 - Dice``; any finite real (values up to the float64 maximum:
+            sums are taken on risks scaled by an exact power of two, so they never overflow).
 
     Shape:
         confidence, risk: ``(N,)``. Returns arrays ``(P,)``, P = number of distinct confidences.
@@ -128,13 +129,36 @@ def _groups(conf: np.ndarray, rsk: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return conf_sorted, risk_sorted, ends
 
 
+def _scale(rsk: np.ndarray) -> tuple[np.ndarray, int]:
+    """Risks divided by a power of two ``2**e`` (exact) so that their largest magnitude is at most 1, and ``e``.
+
+    Every value computed from the risks (cumulative sums, selective risks, areas) is linear in them, so it is
+    computed on the scaled risks and multiplied back by ``2**e``: finite risks near the float64 maximum no longer
+    overflow to inf in a sum. Risks up to 1 in magnitude are left as they are (``e = 0``), bit for bit.
+    """
+    largest = float(np.max(np.abs(rsk))) if rsk.size else 0.0
+    if largest <= 1.0:
+        return rsk, 0
+    exponent = int(np.frexp(largest)[1])  # largest < 2**exponent
+    return np.ldexp(rsk, -exponent), exponent
+
+
 def _curve(conf: np.ndarray, rsk: np.ndarray) -> RiskCoverageCurve:
-    conf_sorted, risk_sorted, ends = _groups(conf, rsk)
+    scaled, exponent = _scale(rsk)
+    conf_sorted, risk_sorted, ends = _groups(conf, scaled)
     kept = ends + 1
-    return RiskCoverageCurve(kept / conf.size, np.cumsum(risk_sorted)[ends] / kept, conf_sorted[ends])
+    risk = np.cumsum(risk_sorted)[ends] / kept
+    return RiskCoverageCurve(kept / conf.size, np.ldexp(risk, exponent) if exponent else risk, conf_sorted[ends])
 
 
 def _aurc(conf: np.ndarray, rsk: np.ndarray, ties: str) -> float:
+    scaled, exponent = _scale(rsk)
+    area = _aurc_scaled(conf, scaled, ties)
+    return float(np.ldexp(area, exponent)) if exponent else area
+
+
+def _aurc_scaled(conf: np.ndarray, rsk: np.ndarray, ties: str) -> float:
+    """:func:`_aurc` of risks of magnitude at most 1 (no overflow)."""
     if ties == "interpolate":
         curve = _curve(conf, rsk)
         return float(curve.coverage[0] * curve.risk[0] + np.trapezoid(curve.risk, curve.coverage))

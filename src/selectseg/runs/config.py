@@ -350,6 +350,12 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError(
             f"Expected `data.synthetic.num_classes` to be 2 or 3, but got {config.data.synthetic.num_classes}."
         )
+    weights, classes = config.loss.class_weights, config.data.synthetic.num_classes
+    if config.data.path == "synthetic" and weights and len(weights) != classes:  # a folder's K is known when read
+        raise ValueError(
+            f"Expected `loss.class_weights` to hold one weight per class ({classes}, `data.synthetic.num_classes`), "
+            f"but got {len(weights)}: {list(weights)}."
+        )
     if any(p < 1 for p in config.data.patch_size):
         raise ValueError(f"Expected `data.patch_size` to hold positive ints, but got {list(config.data.patch_size)}.")
     if len(config.model.channels) < 2 or any(c < 1 for c in config.model.channels):
@@ -476,7 +482,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``"section.key=value"`` overrides to a nested config dict (values parsed against the field types later).
 
     Raises:
-        ValueError: if an override is not of the form ``key=value``.
+        ValueError: if an override is not of the form ``key=value``, or its value is not valid YAML (the message
+            names the override).
     """
     out = _deep_copy(data)
     for item in overrides:
@@ -485,12 +492,22 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ValueError(f"Expected an override of the form `section.key=value`, but got {item!r}.")
         node = out
         parts = key.strip().split(".")
+        if any(not part.strip() for part in parts):
+            raise ValueError(f"Expected an override of the form `section.key=value`, but got the key {key!r}.")
+        parts = [part.strip() for part in parts]
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ValueError(f"Config key {'.'.join(parts[:-1])!r} is a value, not a section (in {item!r}).")
             node = child
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as error:
+            detail = " ".join(str(error).split())
+            raise ValueError(
+                f"Expected the value of override {item!r} to be valid YAML (a number, a string, a list such as "
+                f"[1, 2]), but it is not: {detail}"
+            ) from None
     return out
 
 
@@ -555,9 +572,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise ValueError(f"Config file {str(path)!r} not found.")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:
             raise ValueError(f"Config file {str(path)!r} is not valid YAML: {error}") from None
+        except (UnicodeDecodeError, OSError) as error:
+            raise ValueError(f"Config file {str(path)!r} could not be read as UTF-8 text: {error}.") from None
         if not isinstance(data, dict):
             raise ValueError(f"Expected config file {str(path)!r} to hold a mapping, but got {type(data).__name__}.")
     return typing.cast(TrainConfig, config_from_dict(apply_overrides(data, overrides or [])))

@@ -440,15 +440,22 @@ def _train_step(
     if norms is not None:
         ratio = weight * norms[1] / norms[0] if norms[0] > 0 else float("nan")
         log.grad_rows.append([*norms, ratio])
-    parts.total.backward()
-    run.optimizer.step()
     values = [p.detach().item() for p in parts]
     named = dict(zip(LossParts._fields, values))
-    if not math.isfinite(named["total"]):
+    # Checked before the optimizer step, on every rank together: a non-finite step never reaches the weights, and
+    # no checkpoint is written from it (checkpoints/last.pt keeps the state after the last finished epoch).
+    total = run.ctx.mean([named["total"]])[0] if run.ctx.distributed else named["total"]
+    if not math.isfinite(total):
+        ids = batch.get("case_id")
+        cases = f", cases {list(ids)}" if isinstance(ids, (list, tuple)) and ids else ""
         raise ValueError(
-            f"Expected a finite training loss, but got {named['total']} at epoch {epoch + 1}, step {step} "
-            f"({named}); try a lower `optim.lr` or `loss.ranking_weight`."
+            f"Expected a finite training loss, but got {named['total']} at epoch {epoch + 1}, step {step} of "
+            f"{steps}{cases} ({named}); the weights were not updated from this step and nothing was saved from it "
+            f"(checkpoints/last.pt holds the last finished epoch, {epoch}). Try a lower `optim.lr` or "
+            "`loss.ranking_weight`."
         )
+    parts.total.backward()
+    run.optimizer.step()
     log.sums += values
     log.weights.append(weight)
     log.lrs.append(lr)

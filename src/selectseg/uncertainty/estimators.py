@@ -1,12 +1,12 @@
 """Uncertainty estimators behind one registry: one interface for single models, MC dropout, deep ensembles and
 test-time augmentation, in 2D and 3D, with any predictor (whole image or MONAI sliding windows).
 
-An estimator is built from a list of models and options and maps an image batch ``(B, C, *S)`` to an
-:class:`Estimate`: mean probabilities ``(B, K, *S)``, the member outputs ``(M, B, K, *S)`` where there are members,
-and named voxel uncertainty maps ``(B, *S)``. Every predictor goes through
-:func:`selectseg.models.inference.case_logits`, which pads to the network's size divisor and crops back, so an
-estimate has the image's spatial shape whatever it is. A new estimator is one decorated factory, registered in
-:data:`ESTIMATORS` with what it is (:class:`EstimatorInfo`)::
+An estimator is built from a list of models and options and maps an image batch ``(B, C, *S)`` (checked at every
+call against the network's spatial dims and input channels) to an :class:`Estimate`: mean probabilities
+``(B, K, *S)``, the member outputs ``(M, B, K, *S)`` where there are members, and named voxel uncertainty maps
+``(B, *S)``. Every predictor goes through :func:`selectseg.models.inference.case_logits`, which pads to the
+network's size divisor and crops back, so an estimate has the image's spatial shape whatever it is. A new estimator
+is one decorated factory, registered in :data:`ESTIMATORS` with what it is (:class:`EstimatorInfo`)::
 
     @register_estimator("my_method", maps=MEMBER_MAPS)
     def my_method(models: Sequence[nn.Module], *, predictor: Predictor = whole_image) -> Estimator: ...
@@ -198,6 +198,30 @@ def build_estimator(name: str, models: nn.Module | Sequence[nn.Module], **option
     return factory(listed, **options)
 
 
+def _check_image(image: object, model: nn.Module) -> None:
+    """An image batch ``(B, C, *S)`` the model can take: a floating-point tensor with a batch axis, 2 or 3 spatial
+    axes and, for a network with a ``spec``, its spatial dims and input channels (a ``(C, *S)`` image without the
+    batch axis would otherwise give a softmax over a spatial axis)."""
+    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
+        got = image.dtype if isinstance(image, torch.Tensor) else type(image).__name__
+        raise TypeError(f"Expected `image` to be a floating-point torch.Tensor of shape (B, C, *S), but got {got}.")
+    spec = getattr(model, "spec", None)
+    dims, channels = getattr(spec, "spatial_dims", None), getattr(spec, "in_channels", None)
+    if dims is not None and channels is not None:
+        if image.ndim != dims + 2 or image.shape[1] != channels:
+            raise ValueError(
+                f"Expected `image` of shape (B, C={channels}, *S) with {dims} spatial axes (a batch axis first: "
+                f"image[None] for one image), but got shape {tuple(image.shape)}."
+            )
+    elif image.ndim not in (4, 5):
+        raise ValueError(
+            f"Expected `image` of shape (B, C, *S) with 2 or 3 spatial axes (a batch axis first: image[None] for one "
+            f"image), but got shape {tuple(image.shape)}."
+        )
+    if image.shape[0] == 0 or any(n == 0 for n in image.shape[2:]):
+        raise ValueError(f"Expected a non-empty `image` batch, but got shape {tuple(image.shape)}.")
+
+
 def _one(models: Sequence[nn.Module], name: str) -> nn.Module:
     if len(models) != 1:
         raise ValueError(f"Expected one model for the {name!r} estimator, but got {len(models)}.")
@@ -218,6 +242,7 @@ def softmax_estimator(models: Sequence[nn.Module], *, predictor: Predictor = who
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
+        _check_image(image, model)
         model.eval()
         return _estimate(_softmax(predictor(model, image)).unsqueeze(0))
 
@@ -259,6 +284,7 @@ def mc_dropout(
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
+        _check_image(image, model)
         with torch.random.fork_rng(devices=[image.device] if image.is_cuda else []), _dropout_on(model):
             torch.manual_seed(seed)
             members = torch.stack([_softmax(predictor(model, image)) for _ in range(n_samples)])
@@ -290,6 +316,7 @@ def deep_ensemble(models: Sequence[nn.Module], *, predictor: Predictor = whole_i
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
+        _check_image(image, models[0])
         outputs = []
         for m in models:
             m.eval()
@@ -313,6 +340,7 @@ def test_time_augmentation(
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
+        _check_image(image, model)
         spatial = image.ndim - 2
         chosen = list(range(spatial)) if axes is None else list(axes)
         if any(not 0 <= a < spatial for a in chosen):
@@ -377,6 +405,7 @@ def layer_ensemble(
 
     @torch.no_grad()
     def estimate(image: torch.Tensor) -> Estimate:
+        _check_image(image, model)
         model.eval()
         out = predictor(stacked, image)  # (B, M * K, *S)
         logits = out.reshape(out.shape[0], heads, -1, *out.shape[2:]).movedim(1, 0)[skip_first:]
