@@ -233,7 +233,7 @@ def _finished(run_dir: Path) -> bool:
     """A step is finished when the run is trained and its evaluation is complete: ``evaluation.json`` is published
     last, after every other evaluation file (:meth:`EvaluationResult.save`), so a step killed while writing its
     evaluation is not finished and runs again."""
-    return folder.is_trained(run_dir) and EvaluationResult.exists(run_dir / folder.EVALUATION_DIR)
+    return (run_dir / folder.MODEL).is_file() and EvaluationResult.exists(run_dir / folder.EVALUATION_DIR)
 
 
 def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | None, threads: int) -> str:
