@@ -71,9 +71,7 @@ def kill(what: str, run_dir: Path, out: Path, *, case: int = 0, move: int = -1) 
 
 
 @pytest.mark.parametrize(("case", "move"), [(1, -1), (0, 0), (0, 2), (0, 4)])
-def test_evaluate_killed_leaves_the_old_evaluation_or_none(
-    run_dir: Path, tmp_path: Path, case: int, move: int
-) -> None:
+def test_evaluate_killed_leaves_the_old_evaluation_or_none(run_dir: Path, tmp_path: Path, case: int, move: int) -> None:
     run = load_run(run_dir, device="cpu")
     cases = load_cases(run.config.data, split="test").cases
     out = tmp_path / "evaluation"
@@ -85,7 +83,7 @@ def test_evaluate_killed_leaves_the_old_evaluation_or_none(
         assert EvaluationResult.load(out).points[0].target_coverage == old.points[0].target_coverage
     else:  # publishing had started: no evaluation.json, so the folder counts as not evaluated
         assert move >= 0
-        with pytest.raises(ValueError, match="evaluation.json' is missing"):
+        with pytest.raises(ValueError, match=r"evaluation\.json' is missing"):
             EvaluationResult.load(out)
     again = evaluate_cases(run, cases, out, n_resamples=0)  # the next evaluation cleans up and completes
     loaded = EvaluationResult.load(out)
@@ -98,9 +96,7 @@ def test_evaluate_killed_leaves_the_old_evaluation_or_none(
 
 
 @pytest.mark.parametrize(("case", "move"), [(2, -1), (0, 1), (0, 6)])
-def test_predict_killed_leaves_the_old_predictions_or_none(
-    run_dir: Path, tmp_path: Path, case: int, move: int
-) -> None:
+def test_predict_killed_leaves_the_old_predictions_or_none(run_dir: Path, tmp_path: Path, case: int, move: int) -> None:
     run = load_run(run_dir, device="cpu")
     cases = list(load_cases(run.config.data, split="test").cases)
     out = tmp_path / "predictions"
