@@ -196,3 +196,22 @@ def test_training_history_section(tmp_path: Path) -> None:
     assert rows["new"][1:] == ["20", "2e+03", "5e-05", "100", "1.9e+03"]
     assert rows["old"][1:] == ["1", "n/a", "n/a", "n/a", "n/a"]
     assert "training.png" in {p.name for p in figures_dir(tmp_path / "report.html").iterdir()}
+
+
+def test_write_report_stopped_midway_keeps_the_old_page_and_figures(
+    two_runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selectseg.report import html
+
+    out = write_report([two_runs[0]], tmp_path / "r.html", figure_formats=("png",))
+    before = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert any(name.startswith("r_figures/") for name in before)
+
+    def fail(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("killed while rendering")
+
+    monkeypatch.setattr(html, "render_html", fail)
+    with pytest.raises(RuntimeError, match="killed"):
+        write_report(list(two_runs), out, figure_formats=("png", "svg"))
+    after = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # the old page and its figures, whole; the staging folder is gone
