@@ -274,3 +274,33 @@ def test_a_grid_key_without_effect_is_refused() -> None:
     )
     assert len(plan_sweep(base, parse_grid(["ranking=none,exact", "ranking_weight=500,1000"]), seeds=[0])) == 4
     assert len(plan_sweep(base, parse_grid(["ranking_weight=500"]), seeds=[0])) == 1  # one value: nothing swept
+
+
+def test_sweep_step_killed_as_its_evaluation_is_published_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from selectseg import _io
+    from selectseg.results import EvaluationResult
+
+    base = load_config(overrides=BASE)
+    grid = parse_grid(["ranking_weight=1"])
+    real = os.replace
+
+    def replace(a: object, b: object) -> None:
+        if ".partial" in str(a) and ".partial" not in str(b) and str(b).endswith("evaluation.json"):
+            raise KeyboardInterrupt("killed as evaluation.json was about to appear")
+        real(a, b)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_io.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(base, grid, tmp_path, seeds=[0])
+    monkeypatch.setattr(_io.os, "replace", real)
+    run = next((tmp_path / "runs").iterdir())
+    assert (run / "model.pt").is_file() and (run / "evaluation" / "curve.csv").is_file()
+    assert not EvaluationResult.exists(run / "evaluation")  # the other files are in, the mark is not: unfinished
+    seen: list[tuple[str, str]] = []
+    rows = run_sweep(base, grid, tmp_path, seeds=[0], on_run=lambda n, s: seen.append((n, s)))
+    assert seen == [(run.name, "done")] and len(rows) == 1  # evaluated again, not skipped forever
+    assert EvaluationResult.exists(run / "evaluation") and not (run / ".lock").exists()

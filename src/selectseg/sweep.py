@@ -14,11 +14,13 @@ A sweep folder holds::
     OUT/compare/<point>/           with a reference point: ``compare.json`` and ``compare.csv`` of that grid point
                                    against the reference (as ``selectseg compare`` writes them)
 
-A finished run (``model.pt`` and ``evaluation/evaluation.json`` present) is never repeated; an interrupted one
-resumes from its last checkpoint. Runs execute one after another (``workers=1``), in ``workers`` local processes
-(round-robin over the visible GPUs when there are any), or are handed to an existing scheduler through a submit
-command template (one job per run, e.g. ``sbatch --wrap {command}``; see :data:`SUBMIT_FIELDS` for the template's
-contract); after the jobs have finished, ``collect_only`` gathers the table without running anything.
+A finished run (``model.pt`` and a complete ``evaluation/``, whose ``evaluation.json`` is published last) is never
+repeated; an interrupted one resumes from its last checkpoint, and one killed while evaluating is evaluated again. A
+step holds its run folder's lock (:func:`selectseg.runs.folder.lock`) while it trains and evaluates. Runs execute
+one after another (``workers=1``), in ``workers`` local processes (round-robin over the visible GPUs when there are
+any), or are handed to an existing scheduler through a submit command template (one job per run, e.g.
+``sbatch --wrap {command}``; see :data:`SUBMIT_FIELDS` for the template's contract); after the jobs have finished,
+``collect_only`` gathers the table without running anything.
 
 With ``reference`` (one grid point, e.g. ``ranking_weight=0``), every other grid point is compared with it over the
 seeds finished on both (:func:`selectseg.report.compare_runs`: the training run is the unit of replication); a point
@@ -277,11 +279,15 @@ def _typed(config: TrainConfig, key: str) -> Any:
 
 
 def _finished(run_dir: Path) -> bool:
+    """A step is finished when the run is trained and its evaluation is complete: ``evaluation.json`` is published
+    last, after every other evaluation file (:meth:`EvaluationResult.save`), so a step killed while writing its
+    evaluation is not finished and runs again."""
     return (run_dir / folder.MODEL).is_file() and EvaluationResult.exists(run_dir / folder.EVALUATION_DIR)
 
 
 def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | None, threads: int) -> str:
-    """Train (or resume) and evaluate one run; module-level so worker processes can import it."""
+    """Train (or resume) and evaluate one run, holding its folder's lock throughout; module-level so worker
+    processes can import it."""
     import torch
 
     from .evaluation import evaluate_cases, load_run
@@ -294,10 +300,11 @@ def _execute(run_dir: str, config: dict[str, Any], split: str, device: str | Non
     resolved = config_from_dict(config)
     if device is not None:
         resolved = dataclasses.replace(resolved, device=device)
-    if not (path / folder.MODEL).is_file():
-        train(resolved, path, resume=folder.has_config(path))
-    run = load_run(path, device=resolved.device)
-    evaluate_cases(run, list(load_cases(run.config.data, split=split).cases), path / folder.EVALUATION_DIR)
+    with folder.lock(path, purpose="sweep step"):  # the whole step, train then evaluate, owns the run folder
+        if not (path / folder.MODEL).is_file():
+            train(resolved, path, resume=folder.has_config(path))
+        run = load_run(path, device=resolved.device)
+        evaluate_cases(run, list(load_cases(run.config.data, split=split).cases), path / folder.EVALUATION_DIR)
     return run_dir
 
 

@@ -231,3 +231,22 @@ def test_report_has_a_summary_line_contents_and_separates_runs_on_other_data(tmp
     assert 'class="summary">Lowest AURC: <strong>other</strong>' in html and "10.000 %" in html
     assert '<nav class="contents">' in html and 'href="#dice-at-coverage"' in html
     assert "not compared case by case" in html and 'id="dice-difference"' not in html
+
+
+def test_write_report_stopped_midway_keeps_the_old_page_and_figures(
+    two_runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selectseg.report import html
+
+    out = write_report([two_runs[0]], tmp_path / "r.html", figure_formats=("png",))
+    before = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert any(name.startswith("r_figures/") for name in before)
+
+    def fail(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("killed while rendering")
+
+    monkeypatch.setattr(html, "render_html", fail)
+    with pytest.raises(RuntimeError, match="killed"):
+        write_report(list(two_runs), out, figure_formats=("png", "svg"))
+    after = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # the old page and its figures, whole; the staging folder is gone

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, staged_output
 from ..data.splits import kfold_split
 from ..metrics.bootstrap import DEFAULT_N_RESAMPLES
 from ..results import EvaluationResult, _json
@@ -35,6 +35,8 @@ __all__ = ["evaluate_folds", "is_cv_folder"]
 CV_SUMMARY = "cv.json"
 """The aggregate over folds, in the evaluation folder."""
 GRID = np.linspace(0.0, 1.0, 101)
+CV_CURVE = "cv_curve.csv"
+"""The folds' Dice-coverage curves on a common grid, beside ``cv.json``."""
 
 
 def is_cv_folder(run_dir: str | Path) -> bool:
@@ -127,8 +129,6 @@ def evaluate_folds(
         "table": table,
     }
     out = Path(out_dir) if out_dir is not None else run_dir / folder.EVALUATION_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    _json.dump(out / CV_SUMMARY, summary)
     stack = np.stack(curves)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -142,5 +142,11 @@ def evaluate_folds(
                 *map(repr, stack[:, j].tolist()),
             ]
         )
-    atomic_write_text(out / "cv_curve.csv", buffer.getvalue())
+    # cv.json and cv_curve.csv complete or absent (cv.json moved in last), one writer of the folder at a time
+    with (
+        folder.lock_output(run_dir, out, purpose="evaluate"),
+        staged_output(out, CV_SUMMARY, replaces=[CV_CURVE]) as stage,
+    ):
+        _json.dump(stage / CV_SUMMARY, summary)
+        atomic_write_text(stage / CV_CURVE, buffer.getvalue())
     return summary

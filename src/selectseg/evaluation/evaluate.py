@@ -55,7 +55,7 @@ from ..results import (
     Reliability,
 )
 from ..results.evaluation import DEFAULT_COVERAGES
-from ..results.montage import MONTAGE_NPZ
+from ..runs import folder
 from ..uncertainty import InferenceOptions
 from .image_scores import image_scores
 from .run import DEFAULT_INFERENCE, CaseOutput, LoadedRun
@@ -82,6 +82,11 @@ def evaluate_cases(
 ) -> EvaluationResult:
     """Evaluate ``run`` on labelled ``cases`` and write ``evaluation.json``, ``summary.csv``, ``curve.csv``,
     ``per_image.csv`` and ``montage.npz``.
+
+    The five files are written complete or absent (:meth:`~selectseg.results.EvaluationResult.save`): a kill leaves
+    the previous evaluation whole or none. While it runs, the run folder is locked
+    (:func:`selectseg.runs.folder.lock_output`: the run's lock when ``out_dir`` is inside it, else the output
+    folder's).
 
     One global uncertainty threshold across all cases per operating point (see ``docs/metrics.md``). Reported: the
     full Dice-coverage curve, AURC and its split ``oracle_aurc`` (the AURC of the same segmentation with a perfect
@@ -131,62 +136,61 @@ def evaluate_cases(
     Raises:
         ValueError: if there are no cases, a case has no labels or does not fit the network (channels, dimensions,
             labels outside the run's classes), ``coverages`` is empty or not a list, a coverage is outside [0, 1],
-            ``sv_roi_radius`` is not None or an int >= 0, or, before any inference, the bootstrap
-            options are invalid or ``n_resamples`` > 0 with fewer than 2 cases.
+            ``sv_roi_radius`` is not None or an int >= 0, or, before any inference, the bootstrap options are
+            invalid, ``n_resamples`` > 0 with fewer than 2 cases, or the folder is locked by another process.
         TypeError: if a bootstrap option has the wrong type.
     """
     _check_arguments(cases, coverages, sv_roi_radius, n_resamples, confidence_level, bootstrap_seed)
     run.check_cases(list(cases))  # channels, dimensions and classes of every case, before any inference
-    references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
-    seen = _collect(run, cases, references, inference, sv_roi_radius, on_case)
-    curve = selective_dice_curve(seen.predictions, references, seen.uncertainties, num_classes=run.num_classes)
-    with warnings.catch_warnings():  # no wrong or no correct voxel: the AUROC is NaN (written as null)
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        error_auroc = pixel_error_auroc(seen.predictions, references, seen.uncertainties)
-    boot = None
-    if n_resamples > 0:
-        boot = bootstrap_dice_curve(
-            curve,
-            [float(c) for c in coverages],
-            n_resamples=n_resamples,
-            confidence_level=confidence_level,
-            seed=bootstrap_seed,
+    with folder.lock_output(run.run_dir, out_dir, purpose="evaluate"):  # one writer of the run at a time
+        references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
+        seen = _collect(run, cases, references, inference, sv_roi_radius, on_case)
+        curve = selective_dice_curve(seen.predictions, references, seen.uncertainties, num_classes=run.num_classes)
+        with warnings.catch_warnings():  # no wrong or no correct voxel: the AUROC is NaN (written as null)
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            error_auroc = pixel_error_auroc(seen.predictions, references, seen.uncertainties)
+        boot = None
+        if n_resamples > 0:
+            boot = bootstrap_dice_curve(
+                curve,
+                [float(c) for c in coverages],
+                n_resamples=n_resamples,
+                confidence_level=confidence_level,
+                seed=bootstrap_seed,
+            )
+        ids = [case.case_id for case in cases]
+        full = curve.at_coverage(1.0)
+        disagreement = None
+        if seen.multi:
+            bootstrap = (n_resamples, confidence_level, bootstrap_seed)
+            disagreement = _disagreement(seen, ids, inference.score, sv_roi_radius, bootstrap)
+        class_names = run.info.get("class_names")
+        result = EvaluationResult(
+            run=str(run.run_dir),
+            uncertainty=inference.score,
+            estimator=inference.estimator,
+            estimator_options=dict(inference.estimator_options),
+            num_cases=len(cases),
+            num_classes=run.num_classes,
+            class_names=tuple(class_names) if class_names is not None else None,
+            reference_sha256=_reference_digest(ids, references),
+            aurc=curve.aurc,
+            oracle_aurc=curve.oracle_aurc,
+            excess_aurc=curve.excess_aurc,
+            error_auroc=error_auroc,
+            augrc=pixel_augrc(seen.predictions, references, seen.uncertainties),
+            aurc_ci=None if boot is None else (float(boot.aurc_ci[0]), float(boot.aurc_ci[1])),
+            bootstrap=boot.settings() if boot is not None else None,
+            points=_operating_points(curve, coverages, ids, boot),
+            curve=DiceCurve(threshold=curve.thresholds, coverage=curve.coverage, dice=curve.dice),
+            calibration=_calibration(seen.calibration),
+            quality_control=_quality_control(seen.scores, full.image_dice),
+            image_scores={name: dict(zip(ids, values)) for name, values in seen.scores.items()},
+            disagreement=disagreement,
         )
-    ids = [case.case_id for case in cases]
-    full = curve.at_coverage(1.0)
-    disagreement = None
-    if seen.multi:
-        bootstrap = (n_resamples, confidence_level, bootstrap_seed)
-        disagreement = _disagreement(seen, ids, inference.score, sv_roi_radius, bootstrap)
-    class_names = run.info.get("class_names")
-    result = EvaluationResult(
-        run=str(run.run_dir),
-        uncertainty=inference.score,
-        estimator=inference.estimator,
-        estimator_options=dict(inference.estimator_options),
-        num_cases=len(cases),
-        num_classes=run.num_classes,
-        class_names=tuple(class_names) if class_names is not None else None,
-        reference_sha256=_reference_digest(ids, references),
-        aurc=curve.aurc,
-        oracle_aurc=curve.oracle_aurc,
-        excess_aurc=curve.excess_aurc,
-        error_auroc=error_auroc,
-        augrc=pixel_augrc(seen.predictions, references, seen.uncertainties),
-        aurc_ci=None if boot is None else (float(boot.aurc_ci[0]), float(boot.aurc_ci[1])),
-        bootstrap=boot.settings() if boot is not None else None,
-        points=_operating_points(curve, coverages, ids, boot),
-        curve=DiceCurve(threshold=curve.thresholds, coverage=curve.coverage, dice=curve.dice),
-        calibration=_calibration(seen.calibration),
-        quality_control=_quality_control(seen.scores, full.image_dice),
-        image_scores={name: dict(zip(ids, values)) for name, values in seen.scores.items()},
-        disagreement=disagreement,
-    )
-    out_dir = Path(out_dir)
-    montage = _montage(ids, full.image_dice, seen.slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
-    montage.save(out_dir / MONTAGE_NPZ)
-    result.save(out_dir)
-    return result
+        montage = _montage(ids, full.image_dice, seen.slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
+        result.save(out_dir, montage=montage)  # the five files complete or absent, never mixed with older ones
+        return result
 
 
 def _check_arguments(

@@ -32,6 +32,7 @@ from ..data.annotators import reference_labels
 from ..data.distortions import DISTORTIONS, distort_fraction
 from ..metrics import mean_dice, ood_auroc
 from ..results import OODResult
+from ..runs import folder
 from ..uncertainty import InferenceOptions
 from .image_scores import image_scores
 from .run import DEFAULT_INFERENCE, LoadedRun
@@ -95,65 +96,68 @@ def evaluate_ood(
     notes = []
     if "contrast" in chosen and run.config.data.normalize == "zscore":
         notes.append("this run z-scores each image, which undoes the linear 'contrast' distortion exactly")
-    references = {c.case_id: reference_labels(c, run.config.data.annotator, run.num_classes) for c in cases}
+    with folder.lock_output(run.run_dir, out_dir, purpose="ood"):  # one writer of the run at a time
+        references = {c.case_id: reference_labels(c, run.config.data.annotator, run.num_classes) for c in cases}
 
-    def predict(batch: list[Case]) -> dict[str, tuple[float, dict[str, float]]]:
-        out = {}
-        outputs = run.outputs(batch, inference)
-        for output in outputs:
-            dice = mean_dice(output.segmentation, references[output.case.case_id], num_classes=run.num_classes)
-            scores = image_scores(output.probabilities, output.uncertainty, output.members, layered=output.layered)
-            out[output.case.case_id] = (dice, scores)
-            if on_case is not None:
-                on_case(output.case.case_id)
-        return out
+        def predict(batch: list[Case]) -> dict[str, tuple[float, dict[str, float]]]:
+            out = {}
+            outputs = run.outputs(batch, inference)
+            for output in outputs:
+                dice = mean_dice(output.segmentation, references[output.case.case_id], num_classes=run.num_classes)
+                scores = image_scores(output.probabilities, output.uncertainty, output.members, layered=output.layered)
+                out[output.case.case_id] = (dice, scores)
+                if on_case is not None:
+                    on_case(output.case.case_id)
+            return out
 
-    clean = predict(list(cases))
-    names = list(next(iter(clean.values()))[1])
-    rows: list[tuple[float, str, bool, str, float, dict[str, float]]] = [
-        (0.0, c.case_id, False, "", *clean[c.case_id]) for c in cases
-    ]
-    auroc: dict[str, dict[str, float]] = {}
-    mean_dice_by_level = {"0.0": float(np.mean([clean[c.case_id][0] for c in cases]))}
-    for f in levels:
-        distorted = distort_fraction([c.image for c in cases], f, kinds=chosen, severity=severity, seed=seed)
-        changed = [
-            dataclasses.replace(c, image=image)
-            for c, image, flag in zip(cases, distorted.images, distorted.distorted)
-            if flag
+        clean = predict(list(cases))
+        names = list(next(iter(clean.values()))[1])
+        rows: list[tuple[float, str, bool, str, float, dict[str, float]]] = [
+            (0.0, c.case_id, False, "", *clean[c.case_id]) for c in cases
         ]
-        again = predict(changed)
-        level = []
-        for c, flag, kind in zip(cases, distorted.distorted, distorted.kinds):
-            dice, scores = again[c.case_id] if flag else clean[c.case_id]
-            level.append((f, c.case_id, bool(flag), kind or "", dice, scores))
-        rows += level
-        inside = [r for r in level if not r[2]] or [r for r in rows if r[0] == 0.0]
-        outside = [r for r in level if r[2]]
-        auroc[str(f)] = {name: ood_auroc([r[5][name] for r in inside], [r[5][name] for r in outside]) for name in names}
-        mean_dice_by_level[str(f)] = float(np.mean([r[4] for r in level]))
-    score_rows = {name: np.array([r[5][name] for r in rows], dtype=np.float64) for name in names}
-    result = OODResult(
-        run=str(run.run_dir),
-        uncertainty=inference.score,
-        estimator=inference.estimator,
-        estimator_options=dict(inference.estimator_options),
-        num_cases=len(cases),
-        severity=severity,
-        kinds=tuple(chosen),
-        seed=seed,
-        fractions=tuple(levels),
-        score_names=tuple(names),
-        auroc={float(f): values for f, values in auroc.items()},
-        mean_dice={float(f): value for f, value in mean_dice_by_level.items()},
-        negatives="the images left clean in the same set; at fraction 1, the clean set",
-        notes=tuple(notes),
-        fraction=np.array([r[0] for r in rows], dtype=np.float64),
-        case_ids=tuple(r[1] for r in rows),
-        distorted=np.array([r[2] for r in rows], dtype=bool),
-        kind=tuple(r[3] for r in rows),
-        dice=np.array([r[4] for r in rows], dtype=np.float64),
-        image_scores=score_rows,
-    )
-    result.save(out_dir)
-    return result
+        auroc: dict[str, dict[str, float]] = {}
+        mean_dice_by_level = {"0.0": float(np.mean([clean[c.case_id][0] for c in cases]))}
+        for f in levels:
+            distorted = distort_fraction([c.image for c in cases], f, kinds=chosen, severity=severity, seed=seed)
+            changed = [
+                dataclasses.replace(c, image=image)
+                for c, image, flag in zip(cases, distorted.images, distorted.distorted)
+                if flag
+            ]
+            again = predict(changed)
+            level = []
+            for c, flag, kind in zip(cases, distorted.distorted, distorted.kinds):
+                dice, scores = again[c.case_id] if flag else clean[c.case_id]
+                level.append((f, c.case_id, bool(flag), kind or "", dice, scores))
+            rows += level
+            inside = [r for r in level if not r[2]] or [r for r in rows if r[0] == 0.0]
+            outside = [r for r in level if r[2]]
+            auroc[str(f)] = {
+                name: ood_auroc([r[5][name] for r in inside], [r[5][name] for r in outside]) for name in names
+            }
+            mean_dice_by_level[str(f)] = float(np.mean([r[4] for r in level]))
+        score_rows = {name: np.array([r[5][name] for r in rows], dtype=np.float64) for name in names}
+        result = OODResult(
+            run=str(run.run_dir),
+            uncertainty=inference.score,
+            estimator=inference.estimator,
+            estimator_options=dict(inference.estimator_options),
+            num_cases=len(cases),
+            severity=severity,
+            kinds=tuple(chosen),
+            seed=seed,
+            fractions=tuple(levels),
+            score_names=tuple(names),
+            auroc={float(f): values for f, values in auroc.items()},
+            mean_dice={float(f): value for f, value in mean_dice_by_level.items()},
+            negatives="the images left clean in the same set; at fraction 1, the clean set",
+            notes=tuple(notes),
+            fraction=np.array([r[0] for r in rows], dtype=np.float64),
+            case_ids=tuple(r[1] for r in rows),
+            distorted=np.array([r[2] for r in rows], dtype=bool),
+            kind=tuple(r[3] for r in rows),
+            dice=np.array([r[4] for r in rows], dtype=np.float64),
+            image_scores=score_rows,
+        )
+        result.save(out_dir)
+        return result

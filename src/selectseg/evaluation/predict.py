@@ -3,22 +3,28 @@ geometry, plus a JSON of per-case numbers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import staged_output
 from .._validation import check_threshold
 from ..data import Case, save_like
 from ..data.annotators import reference_labels
 from ..metrics import coverage_threshold, mean_dice
 from ..results import _json
+from ..runs import folder
 from ..uncertainty import InferenceOptions
 from .referral import load_referral
 from .run import DEFAULT_INFERENCE, LoadedRun
 
-__all__ = ["coverage_threshold", "predict_cases", "referral_mask"]
+__all__ = ["PREDICTIONS_JSON", "coverage_threshold", "predict_cases", "referral_mask"]
+
+PREDICTIONS_JSON = "predictions.json"
+"""The per-case numbers and file names of a prediction folder; written last, so its presence means the whole set."""
 
 
 def referral_mask(uncertainty: np.ndarray, threshold: float) -> np.ndarray:
@@ -91,55 +97,71 @@ def predict_cases(
         raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage!r}.")
     run.check_cases(list(cases))  # every case fits the run before the output folder is made
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    records = []
-    outputs = run.outputs(cases, inference)
-    for output in outputs:
-        case = output.case
-        if threshold is not None:
-            used = threshold
-        else:
-            used = coverage_threshold(output.uncertainty, 1.0 if coverage is None else coverage)
-        referred = referral_mask(output.uncertainty, used)
-        suffix = ".png" if case.file_kind == "png" else ".nii.gz"
-        files = {
-            "segmentation": save_like(
-                output.segmentation.astype(np.uint8), case, out_dir / f"{case.case_id}_seg{suffix}"
-            ),
-            "uncertainty": save_like(output.uncertainty, case, out_dir / f"{case.case_id}_uncertainty{suffix}"),
-            "referral": save_like(referred.astype(np.uint8), case, out_dir / f"{case.case_id}_referral{suffix}"),
+    # One writer at a time; the files are staged and published complete or absent, predictions.json last, and the
+    # files an earlier prediction listed are removed with it (never new files beside an old predictions.json).
+    with (
+        folder.lock_output(run.run_dir, out_dir, purpose="predict"),
+        staged_output(out_dir, PREDICTIONS_JSON, replaces=_listed_files(out_dir)) as stage,
+    ):
+        records = []
+        outputs = run.outputs(cases, inference)
+        for output in outputs:
+            case = output.case
+            if threshold is not None:
+                used = threshold
+            else:
+                used = coverage_threshold(output.uncertainty, 1.0 if coverage is None else coverage)
+            referred = referral_mask(output.uncertainty, used)
+            suffix = ".png" if case.file_kind == "png" else ".nii.gz"
+            files = {
+                "segmentation": save_like(
+                    output.segmentation.astype(np.uint8), case, stage / f"{case.case_id}_seg{suffix}"
+                ),
+                "uncertainty": save_like(output.uncertainty, case, stage / f"{case.case_id}_uncertainty{suffix}"),
+                "referral": save_like(referred.astype(np.uint8), case, stage / f"{case.case_id}_referral{suffix}"),
+            }
+            voxel_volume = float(np.prod(case.spacing)) if case.spacing else 1.0
+            counts = np.bincount(output.segmentation.reshape(-1), minlength=run.num_classes)
+            record: dict[str, Any] = {
+                "case_id": case.case_id,
+                "shape": list(output.segmentation.shape),
+                "files": {k: v.name for k, v in files.items()},
+                "threshold": used,
+                "coverage": float(1.0 - referred.mean()),
+                "referred_voxels": int(referred.sum()),
+                "mean_uncertainty": float(output.uncertainty.mean()),
+                "class_voxels": {name: int(n) for name, n in zip(run.info["class_names"], counts)},
+                "class_volumes": {name: float(n) * voxel_volume for name, n in zip(run.info["class_names"], counts)},
+            }
+            if case.labels is not None:
+                reference = reference_labels(case, run.config.data.annotator, run.num_classes)
+                corrected = np.where(referred, reference, output.segmentation)
+                record["dice"] = mean_dice(output.segmentation, reference, num_classes=run.num_classes)
+                record["dice_after_referral"] = mean_dice(corrected, reference, num_classes=run.num_classes)
+            records.append(record)
+            if on_case is not None:
+                on_case(case.case_id)
+        summary = {
+            "run": str(run.run_dir),
+            "uncertainty": inference.score,
+            "estimator": inference.estimator,
+            "estimator_options": dict(inference.estimator_options),
+            "threshold": threshold,
+            "coverage": coverage,
+            "threshold_source": source,
+            "referral": None if referral is None else referral.to_json(),
+            "cases": records,
         }
-        voxel_volume = float(np.prod(case.spacing)) if case.spacing else 1.0
-        counts = np.bincount(output.segmentation.reshape(-1), minlength=run.num_classes)
-        record: dict[str, Any] = {
-            "case_id": case.case_id,
-            "shape": list(output.segmentation.shape),
-            "files": {k: v.name for k, v in files.items()},
-            "threshold": used,
-            "coverage": float(1.0 - referred.mean()),
-            "referred_voxels": int(referred.sum()),
-            "mean_uncertainty": float(output.uncertainty.mean()),
-            "class_voxels": {name: int(n) for name, n in zip(run.info["class_names"], counts)},
-            "class_volumes": {name: float(n) * voxel_volume for name, n in zip(run.info["class_names"], counts)},
-        }
-        if case.labels is not None:
-            reference = reference_labels(case, run.config.data.annotator, run.num_classes)
-            corrected = np.where(referred, reference, output.segmentation)
-            record["dice"] = mean_dice(output.segmentation, reference, num_classes=run.num_classes)
-            record["dice_after_referral"] = mean_dice(corrected, reference, num_classes=run.num_classes)
-        records.append(record)
-        if on_case is not None:
-            on_case(case.case_id)
-    summary = {
-        "run": str(run.run_dir),
-        "uncertainty": inference.score,
-        "estimator": inference.estimator,
-        "estimator_options": dict(inference.estimator_options),
-        "threshold": threshold,
-        "coverage": coverage,
-        "threshold_source": source,
-        "referral": None if referral is None else referral.to_json(),
-        "cases": records,
-    }
-    _json.dump(out_dir / "predictions.json", summary)
+        _json.dump(stage / PREDICTIONS_JSON, summary)
     return summary
+
+
+def _listed_files(out_dir: Path) -> list[str]:
+    """The files an earlier complete prediction in ``out_dir`` lists (removed when the new one is published)."""
+    path = out_dir / PREDICTIONS_JSON
+    try:
+        cases = json.loads(path.read_text(encoding="utf-8")).get("cases", [])
+        names = [str(name) for case in cases for name in (case.get("files") or {}).values()]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []  # none, or not ours: only predictions.json itself is replaced
+    return [name for name in names if name and Path(name).name == name]  # plain names in out_dir only

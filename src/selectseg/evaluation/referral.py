@@ -15,6 +15,7 @@ from ..data import Case
 from ..data.annotators import reference_labels
 from ..metrics import selective_dice_curve
 from ..results.referral import REFERRAL_JSON, ReferralResult
+from ..runs import folder
 from ..selection import (
     IMAGE_METHODS,
     ReferralThreshold,
@@ -108,33 +109,34 @@ def choose_referral_threshold(
         raise ValueError(f"Expected `coverage` to be a float in [0, 1], but got {coverage!r}.")
     else:
         choose = functools.partial(_at_coverage, coverage=float(coverage), risk=risk)
-    references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
-    predictions: list[np.ndarray] = []
-    uncertainties: list[np.ndarray] = []
-    outputs = run.outputs(list(cases), inference)
-    for output in outputs:
-        predictions.append(output.segmentation.astype(np.int64))
-        uncertainties.append(output.uncertainty)
-        if on_case is not None:
-            on_case(output.case.case_id)
-    chosen = choose(predictions, references, uncertainties, run.num_classes)
-    result = ReferralResult(
-        threshold=chosen.threshold,
-        coverage=chosen.coverage,
-        risk=chosen.risk,
-        bound=chosen.bound,
-        method=chosen.method,
-        target=chosen.target,
-        risk_measure=risk,
-        uncertainty=inference.score,
-        estimator=inference.estimator,
-        estimator_options=dict(inference.estimator_options),
-        calibration_cases=tuple(case.case_id for case in cases),
-        num_cases=len(cases),
-        num_voxels=int(voxels),
-    )
-    result.save(run.run_dir)
-    return result
+    with folder.lock(run.run_dir, purpose="threshold"):  # RUN/referral.json: one writer of the run at a time
+        references = [reference_labels(case, run.config.data.annotator, run.num_classes) for case in cases]
+        predictions: list[np.ndarray] = []
+        uncertainties: list[np.ndarray] = []
+        outputs = run.outputs(list(cases), inference)
+        for output in outputs:
+            predictions.append(output.segmentation.astype(np.int64))
+            uncertainties.append(output.uncertainty)
+            if on_case is not None:
+                on_case(output.case.case_id)
+        chosen = choose(predictions, references, uncertainties, run.num_classes)
+        result = ReferralResult(
+            threshold=chosen.threshold,
+            coverage=chosen.coverage,
+            risk=chosen.risk,
+            bound=chosen.bound,
+            method=chosen.method,
+            target=chosen.target,
+            risk_measure=risk,
+            uncertainty=inference.score,
+            estimator=inference.estimator,
+            estimator_options=dict(inference.estimator_options),
+            calibration_cases=tuple(case.case_id for case in cases),
+            num_cases=len(cases),
+            num_voxels=int(voxels),
+        )
+        result.save(run.run_dir)
+        return result
 
 
 def _resolve_method(risk: str, method: str | None) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._io import atomic_write_bytes, atomic_write_text
+from .._io import atomic_write_bytes, atomic_write_text, staged_output
 from .._validation import look_up_option
 from .collect import (
     SCATTER_COVERAGE,
@@ -70,8 +70,9 @@ def write_report(
     quality control, agreement with annotators, OOD detection (each where the runs' result files hold it), the paired
     comparisons over seeds of ``comparisons`` (``selectseg compare``), the run configurations and the software
     versions. Figures are embedded as PNG; the same figures are saved in
-    :func:`figures_dir` ``(out)`` in each of ``figure_formats`` (files of the same name are replaced; others are
-    left alone). Every file is written atomically.
+    :func:`figures_dir` ``(out)`` in each of ``figure_formats``. The page and its figures are written complete or
+    absent (:func:`selectseg._io.staged_output`): a kill leaves the previous report whole, or no page; the PNG and
+    SVG files of an earlier report in the figures folder are replaced or removed, other files there are left alone.
 
     Args:
         run_dirs: run folders evaluated by ``selectseg evaluate`` (``RUN/evaluation/evaluation.json``).
@@ -106,14 +107,19 @@ def write_report(
     from .html import EmbeddedFigure, render_html
 
     embedded = []
-    folder = figures_dir(out)
-    for fig in report_figures(data):
-        png = figure_bytes(fig.figure, "png")
-        for fmt in formats:
-            atomic_write_bytes(folder / f"{fig.name}.{fmt}", png if fmt == "png" else figure_bytes(fig.figure, fmt))
-        embedded.append(
-            EmbeddedFigure(name=fig.name, section=fig.section, title=fig.title, caption=fig.caption, png=png)
-        )
-        fig.figure.clear()
-    atomic_write_text(out, render_html(data, embedded))
+    figures = figures_dir(out).name
+    old_figures = [f"{figures}/{f.name}" for f in figures_dir(out).glob("*") if f.suffix[1:] in ("png", "svg")]
+    # The page and its figures complete or absent: staged, then published with the page removed first and moved in
+    # last; the figures of an earlier report that this one does not redraw are removed with it.
+    with staged_output(out.parent, out.name, replaces=old_figures) as stage:
+        for fig in report_figures(data):
+            png = figure_bytes(fig.figure, "png")
+            for fmt in formats:
+                data_ = png if fmt == "png" else figure_bytes(fig.figure, fmt)
+                atomic_write_bytes(stage / figures / f"{fig.name}.{fmt}", data_)
+            embedded.append(
+                EmbeddedFigure(name=fig.name, section=fig.section, title=fig.title, caption=fig.caption, png=png)
+            )
+            fig.figure.clear()
+        atomic_write_text(stage / out.name, render_html(data, embedded))
     return out

@@ -1,12 +1,14 @@
 """The result of ``selectseg evaluate`` as typed values: written once by :meth:`EvaluationResult.save`, read back as
 the same type by :meth:`EvaluationResult.load` (no torch, no MONAI, no matplotlib).
 
-Files (in the evaluation folder, ``RUN/evaluation/`` by default; each written atomically, ``evaluation.json`` last,
-so that its presence means the other three are those of the same evaluation):
+Files (in the evaluation folder, ``RUN/evaluation/`` by default; written complete or absent by
+:meth:`EvaluationResult.save`: staged first, then moved in with ``evaluation.json`` removed first and moved in last,
+so that its presence means the other files are those of the same evaluation):
 
 - ``summary.csv``: ``metric,value,ci_low,ci_high``: AURC and Dice at each coverage with their bootstrap intervals;
 - ``curve.csv``: the Dice-coverage curve ``threshold,coverage,dice,risk``;
 - ``per_image.csv``: per-image ``coverage@c,dice@c`` and image scores;
+- ``montage.npz``: the qualitative montage (:class:`~selectseg.results.Montage`), when the evaluation made one;
 - ``evaluation.json``: everything else (see :class:`EvaluationResult`), under the JSON convention of
   :mod:`selectseg.results._json` (NaN as null, infinities as strings). Files written before a number existed are
   read with that number absent (None) or NaN, as each field documents.
@@ -24,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, staged_output
 from . import _json
+from .montage import MONTAGE_NPZ, Montage
 
 __all__ = [
     "DEFAULT_COVERAGES",
@@ -44,6 +47,8 @@ EVALUATION_JSON = "evaluation.json"
 SUMMARY_CSV = "summary.csv"
 CURVE_CSV = "curve.csv"
 PER_IMAGE_CSV = "per_image.csv"
+EVALUATION_FILES = (EVALUATION_JSON, SUMMARY_CSV, CURVE_CSV, PER_IMAGE_CSV, MONTAGE_NPZ)
+"""Every file of an evaluation folder (:meth:`EvaluationResult.save` replaces them all, or none)."""
 _TOL = 1e-9
 
 DEFAULT_COVERAGES = (1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.8, 0.7)
@@ -551,15 +556,21 @@ class EvaluationResult:
             disagreement=Disagreement.from_json(value.get("disagreement")),
         )
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write ``summary.csv``, ``curve.csv``, ``per_image.csv`` and then ``evaluation.json`` into ``out_dir``
-        (created), each atomically. Returns the path of ``evaluation.json``."""
+    def save(self, out_dir: str | Path, *, montage: Montage | None = None) -> Path:
+        """Write ``summary.csv``, ``curve.csv``, ``per_image.csv``, ``montage.npz`` (when given) and
+        ``evaluation.json`` into ``out_dir`` (created), complete or absent (:func:`selectseg._io.staged_output`):
+        a kill leaves the previous evaluation whole, or no ``evaluation.json`` at all, never new files beside old
+        ones. A ``montage.npz`` of an earlier evaluation is removed when no montage is given. Returns the path of
+        ``evaluation.json``."""
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / SUMMARY_CSV, self._summary_csv())
-        atomic_write_text(out_dir / CURVE_CSV, self.curve.to_csv())
-        atomic_write_text(out_dir / PER_IMAGE_CSV, self._per_image_csv())
-        return _json.dump(out_dir / EVALUATION_JSON, self.to_json())
+        with staged_output(out_dir, EVALUATION_JSON, replaces=EVALUATION_FILES) as stage:
+            atomic_write_text(stage / SUMMARY_CSV, self._summary_csv())
+            atomic_write_text(stage / CURVE_CSV, self.curve.to_csv())
+            atomic_write_text(stage / PER_IMAGE_CSV, self._per_image_csv())
+            if montage is not None:
+                montage.save(stage / MONTAGE_NPZ)
+            _json.dump(stage / EVALUATION_JSON, self.to_json())
+        return out_dir / EVALUATION_JSON
 
     @classmethod
     def load(cls, out_dir: str | Path) -> EvaluationResult:
@@ -583,7 +594,8 @@ class EvaluationResult:
 
     @staticmethod
     def exists(out_dir: str | Path) -> bool:
-        """Whether ``out_dir`` holds a finished evaluation (``evaluation.json`` is written last)."""
+        """Whether ``out_dir`` holds a complete evaluation: ``evaluation.json`` is removed before any other file of
+        a new evaluation is moved in and is moved in last (:meth:`save`), so its presence means the whole set."""
         return (Path(out_dir) / EVALUATION_JSON).is_file()
 
     def _summary_csv(self) -> str:

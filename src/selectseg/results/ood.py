@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, staged_output
 from . import _json
 
 __all__ = ["OOD_CSV", "OOD_JSON", "OODResult"]
@@ -76,9 +76,9 @@ class OODResult:
         }
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``ood.csv`` and then ``ood.json`` into ``out_dir`` (created), atomically; returns ``ood.json``."""
+        """Write ``ood.csv`` and ``ood.json`` into ``out_dir`` (created), complete or absent
+        (:func:`selectseg._io.staged_output`: ``ood.json`` removed first and moved in last); returns ``ood.json``."""
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["fraction", "case_id", "distorted", "kind", "dice", *self.score_names])
@@ -86,8 +86,10 @@ class OODResult:
             scores = (repr(float(self.image_scores[n][i])) for n in self.score_names)
             flag = int(bool(self.distorted[i]))
             writer.writerow([float(self.fraction[i]), case_id, flag, self.kind[i], repr(float(self.dice[i])), *scores])
-        atomic_write_text(out_dir / OOD_CSV, buffer.getvalue())
-        return _json.dump(out_dir / OOD_JSON, self.to_json())
+        with staged_output(out_dir, OOD_JSON, replaces=(OOD_CSV,)) as stage:
+            atomic_write_text(stage / OOD_CSV, buffer.getvalue())
+            _json.dump(stage / OOD_JSON, self.to_json())
+        return out_dir / OOD_JSON
 
     @classmethod
     def load(cls, out_dir: str | Path) -> OODResult:

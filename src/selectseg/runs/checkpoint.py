@@ -1,8 +1,8 @@
 """Checkpoints and run-folder files, written atomically (temp file in the same folder, fsync, ``os.replace``).
 
-A reader never sees a half-written file: a process killed mid-write leaves the previous version (or nothing) and a
-stray ``.tmp`` file that the next write replaces. Checkpoints hold only tensors and plain Python data and are read
-with ``torch.load(weights_only=True)``.
+A reader never sees a half-written file: a process killed mid-write leaves the previous version (or nothing) and its
+``.<name>.<pid>.<n>.tmp`` file, which the next write of the same name removes (:mod:`selectseg._io`). Checkpoints
+hold only tensors and plain Python data and are read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations

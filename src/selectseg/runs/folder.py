@@ -13,17 +13,31 @@ name themselves::
     RUN/evaluation/              ``selectseg evaluate`` (see :mod:`selectseg.results`)
     RUN/ood/                     ``selectseg ood``
     RUN/predictions/             ``selectseg predict`` (default output folder)
+    RUN/.lock                    while a process writes the run: its pid, host and command (see :func:`lock`)
 
 A multi-run folder holds an index file and one ordinary run per member: ``ensemble.json`` + ``member_k/`` (deep
 ensembles), ``cv.json`` + ``fold_k/`` (cross-validation).
+
+A run folder is written by one process at a time: training, and evaluate/predict/threshold/ood writing into it,
+hold :func:`lock` (an OS lock on ``RUN/.lock``) for as long as they write.
 
 No torch import here: the report and the sweep read run folders without loading a network.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
+import os
+import shlex
+import socket
+import sys
+import threading
 import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +52,7 @@ __all__ = [
     "CV_INDEX",
     "ENSEMBLE_INDEX",
     "EVALUATION_DIR",
+    "LOCK",
     "METRICS",
     "MODEL",
     "OOD_DIR",
@@ -49,6 +64,8 @@ __all__ = [
     "first_member",
     "has_config",
     "is_trained",
+    "lock",
+    "lock_output",
     "read_config",
     "read_index",
     "read_json",
@@ -68,6 +85,7 @@ OOD_DIR = "ood"
 PREDICTIONS_DIR = "predictions"
 ENSEMBLE_INDEX = "ensemble.json"
 CV_INDEX = "cv.json"
+LOCK = ".lock"
 
 
 def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
@@ -76,16 +94,144 @@ def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
 
 
 def check_new_run(run_dir: str | Path, *, what: str = "Run folder") -> None:
-    """The new-run check: a run starts only in a missing or empty folder.
+    """The new-run check: a run starts only in a missing or empty folder (a ``.lock`` file does not count).
+
+    Make it under :func:`lock`, so that no other process starts a run between the check and the first file.
 
     Raises:
         ValueError: if ``run_dir`` exists and holds anything (naming the folder and the way out).
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK for p in run_dir.iterdir())):
         raise ValueError(
             f"{what} {str(run_dir)!r} is not empty; pass resume to continue it, or choose a new output folder."
         )
+
+
+@dataclass
+class _Held:
+    fd: int
+    thread: int
+    count: int
+    created: bool
+
+
+_held: dict[str, _Held] = {}
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def lock(run_dir: str | Path, *, purpose: str) -> Iterator[Path]:
+    """Own ``run_dir`` for the duration of the block: a non-blocking OS lock (``fcntl.flock``) on ``RUN/.lock``.
+
+    The lock file holds the holder's pid, host, command, purpose and start time, for the message another writer
+    gets. The OS releases the lock when its holder dies, however it dies, so a lock left by a killed process is
+    simply taken again. Re-entrant within one thread (the sweep holds a run while training and evaluating it);
+    another thread of the same process is refused like another process. The folder is created if missing (and
+    removed again on release if it is then empty). On release the lock file is removed.
+
+    Args:
+        run_dir: the folder to own.
+        purpose: what the holder does (``"train"``, ``"evaluate"``, ...), shown to the next writer.
+
+    Yields:
+        ``run_dir`` as a Path.
+
+    Raises:
+        ValueError: if another process (or thread) holds the lock, naming the folder and the holder.
+    """
+    run_dir = Path(run_dir)
+    key = os.path.realpath(run_dir)
+    me = threading.get_ident()
+    with _held_guard:
+        held = _held.get(key)
+        if held is not None and held.thread == me:
+            held.count += 1
+        elif held is not None:
+            raise ValueError(
+                f"Run folder {str(run_dir)!r} is locked by another thread of this process (pid {os.getpid()}); "
+                "one writer at a time."
+            )
+        else:
+            _held[key] = _acquire(run_dir, purpose)
+    try:
+        yield run_dir
+    finally:
+        with _held_guard:
+            held = _held[key]
+            held.count -= 1
+            if held.count == 0:
+                del _held[key]
+                _release(run_dir, held)
+
+
+def lock_output(run_dir: str | Path, out_dir: str | Path, *, purpose: str) -> contextlib.AbstractContextManager[Path]:
+    """The lock a writer of ``out_dir`` takes: the run's when ``out_dir`` lies inside ``run_dir`` (``RUN/evaluation``,
+    ``RUN/predictions``, ...), else the output folder's own (a ``.lock`` file there while it is written)."""
+    run, out = os.path.realpath(run_dir), os.path.realpath(out_dir)
+    inside = out == run or out.startswith(run.rstrip(os.sep) + os.sep)
+    return lock(run_dir if inside else out_dir, purpose=purpose)
+
+
+def _acquire(run_dir: Path, purpose: str) -> _Held:
+    created = not run_dir.exists()
+    path = run_dir / LOCK
+    while True:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            continue  # the previous holder removed the folder it had created: make it again
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = _describe(os.pread(fd, 4096, 0))
+            os.close(fd)
+            raise ValueError(
+                f"Run folder {str(run_dir)!r} is locked by {other}; wait for it to finish (or stop it), or choose "
+                "another folder."
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed this lock file on release: lock the new one
+    holder: dict[str, Any] = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": shlex.join(sys.argv) if sys.argv and sys.argv[0] else sys.executable,
+        "purpose": purpose,
+        "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    data = (json.dumps(holder) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    return _Held(fd=fd, thread=threading.get_ident(), count=1, created=created)
+
+
+def _release(run_dir: Path, held: _Held) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(run_dir / LOCK)  # removed while still held: a waiting opener notices (inode check) and retries
+    os.close(held.fd)
+    if held.created:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only if the holder wrote nothing
+
+
+def _describe(raw: bytes) -> str:
+    """The holder named from the lock file's content."""
+    try:
+        info = json.loads(raw.decode("utf-8"))
+        return (
+            f"pid {info['pid']} on host {info['host']} ({info['purpose']} since {info['since']}: `{info['command']}`)"
+        )
+    except (ValueError, KeyError, TypeError):
+        return "another process (its pid is not written yet)"
 
 
 def has_config(run_dir: str | Path) -> bool:

@@ -18,6 +18,7 @@ ends with the same weights and metrics as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -139,15 +140,20 @@ def train(
 
     Raises:
         ValueError: on a bad data set, a non-empty run folder without ``resume``, a missing or foreign checkpoint,
-            or a config differing from the saved one on resume.
+            a config differing from the saved one on resume, or a run folder locked by another process
+            (:func:`selectseg.runs.folder.lock`, held for the whole training).
     """
     run_dir = Path(run_dir)
-    resolved = _prepare_run_dir(config, run_dir, resume)
-    ctx = init_distributed(resolved.device)
-    try:
-        return _train(resolved, run_dir, ctx, resume, progress)
-    finally:
-        ctx.close()
+    # One process owns the folder; the lock comes before the new-run check, so check and start are one step.
+    # Under torchrun only rank 0 (the one writing files) takes it.
+    owner = folder.lock(run_dir, purpose="train") if is_main_process() else contextlib.nullcontext(run_dir)
+    with owner:
+        resolved = _prepare_run_dir(config, run_dir, resume)
+        ctx = init_distributed(resolved.device)
+        try:
+            return _train(resolved, run_dir, ctx, resume, progress)
+        finally:
+            ctx.close()
 
 
 def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:

@@ -15,6 +15,7 @@ continues where it stopped and a finished member is never trained again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from ..data.splits import kfold_assignments
 from ..runs import folder
 from ..runs.config import TrainConfig
 from ..runs.data import load_cases
+from .distributed import is_main_process
 from .loop import ProgressEvent, TrainResult, train
 
 __all__ = ["train_ensemble", "train_folds", "train_runs"]
@@ -42,8 +44,10 @@ def train_runs(
 ) -> list[TrainResult]:
     """Train one run per ``(member folder, config)`` into ``run_dir/<member>``, after writing the index file.
 
-    The orchestrator behind :func:`train_ensemble` and :func:`train_folds`: the new-folder check, the index written
-    once (atomically, before the first member), members trained in order, each resumed when it has started.
+    The orchestrator behind :func:`train_ensemble` and :func:`train_folds`: the folder's lock
+    (:func:`selectseg.runs.folder.lock`, held throughout; each member takes its own too), the new-folder check, the
+    index written once (atomically, before the first member), members trained in order, each resumed when it has
+    started.
 
     Args:
         configs: ``(member folder name, its config)`` in training order.
@@ -54,19 +58,22 @@ def train_runs(
         progress: called with the member index and each :class:`ProgressEvent`.
 
     Raises:
-        ValueError: if the folder is not empty without ``resume``, or a member fails the checks of
-            :func:`~selectseg.training.train`.
+        ValueError: if the folder is not empty without ``resume``, is locked by another process, or a member fails
+            the checks of :func:`~selectseg.training.train`.
     """
     run_dir = Path(run_dir)
-    if not resume:
-        folder.check_new_run(run_dir)
-        atomic_write_text(run_dir / index_name, json.dumps(index, indent=2))
-    results = []
-    for k, (name, config) in enumerate(configs):
-        member_dir = run_dir / name
-        report = None if progress is None else _for_member(progress, k)
-        results.append(train(config, member_dir, resume=folder.has_config(member_dir), progress=report))
-    return results
+    # Taken before the new-folder check (check and start are one step); under torchrun by rank 0 only.
+    owner = folder.lock(run_dir, purpose="train (several runs)") if is_main_process() else contextlib.nullcontext()
+    with owner:
+        if not resume:
+            folder.check_new_run(run_dir)
+            atomic_write_text(run_dir / index_name, json.dumps(index, indent=2))
+        results = []
+        for k, (name, config) in enumerate(configs):
+            member_dir = run_dir / name
+            report = None if progress is None else _for_member(progress, k)
+            results.append(train(config, member_dir, resume=folder.has_config(member_dir), progress=report))
+        return results
 
 
 def train_ensemble(
