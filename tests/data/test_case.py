@@ -169,3 +169,10 @@ def test_target_labels_refuses_an_empty_annotator_set() -> None:
     with pytest.raises(ValueError, match=r"A >= 1 annotators, but got shape \(0, 4, 5\)"):
         target_labels(np.zeros((0, 4, 5), np.int64), "majority", 2)
     assert target_labels(np.array([[0, 1, 1], [1, 1, 0]]), "majority", 2).tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("case_id", ["../x", "a/b", "a\\b", ".", "x..y", "tab\there"])
+def test_case_ids_that_cannot_be_file_names_are_refused(case_id: str) -> None:
+    """Every Case (read, synthetic or built in Python) has an id predict can write files under."""
+    with pytest.raises(ValueError, match="usable as a file name"):
+        make_case(case_id=case_id)

@@ -264,3 +264,27 @@ def test_selective_loss_takes_labels_of_any_integer_dtype(dtype):
     logits, labels = _batch()
     loss = SelectiveSegmentationLoss(torch.nn.CrossEntropyLoss(), UncertaintyRankingLoss())
     assert torch.equal(loss(logits, labels.to(dtype)), loss(logits, labels))  # was a dtype error deep in torch
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_monai_losses_plug_in_and_both_label_layouts_are_accepted(dims: int) -> None:
+    """MONAI's losses get the target they expect ((B, 1, *S) with to_onehot_y, one-hot without); labels may come
+    as (B, *S) or MONAI's (B, 1, *S)."""
+    from monai.losses import DiceCELoss, DiceLoss
+
+    torch.manual_seed(0)
+    shape = (2, 3, *([6] * dims))
+    logits = torch.randn(*shape)
+    labels = torch.randint(0, 3, (2, *([6] * dims)))
+    one_hot = torch.nn.functional.one_hot(labels, 3).movedim(-1, 1).float()
+    cases = [
+        (DiceCELoss(to_onehot_y=True, softmax=True), labels[:, None]),
+        (DiceLoss(to_onehot_y=True, softmax=True), labels[:, None]),
+        (DiceLoss(softmax=True), one_hot),
+        (torch.nn.CrossEntropyLoss(), labels),
+    ]
+    for seg, target in cases:
+        loss = SelectiveSegmentationLoss(seg, UncertaintyRankingLoss(mode="exact"), ranking_weight=0.0)
+        expected = float(seg(logits, target))
+        assert float(loss(logits, labels)) == pytest.approx(expected, rel=1e-6), type(seg).__name__
+        assert float(loss(logits, labels[:, None])) == pytest.approx(expected, rel=1e-6), type(seg).__name__

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .names import safe_case_id
+
 __all__ = ["FILE_KINDS", "Case", "DatasetInfo", "SegmentationDataset"]
 
 FILE_KINDS: tuple[str, ...] = ("nifti", "png", "synthetic")
@@ -74,6 +76,7 @@ class Case:
             raise ValueError(f"Expected `subject` to be a non-empty string or None, but got {self.subject!r}.")
         if not isinstance(self.case_id, str) or not self.case_id:
             raise ValueError(f"Expected `case_id` to be a non-empty string, but got {self.case_id!r}.")
+        safe_case_id(self.case_id, self.source or "`case_id`")  # it becomes part of output file names
         if self.file_kind not in FILE_KINDS:
             raise ValueError(f"Expected `file_kind` to be one of {list(FILE_KINDS)}, but got {self.file_kind!r}.")
         image = _real_array("image", self.image, np.float32)

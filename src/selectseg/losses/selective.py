@@ -341,10 +341,11 @@ def _selective_terms(
     validate_args: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(segmentation, unweighted ranking) of one output; options already checked."""
+    labels = channel_free_labels(logits, labels)
     if validate_args:
         _check_logits_labels(logits, labels)
     labels = labels.long()  # uint8/int32 label maps are fine; torch's losses index with int64 (free for int64)
-    segmentation = segmentation_loss(logits, labels)
+    segmentation = segmentation_loss(logits, target_for(segmentation_loss, labels, logits))
     if ranking_loss is None:
         return segmentation, segmentation.new_zeros(())
     scores = uncertainty(logits)
@@ -406,6 +407,39 @@ def _check_head_logits(head_logits: torch.Tensor) -> None:
     if not isinstance(head_logits, torch.Tensor) or head_logits.ndim < 4:
         got = tuple(head_logits.shape) if isinstance(head_logits, torch.Tensor) else type(head_logits).__name__
         raise ValueError(f"Expected `head_logits` of shape (M, B, K, *S), but got {got}.")
+
+
+def channel_free_labels(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Labels ``(B, *S)``, also from MONAI's layout ``(B, 1, *S)`` (anything else is returned as it came, for the
+    shape check to name).
+
+    Example:
+        >>> channel_free_labels(torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 4, 4, dtype=torch.long)).shape
+        torch.Size([2, 4, 4])
+    """
+    if (
+        isinstance(labels, torch.Tensor)
+        and isinstance(logits, torch.Tensor)
+        and labels.ndim == logits.ndim
+        and labels.shape[1] == 1
+        and labels.shape[0] == logits.shape[0]
+        and labels.shape[2:] == logits.shape[2:]
+    ):
+        return labels[:, 0]
+    return labels
+
+
+def target_for(segmentation_loss: SegmentationLoss, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The target a segmentation loss expects, from labels ``(B, *S)``: MONAI's losses (``monai.losses``) take
+    ``(B, 1, *S)`` with ``to_onehot_y=True`` and one-hot ``(B, K, *S)`` without; everything else (torch's
+    ``CrossEntropyLoss``, selectseg's named losses, your own callables) gets ``(B, *S)``."""
+    if not type(segmentation_loss).__module__.startswith("monai.losses"):
+        return labels
+    inner = getattr(segmentation_loss, "dice", None)  # DiceCELoss keeps the flag on its Dice part
+    if getattr(segmentation_loss, "to_onehot_y", False) or getattr(inner, "to_onehot_y", False):
+        return labels.unsqueeze(1)
+    one_hot = torch.nn.functional.one_hot(labels, num_classes=logits.shape[1])
+    return one_hot.movedim(-1, 1).to(logits.dtype)
 
 
 def _check_logits_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
