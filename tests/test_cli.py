@@ -301,6 +301,9 @@ def test_calibrate_then_predict_uses_the_stored_threshold(trained: Path, tmp_pat
     assert all(case["threshold"] == stored["threshold"] for case in summary["cases"])
     result = invoke("predict", run, "--out", tmp_path / "q", "--device", "cpu", "--no-calibrated")
     assert json.loads((tmp_path / "q" / "predictions.json").read_text())["threshold_source"] == "none"
+    assert "nothing was referred" in result.output  # said, not silent
+    per_case = invoke("predict", run, "--out", tmp_path / "c", "--device", "cpu", "--case-coverage", "0.9")
+    assert per_case.exit_code == 0 and "nothing was referred" not in per_case.output
     other = invoke("predict", run, "--out", tmp_path / "r", "--device", "cpu", "--uncertainty", "entropy")
     assert other.exit_code == 2 and "referral.json" in other.output and "'max_softmax'" in other.output
 

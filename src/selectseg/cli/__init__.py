@@ -209,7 +209,12 @@ def predict_command(
     format_: FormatOption = "auto",
     threshold: Annotated[float | None, typer.Option(help="Refer voxels with uncertainty above this.")] = None,
     coverage: Annotated[
-        float | None, typer.Option(help="Keep this fraction of each case (largest achievable <=).")
+        float | None,
+        typer.Option(
+            "--case-coverage",
+            "--coverage",
+            help="Per case: keep this fraction of each case's voxels (largest achievable <=), one threshold per case.",
+        ),
     ] = None,
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
@@ -249,6 +254,12 @@ def predict_command(
         console.print(
             f"Referral threshold {summary['threshold']:.6g} from {run_dir}/referral.json (selectseg threshold)"
         )
+    elif summary["threshold_source"] == "none":
+        console.print(
+            "[bold yellow]Note:[/] nothing was referred (no --threshold or --case-coverage, and no stored threshold: "
+            f"`selectseg threshold {run_dir}` chooses one); the referral maps are empty.",
+            highlight=False,
+        )
     console.print(f"Wrote {len(summary['cases'])} cases to {out}/ (predictions.json)")
 
 
@@ -262,7 +273,14 @@ def threshold_command(
     ] = None,
     split: Annotated[str, typer.Option(help="Split of --data: train | test | all.")] = "train",
     format_: FormatOption = "auto",
-    coverage: Annotated[float | None, typer.Option(help="Target coverage on the calibration set.")] = None,
+    coverage: Annotated[
+        float | None,
+        typer.Option(
+            "--pooled-coverage",
+            "--coverage",
+            help="Pooled: one threshold keeping this fraction of all calibration voxels together (largest <=).",
+        ),
+    ] = None,
     max_risk: Annotated[
         float | None, typer.Option(help="Target risk, guaranteed with probability >= 1 - delta on new images.")
     ] = None,
@@ -322,7 +340,11 @@ def evaluate_command(
     split: SplitOption = "test",
     format_: FormatOption = "auto",
     coverages: Annotated[
-        str, typer.Option(help="Comma-separated target coverages (Table 4's 1.00..0.95 and Table 1's 0.9..0.7).")
+        str,
+        typer.Option(
+            help="Comma-separated target coverages, each one global threshold over all test voxels (Table 4's "
+            "1.00..0.95 and Table 1's 0.9..0.7)."
+        ),
     ] = ",".join(map(str, DEFAULT_COVERAGES)),
     uncertainty: UncertaintyOption = "max_softmax",
     estimator: EstimatorOption = "softmax",
