@@ -527,7 +527,7 @@ def test_write_msd_dataset_rejects_bad_arguments(tmp_path):
         ({"train": train, "file_ending": ".mha"}, ValueError, "`file_ending`"),
         ({"train": SegmentationDataset(train.info, ())}, ValueError, "at least one case"),
         ({"train": _with_case(train, labels=None)}, ValueError, "every case of `train` to be labelled"),
-        ({"train": _with_case(train, case_id="a/b")}, ValueError, "case ids made of letters.*'a/b'"),
+        ({"train": _with_case(train, case_id="a b")}, ValueError, "case ids made of letters.*'a b'"),
         ({"train": _with_case(train, case_id="x_a2")}, ValueError, "not ending in '_a<k>'.*'x_a2'"),
         ({"train": train, "test": train}, ValueError, "distinct case ids across `train` and `test`"),
         ({"train": train, "test": small_synthetic(num_classes=3)}, ValueError, "`test` to have the class_names"),

@@ -88,4 +88,4 @@ def test_torchrun_command_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["world_size"] == 2
-    assert result.stderr.count("Trained 1 epochs") == 1
+    assert result.stderr.count("Trained 1 epoch;") == 1
