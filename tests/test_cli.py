@@ -447,3 +447,25 @@ def test_evaluating_a_two_class_run_on_three_class_data_names_the_folder_and_the
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert f"The data '{data}' do not fit the run '{trained}': 3 classes" in text
     assert not (tmp_path / "e").exists() and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_progress_keeps_its_count_and_times_at_80_columns(width: int) -> None:
+    import io
+
+    from rich.console import Console
+
+    from selectseg.cli import render
+
+    old = render.console.width
+    render.console.width = width
+    try:
+        bar = render.progress()
+        task = bar.add_task("uncertainty_aware epoch 12/80", total=6, info="loss 0.4321 (seg 0.1234, rank 1.2e-04)")
+        bar.update(task, completed=3)
+        out = Console(width=width, file=io.StringIO(), force_terminal=False)
+        out.print(bar.make_tasks_table(bar.tasks))
+    finally:
+        render.console.width = old
+    line = out.file.getvalue().splitlines()[0]
+    assert "uncertainty_aware epoch 12/80" in line and "3/6" in line and "0:00:00" in line and len(line) <= width

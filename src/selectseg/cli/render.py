@@ -14,7 +14,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 __all__ = [
     "TrainDisplay",
@@ -34,14 +34,18 @@ console = Console(stderr=True)
 
 
 def progress() -> Progress:
+    """A progress display whose count and times stay visible at 80 columns: the bar shrinks first, and the free
+    text (loss parts, case id) comes last and is cut at the terminal's edge rather than pushing the count out."""
+    room = max(10, console.width - 66)  # what the description, bar, count and times leave for the free text
     return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=12),
+        MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=7)),
+        TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+        TimeRemainingColumn(table_column=Column(no_wrap=True, min_width=7)),
+        TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=room)),
         console=console,
+        expand=False,
     )
 
 
