@@ -124,12 +124,7 @@ def _ranking_loss(
     ok = correct.reshape(-1)
     if mode == "sampled":
         u, ok = _subsample(u, ok, n_wrong, n_correct, generator)
-    n_c = int(ok.sum())
-    n_w = ok.numel() - n_c
-    if n_w == 0 or n_c == 0:
-        return uncertainty.sum() * 0.0
-    total = _ExactRankingSum.apply(u, ok, margin)
-    return total / float(n_w * n_c) if reduction == "mean" else total
+    return _ExactRankingSum.apply(u, ok, margin, reduction == "mean")
 
 
 class UncertaintyRankingLoss(nn.Module):
@@ -213,7 +208,9 @@ def _check_inputs(uncertainty: Any, correct: Any) -> None:
         raise ValueError(
             f"Expected `uncertainty` to hold at least one pixel, but got shape {tuple(uncertainty.shape)}."
         )
-    check_finite("uncertainty", uncertainty.detach())
+    values = uncertainty.detach()
+    on_cpu = values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64)
+    check_finite("uncertainty", values.numpy() if on_cpu else values)  # numpy: a serial pass, no thread team
 
 
 def _draw(positions: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -236,27 +233,43 @@ def _subsample(
 
 
 class _ExactRankingSum(torch.autograd.Function):
-    """Sum over all (wrong, correct) pairs of ``relu(u_c - u_w + margin)``, with its explicit gradient."""
+    """Sum (or mean) over all (wrong, correct) pairs of ``relu(u_c - u_w + margin)``, with its explicit gradient.
+
+    0, with a zero gradient, when a side is empty. The CPU kernel counts the sides and applies the mean's scale
+    itself (no pass over the batch in torch, whose threaded reductions stall on a loaded machine).
+    """
 
     @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
+    def forward(ctx: Any, u: torch.Tensor, ok: torch.Tensor, margin: float, mean: bool) -> torch.Tensor:
         with_grad = ctx.needs_input_grad[0]
-        if u.device.type == "cpu":
+        ctx.on_cpu = u.device.type == "cpu"
+        if ctx.on_cpu:
             values = u.detach() if u.dtype in (torch.float32, torch.float64) else u.detach().float()
-            total, grad = _exact_sum_numpy(values.numpy(), ok.numpy(), margin, with_grad)
+            total, grad = _exact_sum_numpy(values.numpy(), ok.numpy(), margin, with_grad, mean=mean)
             grad_t = torch.from_numpy(grad) if grad is not None else None
             out = torch.tensor(total, dtype=u.dtype)
         else:
-            total_t, grad_t = _exact_sum_torch(u.detach(), ok, margin, with_grad)
+            n_c = int(ok.sum())
+            n_w = ok.numel() - n_c
+            if n_w == 0 or n_c == 0:
+                total_t = torch.zeros((), dtype=torch.float64, device=u.device)
+                grad_t = torch.zeros_like(u) if with_grad else None
+            else:
+                total_t, grad_t = _exact_sum_torch(u.detach(), ok, margin, with_grad)
+                if mean:
+                    total_t = total_t / float(n_w * n_c)
+                    grad_t = grad_t / float(n_w * n_c) if grad_t is not None else None
             out = total_t.to(u.dtype)
         if grad_t is not None:
             ctx.save_for_backward(grad_t.to(u.dtype))
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
         (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None
+        if ctx.on_cpu and float(grad_output) == 1.0:  # loss.backward() on the loss itself: no pass needed
+            return grad, None, None, None
+        return grad * grad_output, None, None, None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -437,7 +450,9 @@ def _lookup(table: _Table, q: np.ndarray, strict: bool, out: np.ndarray) -> None
             out[multi] = _resolve(table, table.first, q[multi], bins[multi], strict)
 
 
-def _exact_sum_numpy(u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bool) -> tuple[float, np.ndarray | None]:
+def _exact_sum_numpy(
+    u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bool, *, mean: bool = False
+) -> tuple[float, np.ndarray | None]:
     """CPU kernel: sort the smaller side only, rank the other through a bin table; one chunk of pixels per thread.
 
     ``u`` float32 or float64 (1-D), ``ok`` bool. A pair (wrong j, correct k) is active when ``u_k > t_j`` with
@@ -451,7 +466,8 @@ def _exact_sum_numpy(u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bo
       ``n_c - le_j`` active pairs; the correct pixel of sorted rank r is in ``#{wrong : le <= r}`` (a histogram).
 
     With the gradient g (+count on correct, -count on wrong pixels) the sum is ``g . u + margin * #active pairs``,
-    accumulated in float64.
+    accumulated in float64. With ``mean`` the sum and the gradient are divided by ``n_w * n_c`` (the gradient as
+    torch would: each count times the scale in ``u``'s dtype, rounded once).
     """
     n = u.size
     wrong_pos = np.flatnonzero(~ok)
@@ -477,6 +493,7 @@ def _exact_sum_numpy(u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bo
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     cuts = np.searchsorted(key_pos, bounds)
     ones = torch.ones(1, dtype=torch.int32)
+    scale = u.dtype.type(1.0 / (n_w * n_c)) if mean else None
 
     def chunk(i: int) -> tuple[torch.Tensor, float]:
         lo, hi = int(bounds[i]), int(bounds[i + 1])
@@ -488,23 +505,28 @@ def _exact_sum_numpy(u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bo
         hist = torch.zeros(n_keys + 1, dtype=torch.int32)
         hist.index_add_(0, torch.from_numpy(rank), ones.expand(hi - lo))
         if swap:
-            np.subtract(rank, n_keys, out=g, casting="unsafe")  # wrong: -(n_c - le)
+            rank -= n_keys  # wrong: -(n_c - le)
+        dot = float(np.einsum("i,i->", rank, q, dtype=np.float64))
+        if scale is None:
+            np.copyto(g, rank, casting="unsafe")
         else:
-            np.copyto(g, rank, casting="unsafe")  # correct: cnt
-        return hist, float(np.einsum("i,i->", g, q, dtype=np.float64))
+            np.multiply(rank, scale, out=g, casting="unsafe")
+        return hist, dot
 
     parts = [chunk(0)] if n_chunks == 1 else list(_pool().map(chunk, range(n_chunks)))
-    hist = np.sum([p[0].numpy() for p in parts], axis=0, dtype=np.int64)
+    hist = parts[0][0].numpy().astype(np.int64)
+    for part in parts[1:]:
+        hist += part[0].numpy()
     if swap:  # correct pixel of sorted rank r: #{wrong : le <= r}
         key_grad = np.cumsum(hist[:n_keys])
         pairs = int(key_grad.sum())
     else:  # wrong pixel of sorted rank r: -#{correct : cnt > r}
         key_grad = -np.cumsum(hist[::-1])[-2::-1]
         pairs = -int(key_grad.sum())
-    grad[key_order] = key_grad
+    grad[key_order] = key_grad if scale is None else key_grad * scale
     key_dot = float(np.einsum("i,i->", key_grad.astype(np.float64), key_u, dtype=np.float64))
     total = sum(p[1] for p in parts) + key_dot + margin * pairs
-    return total, grad if with_grad else None
+    return (total / (n_w * n_c) if mean else total), grad if with_grad else None
 
 
 def _exact_sum_torch(
