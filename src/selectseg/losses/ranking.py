@@ -5,12 +5,13 @@ pixels and ``U_c`` those of the correct ones, pooled over the whole batch and al
 
     L_unc = reduce_{j in U_w, k in U_c} max(u_k - u_j + margin, 0)
 
-``mode="exact"`` sums over all ``|U_w| * |U_c|`` pairs in O(n log n) without forming the pair matrix:
-a pair is active when ``u_k > t_j := u_j - margin``, so for each wrong pixel j the active pairs contribute
-``S_j - t_j * N_j`` with ``N_j`` the number and ``S_j`` the sum of correct uncertainties above ``t_j``. Both come
-from one sort of the correct uncertainties (suffix sums and a binary search of the sorted thresholds). The
+``mode="exact"`` sums over all ``|U_w| * |U_c|`` pairs without forming the pair matrix: a pair is active when
+``u_k > t_j := u_j - margin`` (``t_j`` in float64), so for each wrong pixel j the active pairs contribute
+``S_j - t_j * N_j`` with ``N_j`` the number and ``S_j`` the sum of correct uncertainties above ``t_j``. The
 gradient is explicit: ``dL/du_k = #{j : t_j < u_k}`` for a correct pixel and ``dL/du_j = -N_j`` for a wrong one
-(subgradient 0 at the kink, as ``torch.relu``). Sums are accumulated in float64.
+(subgradient 0 at the kink, as ``torch.relu``), and the sum is ``g . u + margin * #active pairs``, accumulated in
+float64. On the CPU only the smaller side is sorted and every pixel is ranked against it through a bin table
+(see :func:`_exact_sum_numpy`); on other devices the correct uncertainties are sorted and searched in torch.
 
 ``mode="sampled"`` is the authors' released version: at most ``n_wrong`` wrong and ``n_correct`` correct pixels
 are drawn uniformly without replacement (a smaller set is used whole) and all pairs of the two samples are used.
