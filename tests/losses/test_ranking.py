@@ -256,3 +256,115 @@ def test_validate_args_false_gives_the_same_value():
     g = torch.Generator().manual_seed(3)
     u, ok = torch.rand(300, generator=g), torch.rand(300, generator=g) > 0.3
     assert torch.equal(uncertainty_ranking_loss(u, ok), uncertainty_ranking_loss(u, ok, validate_args=False))
+
+
+# --- the CPU kernel (sort the smaller side, rank the other through a bin table): properties against brute force ---
+
+
+def _batch(kind: str, shape: tuple[int, ...], wrong_fraction: float, dtype: torch.dtype, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    if kind == "dyadic":  # k/8: every difference and margin below is exact, many pairs sit exactly on the margin
+        u = torch.randint(0, 9, shape, generator=g).to(dtype) / 8
+    elif kind == "levels":  # heavy ties on a few float32 levels
+        levels = torch.rand(5, generator=g).to(torch.float32).to(dtype)
+        u = levels[torch.randint(0, 5, shape, generator=g)]
+    else:
+        u = torch.rand(shape, generator=g, dtype=torch.float64).to(dtype)
+    ok = torch.rand(shape, generator=g) >= wrong_fraction
+    return u, ok
+
+
+@pytest.fixture(params=["default bins", "tiny table"])
+def table_size(request, monkeypatch):
+    if request.param == "tiny table":  # 8 bins: most bins hold several values (comparisons, then binary search)
+        monkeypatch.setattr(ranking_module, "_MAX_LOG2_BINS", 3)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 9, 11), (2, 5, 6, 7)], ids=["2d", "3d"])
+@pytest.mark.parametrize("wrong_fraction", [0.1, 0.5, 0.9], ids=["wrong<correct", "half", "wrong>correct"])
+@pytest.mark.parametrize(("kind", "margin"), [("dyadic", 0.125), ("dyadic", 0.25), ("dyadic", 0.0), ("levels", 0.1)])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_exact_kernel_equals_brute_force_on_ties_and_margins(
+    dtype, shape, wrong_fraction, kind, margin, reduction, table_size
+):
+    u, ok = _batch(kind, shape, wrong_fraction, dtype, seed=len(shape) + int(100 * wrong_fraction))
+    got, got_grad = _value_and_grad(
+        lambda x, c: uncertainty_ranking_loss(x, c, margin=margin, reduction=reduction), u, ok
+    )
+    want, want_grad = _value_and_grad(lambda x, c: naive_ranking_loss(x.double(), c, margin, reduction), u, ok)
+    assert got_grad.dtype == dtype
+    rel = 1e-6 if dtype == torch.float32 else 1e-12
+    assert got == pytest.approx(want, rel=rel, abs=1e-12)
+    if reduction == "sum":  # counts: exact
+        torch.testing.assert_close(got_grad.double(), want_grad.double(), rtol=0, atol=0)
+    else:
+        torch.testing.assert_close(got_grad.double(), want_grad.double(), rtol=rel, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("wrong_fraction", [0.03, 0.97])
+def test_exact_kernel_equals_brute_force_on_continuous_values(dtype, wrong_fraction, table_size):
+    u, ok = _batch("continuous", (3, 40, 41), wrong_fraction, dtype, seed=5)
+    got, got_grad = _value_and_grad(lambda x, c: uncertainty_ranking_loss(x, c, reduction="sum"), u, ok)
+    want, want_grad = _value_and_grad(lambda x, c: naive_ranking_loss(x.double(), c, 0.1, "sum"), u, ok)
+    assert got == pytest.approx(want, rel=1e-6 if dtype == torch.float32 else 1e-12)
+    torch.testing.assert_close(got_grad.double(), want_grad.double(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("wrong_fraction", "branch"), [(0.2, "_round_down"), (0.8, "_lowest_reaching")])
+def test_exact_kernel_sorts_the_smaller_side(monkeypatch, wrong_fraction, branch):
+    calls = []
+    real = getattr(ranking_module, branch)
+    monkeypatch.setattr(ranking_module, branch, lambda *a: calls.append(a[0].size) or real(*a))
+    u, ok = _batch("dyadic", (30, 30), wrong_fraction, torch.float32, seed=1)
+    got = ranking_module._exact_sum_numpy(u.reshape(-1).numpy(), ok.reshape(-1).numpy(), 0.125, True)
+    want, want_grad = _value_and_grad(lambda x, c: naive_ranking_loss(x.double(), c, 0.125, "sum"), u, ok)
+    smaller = min(int(ok.sum()), int((~ok).sum()))
+    assert calls == [smaller]
+    assert got[0] == want
+    np.testing.assert_array_equal(got[1], want_grad.reshape(-1).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("margin", [0.0, 0.1, 0.125, 1e-30, 3.0])
+def test_key_transforms_are_the_exact_bounds(dtype, margin):
+    rng = np.random.default_rng(0)
+    u = np.concatenate([rng.random(2000), [0.0, -0.0, 1e-39, 0.5, 1.0, -2.0]]).astype(dtype)
+    t = u.astype(np.float64) - margin
+    a = ranking_module._round_down(t, np.dtype(dtype))  # the largest value of dtype <= t
+    assert a.dtype == dtype and np.all(a <= t) and np.all(np.nextafter(a, dtype(np.inf)) > t)
+    c = np.sort(u).astype(np.float64)
+    b = ranking_module._lowest_reaching(c, margin, np.dtype(dtype))  # the smallest x with float64(x) - m >= c
+    assert b.dtype == dtype and np.all(b.astype(np.float64) - margin >= c)
+    assert np.all(np.nextafter(b, dtype(-np.inf)).astype(np.float64) - margin < c)
+    assert np.all(np.diff(b) >= 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5)])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("all_correct", [True, False])
+def test_exact_is_zero_with_zero_gradient_when_one_side_is_empty(dtype, shape, reduction, all_correct):
+    u = torch.rand(shape, dtype=dtype, requires_grad=True)
+    loss = uncertainty_ranking_loss(u, torch.full(shape, all_correct), reduction=reduction)
+    assert loss.dtype == dtype and float(loss.detach()) == 0.0 and loss.requires_grad
+    loss.backward()
+    assert torch.equal(u.grad, torch.zeros_like(u))
+
+
+def test_exact_one_pixel_per_side_and_empty_input():
+    u = torch.tensor([0.25, 0.5], requires_grad=True)
+    loss = uncertainty_ranking_loss(u, torch.tensor([False, True]), margin=0.25, reduction="sum")
+    loss.backward()  # pair (wrong 0.25, correct 0.5): 0.5 - 0.25 + 0.25
+    assert float(loss.detach()) == 0.5 and u.grad.tolist() == [-1.0, 1.0]
+    with pytest.raises(ValueError, match="at least one pixel"):
+        uncertainty_ranking_loss(torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.bool))
+
+
+def test_exact_backward_scales_by_the_incoming_gradient():
+    u, ok = _batch("dyadic", (6, 7), 0.4, torch.float64, seed=2)
+    _, grad = _value_and_grad(lambda x, c: uncertainty_ranking_loss(x, c), u, ok)
+    _, grad3 = _value_and_grad(lambda x, c: 3.0 * uncertainty_ranking_loss(x, c), u, ok)
+    torch.testing.assert_close(grad3, 3.0 * grad, rtol=1e-15, atol=0)

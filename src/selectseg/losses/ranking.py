@@ -5,12 +5,13 @@ pixels and ``U_c`` those of the correct ones, pooled over the whole batch and al
 
     L_unc = reduce_{j in U_w, k in U_c} max(u_k - u_j + margin, 0)
 
-``mode="exact"`` sums over all ``|U_w| * |U_c|`` pairs in O(n log n) without forming the pair matrix:
-a pair is active when ``u_k > t_j := u_j - margin``, so for each wrong pixel j the active pairs contribute
-``S_j - t_j * N_j`` with ``N_j`` the number and ``S_j`` the sum of correct uncertainties above ``t_j``. Both come
-from one sort of the correct uncertainties (suffix sums and a binary search of the sorted thresholds). The
+``mode="exact"`` sums over all ``|U_w| * |U_c|`` pairs without forming the pair matrix: a pair is active when
+``u_k > t_j := u_j - margin`` (``t_j`` in float64), so for each wrong pixel j the active pairs contribute
+``S_j - t_j * N_j`` with ``N_j`` the number and ``S_j`` the sum of correct uncertainties above ``t_j``. The
 gradient is explicit: ``dL/du_k = #{j : t_j < u_k}`` for a correct pixel and ``dL/du_j = -N_j`` for a wrong one
-(subgradient 0 at the kink, as ``torch.relu``). Sums are accumulated in float64.
+(subgradient 0 at the kink, as ``torch.relu``), and the sum is ``g . u + margin * #active pairs``, accumulated in
+float64. On the CPU only the smaller side is sorted and every pixel is ranked against it through a bin table
+(see :func:`_exact_sum_numpy`); on other devices the correct uncertainties are sorted and searched in torch.
 
 ``mode="sampled"`` is the authors' released version: at most ``n_wrong`` wrong and ``n_correct`` correct pixels
 are drawn uniformly without replacement (a smaller set is used whole) and all pairs of the two samples are used.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +43,11 @@ REDUCTIONS = ("mean", "sum")
 _CHUNK_MIN = 1 << 19
 _POOL: ThreadPoolExecutor | None = None
 _POOL_WORKERS = 1
+# Rank lookup tables (CPU): about this many bins per sorted key, at most 2**_MAX_LOG2_BINS bins; a bin holding
+# several distinct keys is resolved by comparisons with up to _PAD of them, then a binary search.
+_BINS_PER_KEY = 4
+_MAX_LOG2_BINS = 21
+_PAD = 4
 
 
 def uncertainty_ranking_loss(
@@ -119,12 +125,7 @@ def _ranking_loss(
     ok = correct.reshape(-1)
     if mode == "sampled":
         u, ok = _subsample(u, ok, n_wrong, n_correct, generator)
-    n_c = int(ok.sum())
-    n_w = ok.numel() - n_c
-    if n_w == 0 or n_c == 0:
-        return uncertainty.sum() * 0.0
-    total = _ExactRankingSum.apply(u, ok, margin)
-    return total / float(n_w * n_c) if reduction == "mean" else total
+    return _ExactRankingSum.apply(u, ok, margin, reduction == "mean")
 
 
 class UncertaintyRankingLoss(nn.Module):
@@ -208,7 +209,9 @@ def _check_inputs(uncertainty: Any, correct: Any) -> None:
         raise ValueError(
             f"Expected `uncertainty` to hold at least one pixel, but got shape {tuple(uncertainty.shape)}."
         )
-    check_finite("uncertainty", uncertainty.detach())
+    values = uncertainty.detach()
+    on_cpu = values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64)
+    check_finite("uncertainty", values.numpy() if on_cpu else values)  # numpy: a serial pass, no thread team
 
 
 def _draw(positions: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -231,27 +234,43 @@ def _subsample(
 
 
 class _ExactRankingSum(torch.autograd.Function):
-    """Sum over all (wrong, correct) pairs of ``relu(u_c - u_w + margin)``, with its explicit gradient."""
+    """Sum (or mean) over all (wrong, correct) pairs of ``relu(u_c - u_w + margin)``, with its explicit gradient.
+
+    0, with a zero gradient, when a side is empty. The CPU kernel counts the sides and applies the mean's scale
+    itself (no pass over the batch in torch, whose threaded reductions stall on a loaded machine).
+    """
 
     @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, ok: torch.Tensor, margin: float) -> torch.Tensor:
+    def forward(ctx: Any, u: torch.Tensor, ok: torch.Tensor, margin: float, mean: bool) -> torch.Tensor:
         with_grad = ctx.needs_input_grad[0]
-        if u.device.type == "cpu":
+        ctx.on_cpu = u.device.type == "cpu"
+        if ctx.on_cpu:
             values = u.detach() if u.dtype in (torch.float32, torch.float64) else u.detach().float()
-            total, grad = _exact_sum_numpy(values.numpy(), ok.numpy(), margin, with_grad)
+            total, grad = _exact_sum_numpy(values.numpy(), ok.numpy(), margin, with_grad, mean=mean)
             grad_t = torch.from_numpy(grad) if grad is not None else None
             out = torch.tensor(total, dtype=u.dtype)
         else:
-            total_t, grad_t = _exact_sum_torch(u.detach(), ok, margin, with_grad)
+            n_c = int(ok.sum())
+            n_w = ok.numel() - n_c
+            if n_w == 0 or n_c == 0:
+                total_t = torch.zeros((), dtype=torch.float64, device=u.device)
+                grad_t = torch.zeros_like(u) if with_grad else None
+            else:
+                total_t, grad_t = _exact_sum_torch(u.detach(), ok, margin, with_grad)
+                if mean:
+                    total_t = total_t / float(n_w * n_c)
+                    grad_t = grad_t / float(n_w * n_c) if grad_t is not None else None
             out = total_t.to(u.dtype)
         if grad_t is not None:
             ctx.save_for_backward(grad_t.to(u.dtype))
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
         (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None
+        if ctx.on_cpu and float(grad_output) == 1.0:  # loss.backward() on the loss itself: no pass needed
+            return grad, None, None, None
+        return grad * grad_output, None, None, None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -263,7 +282,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _sort_with_positions(values: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort ``values`` ascending; return them as float64 with their ``positions`` in the same order.
+    """Sort ``values`` ascending; return them (in their own dtype) with their ``positions`` in the same order.
 
     float32 values with positions below 2**31 are sorted as one int64 key per element (order-preserving bits of
     the value in the high 32-bit word, the position in the low word), which numpy's SIMD sort handles several
@@ -277,63 +296,238 @@ def _sort_with_positions(values: np.ndarray, positions: np.ndarray) -> tuple[np.
         words[0::2] = positions
         key.sort()
         high = words[1::2] ^ ((words[1::2] >> 31) & 0x7FFFFFFF)
-        return high.view(np.float32).astype(np.float64), words[0::2].astype(np.intp)
+        return high.view(np.float32), words[0::2].astype(np.intp)
     order = np.argsort(values, kind="stable")
-    return values[order].astype(np.float64), positions[order]
+    return values[order], positions[order]
 
 
-def _correct_chunk(
-    u: np.ndarray, ok: np.ndarray, start: int, stop: int, thresholds: np.ndarray, grad: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Count and sum of the chunk's correct uncertainties above each threshold; writes their gradients.
+def _round_down(t: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The largest value of ``dtype`` that is <= each float64 ``t`` (``t`` itself for float64)."""
+    if dtype == np.float64:
+        return t
+    with np.errstate(over="ignore"):
+        a = t.astype(dtype)
+    above = np.flatnonzero(a > t)
+    a[above] = np.nextafter(a[above], dtype.type(-np.inf))
+    return a
 
-    Only correct pixels between the lowest and the highest threshold are sorted: those at or below the lowest
-    are in no active pair (gradient 0), those above the highest are in every pair of every wrong pixel
-    (gradient ``n_wrong``) and enter the sums as one count and one total.
+
+def _lowest_reaching(c: np.ndarray, margin: float, dtype: np.dtype) -> np.ndarray:
+    """The smallest value ``x`` of ``dtype`` with ``float64(x) - margin >= c``, for each float64 ``c``.
+
+    ``x -> float64(x) - margin`` is non-decreasing, so ``{x : float64(x) - margin >= c}`` is ``{x >= result}``.
+    The start ``c + margin`` is within an ulp or two; the loops step to the exact value and end because the
+    condition holds at +inf and fails at -inf.
     """
-    chunk, chunk_ok = u[start:stop], ok[start:stop]
-    above_all = chunk_ok & (chunk > thresholds[-1])
-    between = chunk_ok & (chunk > thresholds[0])
-    between &= ~above_all
-    high = np.flatnonzero(above_all)
-    high += start
-    positions = np.flatnonzero(between)
-    positions += start
-    values, positions = _sort_with_positions(u[positions], positions)
-    below = np.searchsorted(values, thresholds, side="right")  # sorted correct values <= t_j
-    suffix = np.zeros(values.size + 1)
-    suffix[:-1] = np.cumsum(values[::-1])[::-1]
-    if grad is not None:  # d/du_k = #{j : t_j < u_k} = #{j : below_j <= rank(k)}
-        grad[positions] = np.cumsum(np.bincount(below, minlength=values.size + 1))[: values.size]
-        grad[high] = thresholds.size
-    high_sum = float(np.sum(u[high], dtype=np.float64))
-    return values.size - below + high.size, suffix[below] + high_sum
+    with np.errstate(over="ignore"):
+        x = (c + margin).astype(dtype)
+    while True:
+        short = np.flatnonzero(x.astype(np.float64) - margin < c)
+        if short.size == 0:
+            break
+        x[short] = np.nextafter(x[short], dtype.type(np.inf))
+    while True:
+        lower = np.nextafter(x, dtype.type(-np.inf))
+        reach = np.flatnonzero(lower.astype(np.float64) - margin >= c)
+        if reach.size == 0:
+            return x
+        x[reach] = lower[reach]
 
 
-def _exact_sum_numpy(u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bool) -> tuple[float, np.ndarray | None]:
-    """CPU kernel: numpy sorts (SIMD) and, for large inputs, one chunk of correct pixels per thread."""
-    wrong = np.flatnonzero(~ok)
-    sorted_wrong, wrong = _sort_with_positions(u[wrong], wrong)
-    thresholds = sorted_wrong - margin
-    grad = np.zeros(u.size, dtype=np.float64 if u.dtype == np.float64 else np.float32) if with_grad else None
-    n_chunks = 1
-    if u.size - wrong.size >= 2 * _CHUNK_MIN:
-        _pool()
-        n_chunks = max(1, min(_POOL_WORKERS, (u.size - wrong.size) // _CHUNK_MIN))
-    bounds = np.linspace(0, u.size, n_chunks + 1).astype(np.int64)
-    if n_chunks == 1:
-        parts = [_correct_chunk(u, ok, 0, u.size, thresholds, grad)]
+class _Table(NamedTuple):
+    """Rank lookup over sorted keys: for a query q, ``#{keys < q}`` (strict) or ``#{keys <= q}``, without a search.
+
+    A non-decreasing map ``bin(v) = int(clip((v - offset) * scale, 0, n_bins - 1))`` (any rounding keeps it
+    non-decreasing) sends a key below q to a bin <= bin(q) and a key above q to a bin >= bin(q), so the keys in
+    lower bins are all below q and those in higher bins all above it: ``#{keys < q} = below_bin[b] + #{keys of
+    bin b < q}``. A bin whose keys share one value ``value[b]`` answers with one comparison,
+    ``below_bin[b + (q > value[b])]`` (ties count whole); a bin holding several distinct values has value NaN and
+    is resolved by comparisons with its first distinct values (a binary search past ``pad`` of them).
+    """
+
+    keys: np.ndarray  # sorted keys
+    offset: Any  # numpy scalars of the keys' dtype
+    scale: Any
+    n_bins: int
+    value: np.ndarray  # (n_bins,): the single distinct key value of the bin; NaN where several
+    below_bin: np.ndarray  # (n_bins + 1,) int32: keys in the bins before b
+    first: np.ndarray | None  # (n_bins,) int32: index in `distinct` of a multi-value bin's first value
+    distinct: np.ndarray  # distinct key values, padded with `pad` +inf
+    below_distinct: np.ndarray  # (n_distinct + 1,) int64: keys below each distinct value; n_keys at the end
+    pad: int
+
+
+def _bins(table: _Table, v: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = bin(v)``; fmin/fmax send a NaN (possible only with ``validate_args=False``) to bin 0."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.subtract(v, table.offset, out=scratch)
+        np.multiply(scratch, table.scale, out=scratch)
+    np.fmin(scratch, table.n_bins - 1, out=scratch)
+    np.fmax(scratch, 0, out=out, casting="unsafe")
+
+
+def _build_table(keys: np.ndarray) -> _Table:
+    """:class:`_Table` over ``keys`` (sorted, non-empty), about ``_BINS_PER_KEY`` bins per key over their range."""
+    ft = keys.dtype.type
+    n_bins = 1 << min(_MAX_LOG2_BINS, max(8, int(np.ceil(np.log2(keys.size * _BINS_PER_KEY)))))
+    lo, hi = float(keys[0]), float(keys[-1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = (n_bins - 2) / (hi - lo) if hi > lo else 1.0
+        offset, scale = ft(lo - 1.0 / scale), ft(scale)  # bin 0 is left to queries below every key
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(offset)):  # e.g. an infinite key: exact, just slow
+        offset, scale = ft(0), ft(1)
+    table = _Table(keys, offset, scale, n_bins, np.empty(0, keys.dtype), np.empty(0, np.int32), None, keys, keys, 0)
+    key_bins = np.empty(keys.size, np.int32)
+    _bins(table, keys, np.empty_like(keys), key_bins)
+    starts = np.empty(keys.size, bool)
+    starts[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=starts[1:])
+    starts = np.flatnonzero(starts)  # first key of each distinct value
+    distinct, distinct_bins = keys[starts], key_bins[starts]
+    new_bin = np.empty(distinct.size, bool)
+    new_bin[0] = True
+    np.not_equal(distinct_bins[1:], distinct_bins[:-1], out=new_bin[1:])
+    bin_first = np.flatnonzero(new_bin)  # index in `distinct` of each occupied bin's first value
+    occupied = distinct_bins[bin_first]
+    # Runs of bins (previous occupied bin, this occupied bin]: one np.repeat fills each table. An empty bin b has
+    # below_bin[b] == below_bin[b + 1], so its value (the next occupied bin's first one, never NaN) is harmless.
+    run = np.diff(occupied, prepend=-1, append=n_bins)
+    ends = np.empty(occupied.size + 1, np.int32)
+    ends[0] = 0
+    ends[1:-1] = starts[bin_first[1:]]
+    ends[-1] = keys.size
+    below_bin = np.repeat(ends, run)  # n_bins + 1 entries
+    value = np.repeat(np.append(distinct[bin_first], np.inf).astype(keys.dtype), run)[:n_bins]
+    n_values = np.diff(bin_first, append=distinct.size)
+    several = np.flatnonzero(n_values > 1)
+    first = None
+    pad = 0
+    if several.size:
+        multi = occupied[several]
+        value[multi] = np.nan
+        first = np.empty(n_bins, np.int32)  # read only at multi-value bins
+        first[multi] = bin_first[several]
+        pad = int(min(_PAD, n_values.max()))
+    return table._replace(
+        value=value,
+        below_bin=below_bin,
+        first=first,
+        distinct=np.append(distinct, np.full(pad, np.inf, keys.dtype)),
+        below_distinct=np.append(starts, keys.size),
+        pad=pad,
+    )
+
+
+def _resolve(table: _Table, first: np.ndarray, q: np.ndarray, bins: np.ndarray, strict: bool) -> np.ndarray:
+    """Exact ranks of queries that fell in multi-value bins (``bins``): compare with the bin's distinct values.
+
+    Values of later bins (and the +inf padding) lie above every query of the bin, so comparing past a bin's end
+    adds nothing; a query above ``pad`` values of its bin goes through a binary search.
+    """
+    start = first.take(bins).astype(np.intp)
+    index = start.copy()
+    compare = np.greater if strict else np.greater_equal
+    for i in range(table.pad):
+        index += compare(q, table.distinct.take(start + i))
+    ranks = table.below_distinct.take(index)
+    past = np.flatnonzero(index - start == table.pad)
+    if past.size:
+        ranks[past] = np.searchsorted(table.keys, q[past], side="left" if strict else "right")
+    return ranks
+
+
+def _lookup(table: _Table, q: np.ndarray, strict: bool, out: np.ndarray) -> None:
+    """``out[i] = #{keys < q[i]}`` (``strict``) or ``#{keys <= q[i]}``; ``q`` in the keys' dtype, out int32."""
+    bins = np.empty(q.size, np.int32)
+    _bins(table, q, np.empty_like(q), bins)
+    bins_t = torch.from_numpy(bins)
+    value = torch.index_select(torch.from_numpy(table.value), 0, bins_t).numpy()
+    step = np.greater(q, value) if strict else np.greater_equal(q, value)  # False on a NaN (multi-value) bin
+    np.add(bins, step, out=bins)
+    torch.index_select(torch.from_numpy(table.below_bin), 0, bins_t, out=torch.from_numpy(out))
+    if table.first is not None:
+        multi = np.flatnonzero(np.isnan(value))
+        if multi.size:
+            out[multi] = _resolve(table, table.first, q[multi], bins[multi], strict)
+
+
+def _exact_sum_numpy(
+    u: np.ndarray, ok: np.ndarray, margin: float, with_grad: bool, *, mean: bool = False
+) -> tuple[float, np.ndarray | None]:
+    """CPU kernel: sort the smaller side only, rank the other through a bin table; one chunk of pixels per thread.
+
+    ``u`` float32 or float64 (1-D), ``ok`` bool. A pair (wrong j, correct k) is active when ``u_k > t_j`` with
+    ``t_j = float64(u_j) - margin``. The comparisons run in ``u``'s dtype on transformed keys, exactly:
+
+    - fewer wrong than correct (case A): keys ``a_j`` = the largest value of the dtype <= ``t_j``; for ``u_k`` of
+      that dtype, ``u_k > t_j`` iff ``u_k > a_j``. Every pixel gets ``cnt = #{a < u}``, the gradient of a correct
+      pixel; the wrong pixel of sorted rank r has ``#{correct : cnt > r}`` active pairs (a histogram of cnt).
+    - otherwise (case B): keys ``b_k`` = the smallest value x of the dtype with ``float64(x) - margin >= u_k``;
+      ``u_k <= t_j`` iff ``b_k <= u_j``. Every pixel gets ``le = #{b <= u}`` and the wrong pixel j has
+      ``n_c - le_j`` active pairs; the correct pixel of sorted rank r is in ``#{wrong : le <= r}`` (a histogram).
+
+    With the gradient g (+count on correct, -count on wrong pixels) the sum is ``g . u + margin * #active pairs``,
+    accumulated in float64. With ``mean`` the sum and the gradient are divided by ``n_w * n_c`` (the gradient as
+    torch would: each count times the scale in ``u``'s dtype, rounded once).
+    """
+    n = u.size
+    wrong_pos = np.flatnonzero(~ok)
+    n_w = wrong_pos.size
+    n_c = n - n_w
+    grad = np.empty(n, dtype=u.dtype)
+    if n_w == 0 or n_c == 0:
+        grad[:] = 0
+        return 0.0, grad if with_grad else None
+    swap = n_w > n_c  # case B: the correct pixels are the keys
+    key_pos = np.flatnonzero(ok) if swap else wrong_pos  # ascending
+    key_u, key_order = _sort_with_positions(u[key_pos], key_pos)
+    if swap:
+        keys = _lowest_reaching(key_u.astype(np.float64), margin, u.dtype)
     else:
-        parts = list(
-            _pool().map(
-                lambda i: _correct_chunk(u, ok, int(bounds[i]), int(bounds[i + 1]), thresholds, grad), range(n_chunks)
-            )
-        )
-    count = np.sum([p[0] for p in parts], axis=0)
-    total = np.sum([p[1] for p in parts], axis=0)
-    if grad is not None:
-        grad[wrong] = -count
-    return float(np.sum(total - thresholds * count)), grad
+        keys = _round_down(key_u.astype(np.float64) - margin, u.dtype)
+    table = _build_table(keys)
+    n_keys = keys.size
+    n_chunks = 1
+    if n >= 2 * _CHUNK_MIN:
+        _pool()
+        n_chunks = max(1, min(_POOL_WORKERS, n // _CHUNK_MIN))
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+    cuts = np.searchsorted(key_pos, bounds)
+    ones = torch.ones(1, dtype=torch.int32)
+    scale = u.dtype.type(1.0 / (n_w * n_c)) if mean else None
+
+    def chunk(i: int) -> tuple[torch.Tensor, float]:
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        q, g = u[lo:hi], grad[lo:hi]
+        rank = np.empty(hi - lo, np.int32)
+        _lookup(table, q, not swap, rank)
+        # The keys' own pixels get a rank whose gradient is 0 and whose histogram bin is never read.
+        rank[key_pos[cuts[i] : cuts[i + 1]] - lo] = n_keys if swap else 0
+        hist = torch.zeros(n_keys + 1, dtype=torch.int32)
+        hist.index_add_(0, torch.from_numpy(rank), ones.expand(hi - lo))
+        if swap:
+            rank -= n_keys  # wrong: -(n_c - le)
+        dot = float(np.einsum("i,i->", rank, q, dtype=np.float64))
+        if scale is None:
+            np.copyto(g, rank, casting="unsafe")
+        else:
+            np.multiply(rank, scale, out=g, casting="unsafe")
+        return hist, dot
+
+    parts = [chunk(0)] if n_chunks == 1 else list(_pool().map(chunk, range(n_chunks)))
+    hist = parts[0][0].numpy().astype(np.int64)
+    for part in parts[1:]:
+        hist += part[0].numpy()
+    if swap:  # correct pixel of sorted rank r: #{wrong : le <= r}
+        key_grad = np.cumsum(hist[:n_keys])
+        pairs = int(key_grad.sum())
+    else:  # wrong pixel of sorted rank r: -#{correct : cnt > r}
+        key_grad = -np.cumsum(hist[::-1])[-2::-1]
+        pairs = -int(key_grad.sum())
+    grad[key_order] = key_grad if scale is None else key_grad * scale
+    key_dot = float(np.einsum("i,i->", key_grad.astype(np.float64), key_u, dtype=np.float64))
+    total = sum(p[1] for p in parts) + key_dot + margin * pairs
+    return (total / (n_w * n_c) if mean else total), grad if with_grad else None
 
 
 def _exact_sum_torch(
