@@ -325,6 +325,8 @@ def test_load_dataset_nnunet_style_missing_files(tmp_path):
         load_dataset(root)
     for k in (1, 3):
         (root / "labelsTr" / f"synth_train_001_a{k}.nii.gz").unlink()
+    assert load_dataset(root)[1].num_annotators == 1  # the consensus label is still there: read as one annotator
+    (root / "labelsTr" / "synth_train_001.nii.gz").unlink()
     with pytest.raises(ValueError, match=r"label file .*labelsTr/synth_train_001.nii.gz \(or synth_train_001_a1"):
         load_dataset(root)
     root = fresh("channel")
@@ -718,3 +720,16 @@ def test_load_dataset_refuses_a_training_image_with_nan_naming_the_case_and_its_
     save_nifti(root / "imagesTr" / "case_1.nii.gz", image)
     with pytest.raises(ValueError, match=r"case 'case_1' \(file '.*imagesTr/case_1\.nii\.gz'\) to be finite"):
         load_dataset(root, split="train")
+
+
+def test_several_annotators_are_written_with_their_majority_as_the_plain_label(tmp_path):
+    """nnU-Net trains on labelsTr/<case>; selectseg reads the annotators' own files back."""
+    from selectseg.data.annotators import target_labels
+
+    data = small_synthetic(num_cases=2, num_annotators=3)
+    root = write_msd_dataset(tmp_path / "ds", data)
+    for case in data:
+        plain = nib.load(root / "labelsTr" / f"{case.case_id}.nii.gz").get_fdata().reshape(case.labels.shape[1:])
+        assert np.array_equal(plain, target_labels(case.labels, "majority", 2))
+    back = load_dataset(root)
+    assert all(b.num_annotators == 3 and np.array_equal(b.labels, c.labels) for b, c in zip(back, data))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._validation import look_up_option
+from ..annotators import target_labels
 from ..case import Case, SegmentationDataset
 from ..io import atomic_write, write_nifti, write_png
 from .msd import ANNOTATOR_FILE, CASE_ID, DATASET_JSON, FOLDERS
@@ -28,7 +29,9 @@ def write_msd_dataset(
     """Write datasets in the nnU-Net v2 layout that :func:`~selectseg.data.load_dataset` reads back exactly.
 
     The folder gets ``imagesTr/<case>_XXXX<ending>`` (one file per channel; one RGB file for a 3-channel PNG
-    dataset), ``labelsTr/<case><ending>`` for one annotator or ``labelsTr/<case>_a1<ending>, ...`` for several,
+    dataset), ``labelsTr/<case><ending>`` for one annotator or ``labelsTr/<case>_a1<ending>, ...`` for several
+    together with their per-voxel majority as ``labelsTr/<case><ending>`` (the plain label nnU-Net trains on; the
+    reader takes the annotators' files when both are there),
     ``imagesTs/`` and (when the test cases are labelled) ``labelsTs/`` likewise, and ``dataset.json`` (nnU-Net v2
     style). Reading it back gives the same image arrays, labels and affines (NIfTI stores the affine in float32).
     NIfTI images are float32 and labels uint8 (int16 beyond 256 classes), each with its case's geometry (see
@@ -179,4 +182,7 @@ def _case_files(case: Case, which: str, ending: str, num_classes: int) -> dict[s
         single = case.num_annotators == 1
         for k, label in enumerate(case.labels.astype(dtype), start=1):
             files[f"{labels}/{case.case_id if single else f'{case.case_id}_a{k}'}{ending}"] = label
+        if not single:  # the annotators' majority as the plain label nnU-Net trains on (our reader prefers _a<k>)
+            consensus = target_labels(case.labels, "majority", num_classes).astype(dtype)
+            files[f"{labels}/{case.case_id}{ending}"] = consensus
     return files
