@@ -469,3 +469,16 @@ def test_progress_keeps_its_count_and_times_at_80_columns(width: int) -> None:
         render.console.width = old
     line = out.file.getvalue().splitlines()[0]
     assert "uncertainty_aware epoch 12/80" in line and "3/6" in line and "0:00:00" in line and len(line) <= width
+
+
+def test_a_threshold_chosen_on_older_weights_is_stale(tmp_path: Path) -> None:
+    """Training further after `selectseg threshold` makes the stored threshold stale: predict refuses it."""
+    run = tmp_path / "run"
+    assert invoke("train", "--out", run, *(f"--set={o}" for o in TINY), "--epochs", "1").exit_code == 0
+    assert invoke("threshold", run, "--pooled-coverage", "0.8", "--device", "cpu").exit_code == 0
+    assert json.loads((run / "referral.json").read_text())["weights_sha256"]
+    ok = invoke("predict", run, "--out", tmp_path / "p", "--device", "cpu")
+    assert ok.exit_code == 0 and "from" in ok.output and "referral.json" in ok.output
+    assert invoke("train", "--out", run, "--resume", "--epochs", "2").exit_code == 0
+    stale = invoke("predict", run, "--out", tmp_path / "q", "--device", "cpu")
+    assert stale.exit_code == 2 and "stale" in stale.output

@@ -88,6 +88,13 @@ def predict_cases(
                 "those, or give a threshold or "
                 "coverage, or turn the calibrated threshold off."
             )
+        if referral.weights_sha256 is not None and run.weights_sha256 and referral.weights_sha256 != run.weights_sha256:
+            raise ValueError(
+                f"The referral threshold in {str(run.run_dir)!r}/referral.json is stale: it was chosen with other "
+                "weights than the ones loaded now (the run was trained further, or another snapshot is loaded). "
+                "Choose it again (`selectseg threshold`), give a threshold or coverage, or turn the stored threshold "
+                "off."
+            )
         threshold, source = referral.threshold, "referral.json"
     if threshold is not None:
         threshold = check_threshold("threshold", threshold)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ class LoadedRun:
     info: dict[str, Any]
     device: torch.device
     members: tuple[SegmentationNet, ...] = ()
+    weights_sha256: str = ""
+    """SHA-256 of the weights file(s) loaded (for an ensemble, of the members' digests in order): what a stored
+    referral threshold is tied to."""
 
     @property
     def is_ensemble(self) -> bool:
@@ -255,7 +259,10 @@ def load_run(run_dir: str | Path, *, device: str = "auto", snapshot: int | None 
     if index is not None and index[0] == "ensemble":
         loaded = [load_run(run_dir / name, device=device, snapshot=snapshot) for name in index[1]["members"]]
         first = loaded[0]
-        return dataclasses.replace(first, run_dir=run_dir, members=tuple(r.model for r in loaded))
+        combined = hashlib.sha256("".join(r.weights_sha256 for r in loaded).encode()).hexdigest()
+        return dataclasses.replace(
+            first, run_dir=run_dir, members=tuple(r.model for r in loaded), weights_sha256=combined
+        )
     for name in (folder.MODEL, folder.CONFIG, folder.RUN_INFO):
         if not (run_dir / name).is_file():
             hint = " (training may not have finished: resume it)" if name == folder.MODEL else ""
@@ -274,7 +281,8 @@ def load_run(run_dir: str | Path, *, device: str = "auto", snapshot: int | None 
             )
     model = load_model(weights, device=resolved)
     _check_architecture(run_dir, weights, model.spec, _expected_spec(config, info))
-    return LoadedRun(run_dir=run_dir, model=model, config=config, info=info, device=resolved)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return LoadedRun(run_dir=run_dir, model=model, config=config, info=info, device=resolved, weights_sha256=digest)
 
 
 _RUN_INFO_FIELDS = {"class_names": "a list of class names", "channel_names": "a list of channel names"}

@@ -27,6 +27,7 @@ class ReferralResult:
         uncertainty, estimator, estimator_options: the uncertainty the threshold applies to (predict refuses
             another).
         calibration_cases, num_cases, num_voxels: the calibration set.
+        weights_sha256: the weights the threshold belongs to.
     """
 
     threshold: float
@@ -42,6 +43,9 @@ class ReferralResult:
     calibration_cases: tuple[str, ...] = ()
     num_cases: int = 0
     num_voxels: int = 0
+    weights_sha256: str | None = None
+    """SHA-256 of the weights the threshold was chosen with (None in files written before it was recorded): a
+    threshold chosen on other weights is stale."""
 
     @property
     def made_for(self) -> tuple[str, str, dict[str, Any]]:
@@ -63,6 +67,7 @@ class ReferralResult:
             "calibration_cases": list(self.calibration_cases),
             "num_cases": self.num_cases,
             "num_voxels": self.num_voxels,
+            "weights_sha256": self.weights_sha256,
         }
 
     def save(self, run_dir: str | Path) -> Path:
@@ -102,4 +107,5 @@ class ReferralResult:
             calibration_cases=tuple(str(c) for c in content.get("calibration_cases") or []),
             num_cases=_json.read_int(content.get("num_cases"), 0),
             num_voxels=_json.read_int(content.get("num_voxels"), 0),
+            weights_sha256=content["weights_sha256"] if isinstance(content.get("weights_sha256"), str) else None,
         )
