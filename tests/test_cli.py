@@ -482,3 +482,14 @@ def test_a_threshold_chosen_on_older_weights_is_stale(tmp_path: Path) -> None:
     assert invoke("train", "--out", run, "--resume", "--epochs", "2").exit_code == 0
     stale = invoke("predict", run, "--out", tmp_path / "q", "--device", "cpu")
     assert stale.exit_code == 2 and "stale" in stale.output
+
+
+def test_train_keeps_a_best_checkpoint_and_draws_progress(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = invoke("train", "--out", run, *(f"--set={o}" for o in TINY), "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert (run / "checkpoints" / "best.pt").is_file() and (run / "progress.png").read_bytes()[:4] == b"\x89PNG"
+    from selectseg.training import load_model
+
+    best = load_model(run / "checkpoints" / "best.pt")
+    assert best.spec == load_model(run / "model.pt").spec

@@ -145,6 +145,7 @@ def train_command(
         with render.progress() as progress:
             displays = [render.TrainDisplay(progress, label=f"fold {k}") for k in range(folds)]
             results = train_folds(resolved, out, folds, resume=resume, progress=lambda k, event: displays[k](event))
+        _progress_figures([r.run_dir for r in results])
         console.print(f"Trained {len(results)} folds in {out}; `selectseg evaluate {out}` aggregates them")
         return
     if ensemble > 1:
@@ -156,13 +157,35 @@ def train_command(
                 resolved, out, ensemble, resume=resume, progress=lambda k, event: displays[k](event)
             )
         if is_main_process():
+            _progress_figures([r.run_dir for r in results])
             console.print(f"Trained an ensemble of {len(results)} members in {out}")
         return
     with render.progress() as progress:
         result = train(resolved, out, resume=resume, progress=render.TrainDisplay(progress))
     if is_main_process():  # under torchrun, rank 0 speaks for all
+        _progress_figures([result.run_dir])
         epochs = len(result.history)
-        console.print(f"Trained {epochs} epoch{'s' if epochs != 1 else ''}; weights in {result.model_path}")
+        best = result.run_dir / folder.BEST
+        console.print(
+            f"Trained {epochs} epoch{'s' if epochs != 1 else ''}; weights in {result.model_path}"
+            + (f" (best epoch by {_best_metric(result.run_dir)}: {best})" if best.is_file() else "")
+            + f"; curves in {result.run_dir / folder.PROGRESS}"
+        )
+
+
+def _best_metric(run_dir: Path) -> str:
+    """The validation metric a run keeps its best checkpoint by."""
+    from ..runs import folder
+
+    return folder.read_config(run_dir).best_metric
+
+
+def _progress_figures(run_dirs: list[Path]) -> None:
+    """``progress.png`` in each trained run folder (the training curves)."""
+    from ..report import write_progress
+
+    for run_dir in run_dirs:
+        write_progress(run_dir)
 
 
 def _inference(uncertainty: str, estimator: str, mc_samples: int, skip_first: int | None = None) -> Any:

@@ -44,6 +44,7 @@ __all__ = [
     "load_run_results",
     "quadrant_fractions",
     "write_comparison",
+    "write_progress",
     "write_report",
 ]
 
@@ -123,3 +124,17 @@ def write_report(
             fig.figure.clear()
         atomic_write_text(stage / out.name, render_html(data, embedded))
     return out
+
+
+def write_progress(run_dir: str | Path) -> Path | None:
+    """Draw a run's training curves (``RUN/metrics.csv``) into ``RUN/progress.png`` (nnU-Net's progress.png),
+    atomically; None when the run has no history yet. Loads matplotlib (the plotting layer) on demand."""
+    from ..results import TrainingHistory
+    from ..runs import folder
+    from .figures import figure_bytes, plot_histories
+
+    run_dir = Path(run_dir)
+    history = TrainingHistory.load(run_dir / folder.METRICS)
+    if history is None:
+        return None
+    return atomic_write_bytes(run_dir / folder.PROGRESS, figure_bytes(plot_histories([(run_dir.name, history)])))

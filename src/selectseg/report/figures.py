@@ -26,7 +26,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..results import Montage, OODResult
+from ..results import Montage, OODResult, TrainingHistory
 from .collect import ReportData, ScatterData
 from .results import RunResults
 
@@ -319,11 +319,16 @@ def plot_training(runs: Sequence[RunResults]) -> Figure:
     Returns:
         The figure.
     """
+    return plot_histories([(run.label, run.training) for run in runs])
+
+
+def plot_histories(histories: Sequence[tuple[str, TrainingHistory | None]]) -> Figure:
+    """:func:`plot_training` from ``(label, history)`` pairs (a run folder's own ``metrics.csv`` needs no
+    evaluation: ``progress.png``)."""
     fig = _new_figure(*_panel_size(len(TRAINING_PANELS), max_cols=5, width=3.4, height=3.0))
     axes = _grid(fig, len(TRAINING_PANELS), max_cols=5)
     for ax, (column, title, log) in zip(axes, TRAINING_PANELS):
-        for i, run in enumerate(runs):
-            history = run.training
+        for i, (label, history) in enumerate(histories):
             if history is None:
                 continue
             if column == "weighted_ranking":
@@ -335,7 +340,7 @@ def plot_training(runs: Sequence[RunResults]) -> Figure:
                 continue
             keep = np.isfinite(values) & ((values > 0) if log else True)
             if keep.any():
-                ax.plot(history.epochs[keep], values[keep], "-", color=f"C{i}", linewidth=1.2, label=_t(run.label))
+                ax.plot(history.epochs[keep], values[keep], "-", color=f"C{i}", linewidth=1.2, label=_t(label))
         if log and ax.has_data():
             ax.set_yscale("log")
         ax.set_title(_t(title), fontsize="medium")

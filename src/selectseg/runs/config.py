@@ -222,6 +222,8 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
         tensorboard: also log to TensorBoard when it is installed.
         val_every: validate every N epochs (0 = never).
+        best_metric: keep ``checkpoints/best.pt``, the weights of the epoch with the best value of this validation
+            metric so far: ``val_dice`` (higher is better; the default), ``val_aurc`` (lower) or ``none``.
         snapshot_epochs: also save the weights after these epochs as ``snapshots/epoch_NNNN.pt`` (same format as
             ``model.pt``; ``load_run(run, snapshot=N)`` evaluates one), e.g. to evaluate one run at several budgets.
     """
@@ -237,6 +239,7 @@ class TrainConfig:
     tensorboard: bool = True
     val_every: int = 1
     snapshot_epochs: tuple[int, ...] = ()
+    best_metric: str = "val_dice"
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -284,6 +287,7 @@ def validate_config(config: TrainConfig) -> None:
             raise ValueError("`loss.ranking_balance` > 0 balances the ranking loss, but `loss.ranking` is 'none'.")
         if config.loss.grad_norm_every == 0:
             raise ValueError("`loss.ranking_balance` > 0 needs gradient measurements: set `loss.grad_norm_every` >= 1.")
+    look_up_option("best_metric", config.best_metric, ("val_dice", "val_aurc", "none"))
     bad = [e for e in config.snapshot_epochs if not 1 <= e <= config.optim.epochs]
     if bad:
         raise ValueError(

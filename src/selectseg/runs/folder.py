@@ -7,6 +7,8 @@ name themselves::
     RUN/run.json                 data facts the run depends on (classes, channels, patch size, cases, versions)
     RUN/metrics.csv              one row per finished epoch
     RUN/checkpoints/last.pt      the resumable state after the last finished epoch
+    RUN/checkpoints/best.pt      the weights of the best epoch by ``best_metric`` (validation Dice by default)
+    RUN/progress.png             the training curves (nnU-Net's progress.png), drawn by ``selectseg train``
     RUN/model.pt                 final weights + architecture (what predict/evaluate load)
     RUN/snapshots/epoch_NNNN.pt  weights after the epochs in ``snapshot_epochs``
     RUN/referral.json            a calibrated referral threshold (``selectseg calibrate``)
@@ -47,6 +49,7 @@ if typing.TYPE_CHECKING:
     from .config import TrainConfig
 
 __all__ = [
+    "BEST",
     "CHECKPOINT",
     "CONFIG",
     "CV_INDEX",
@@ -57,6 +60,7 @@ __all__ = [
     "MODEL",
     "OOD_DIR",
     "PREDICTIONS_DIR",
+    "PROGRESS",
     "REFERRAL",
     "RUN_INFO",
     "SNAPSHOTS_DIR",
@@ -78,6 +82,10 @@ RUN_INFO = "run.json"
 METRICS = "metrics.csv"
 MODEL = "model.pt"
 CHECKPOINT = "checkpoints/last.pt"
+BEST = "checkpoints/best.pt"
+"""The weights of the epoch with the best ``best_metric`` so far (same format as ``model.pt``)."""
+PROGRESS = "progress.png"
+"""The training curves, drawn after training by the CLI (:func:`selectseg.report.write_progress`)."""
 SNAPSHOTS_DIR = "snapshots"
 REFERRAL = "referral.json"
 EVALUATION_DIR = "evaluation"

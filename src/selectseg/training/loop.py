@@ -544,6 +544,8 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, float], steps: int) -> Non
     )
     if epoch + 1 in config.snapshot_epochs:
         _save_weights(folder.snapshot_path(run.run_dir, epoch + 1), model, run.spec, config, epoch + 1)
+    if is_best_epoch(run.history, config.best_metric):
+        _save_weights(run.run_dir / folder.BEST, model, run.spec, config, epoch + 1)
     atomic_write_text(run.run_dir / folder.METRICS, _metrics_csv(run.history))
     if run.writer is not None:
         for key, value in row.items():
@@ -552,6 +554,31 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, float], steps: int) -> Non
         run.writer.flush()
     if run.progress:
         run.progress(ProgressEvent("epoch", epoch + 1, config.optim.epochs, steps, steps, row))
+
+
+BEST_METRICS = {"val_dice": True, "val_aurc": False, "none": True}
+"""``best_metric`` -> whether higher is better (``"none"``: no best checkpoint)."""
+
+
+def is_best_epoch(history: list[dict[str, float]], metric: str) -> bool:
+    """Whether the last row of ``history`` is strictly the best so far in ``metric`` (NaN rows, e.g. epochs without
+    validation, never are). Decided from the history alone, so a resumed run keeps the same best checkpoint.
+
+    Example:
+        >>> rows = [{"val_dice": 0.5}, {"val_dice": float("nan")}, {"val_dice": 0.7}]
+        >>> is_best_epoch(rows, "val_dice"), is_best_epoch(rows[:2], "val_dice"), is_best_epoch(rows, "none")
+        (True, False, False)
+    """
+    if metric == "none" or not history:
+        return False
+    value = history[-1].get(metric, math.nan)
+    if not math.isfinite(value):
+        return False
+    earlier = [r.get(metric, math.nan) for r in history[:-1]]
+    earlier = [v for v in earlier if math.isfinite(v)]
+    if not earlier:
+        return True
+    return value > max(earlier) if BEST_METRICS[metric] else value < min(earlier)
 
 
 def _finish(run: _Run) -> TrainResult:
