@@ -116,6 +116,8 @@ def run_demo(
         )
         if folder.is_trained(run_dir):
             saved = dataclasses.replace(folder.read_config(run_dir), device=config.device)
+            if not config.data.patch_size:  # the saved config holds the patch size the data resolved to
+                saved = dataclasses.replace(saved, data=dataclasses.replace(saved.data, patch_size=()))
             if saved != config:
                 raise ValueError(
                     f"{str(run_dir)!r} holds a run with other settings than this demo's (another --seed or --quick, or "

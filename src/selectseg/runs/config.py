@@ -587,5 +587,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def save_config(config: TrainConfig) -> str:
-    """The resolved config as YAML text."""
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    """The resolved config as YAML text; without the ``data.synthetic`` block when the data are a folder (it describes
+    nothing there, and reading the file back fills in its defaults)."""
+    data = config_to_dict(config)
+    if config.data.path != "synthetic":
+        del data["data"]["synthetic"]
+    return yaml.safe_dump(data, sort_keys=False)

@@ -52,7 +52,15 @@ from ..models import ModelSpec, SegmentationNet, build_model
 from ..models.inference import normalize_image, predict_probabilities
 from ..runs import folder
 from ..runs.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from ..runs.config import LossConfig, TrainConfig, config_diff, config_to_dict, ranking_weight_at, save_config
+from ..runs.config import (
+    LossConfig,
+    TrainConfig,
+    config_diff,
+    config_to_dict,
+    ranking_weight_at,
+    save_config,
+    with_overrides,
+)
 from ..runs.data import load_cases
 from ..runs.device import is_main_process
 from ..uncertainty import get_score
@@ -157,6 +165,9 @@ def train(
 
 
 def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
+    """The config to train with: a new run's, with its data path made absolute; on resume the saved one, where a
+    given config may change only ``optim.epochs`` (train longer) and ``data.path`` (data that moved)."""
+    config = None if config is None else _absolute_data_path(config)
     if resume:
         if not folder.has_config(run_dir):
             raise ValueError(
@@ -167,18 +178,31 @@ def _prepare_run_dir(config: TrainConfig | None, run_dir: Path, resume: bool) ->
             return saved
         mine, theirs = config_to_dict(config), config_to_dict(saved)
         mine["optim"]["epochs"] = theirs["optim"]["epochs"]
+        mine["data"]["path"] = theirs["data"]["path"]
+        if not mine["data"]["patch_size"]:  # not given: the saved, resolved one stands
+            mine["data"]["patch_size"] = theirs["data"]["patch_size"]
         if mine != theirs:
             raise ValueError(
                 f"Cannot resume {str(run_dir)!r} with a different config ({_dict_diff(theirs, mine)}); "
-                "only optim.epochs may change."
+                "only optim.epochs (train longer) and data.path (data that moved) may change."
             )
-        if config.optim.epochs != saved.optim.epochs and is_main_process():  # training longer (or shorter)
-            atomic_write_text(run_dir / folder.CONFIG, save_config(config))
-        return config
+        changed = with_overrides(saved, {"optim.epochs": config.optim.epochs, "data.path": config.data.path})
+        if changed != saved and is_main_process():
+            atomic_write_text(run_dir / folder.CONFIG, save_config(changed))
+        return changed
     if config is None:
         raise ValueError("A config is needed to start a new run (only `resume` can take the saved one).")
     folder.check_new_run(run_dir)
     return config
+
+
+def _absolute_data_path(config: TrainConfig) -> TrainConfig:
+    """``data.path`` resolved to an absolute path (the built-in ``synthetic`` set stays as it is), so that a run can
+    be used from any working directory."""
+    path = config.data.path
+    if path == "synthetic" or not path:
+        return config
+    return with_overrides(config, {"data.path": str(Path(path).expanduser().resolve())})
 
 
 def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -362,8 +386,10 @@ def _write_run_files(
     train_cases: list[Any],
     val_cases: list[Any],
 ) -> None:
-    """``config.yaml`` and ``run.json`` of a new run: the data facts and every library version that matters."""
-    atomic_write_text(run_dir / folder.CONFIG, save_config(config))
+    """``config.yaml`` (fully resolved: the patch size the data gave) and ``run.json`` of a new run: the data facts
+    and every library version that matters."""
+    resolved = with_overrides(config, {"data.patch_size": list(patch_size)})
+    atomic_write_text(run_dir / folder.CONFIG, save_config(resolved))
     run_info = {
         "selectseg_version": __version__,
         "torch_version": torch.__version__,
