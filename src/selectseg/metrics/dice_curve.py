@@ -340,7 +340,7 @@ def image_list(name: str, value: Any) -> list[Any]:
 
 def image_lists(
     predictions: Any, targets: Any, uncertainties: Any, *, target_name: str = "targets"
-) -> tuple[list[Any], ...]:
+) -> tuple[list[Any], list[Any], list[Any]]:
     """:func:`image_list` of the three arguments of a selective metric."""
     return (
         image_list("predictions", predictions),
