@@ -138,7 +138,8 @@ def _ok():
 @pytest.mark.parametrize(
     ("mutate", "error", "match"),
     [
-        (lambda a: (np.array([0, 1]), *a[1:]), TypeError, "`predictions` to be a list of per-image arrays"),
+        (lambda a: (np.array([0, 1]), *a[1:]), ValueError, r"`predictions` to be a batch \(B, \*S\) with at least 2"),
+        (lambda a: ("x", *a[1:]), TypeError, "`predictions` to be a list of per-image arrays or a batch"),
         (lambda a: ([], [], []), ValueError, "`predictions` to hold at least one image"),
         (lambda a: (a[0] * 2, *a[1:]), ValueError, "one array per image each, but got 2, 1 and 1"),
         (lambda a: ([np.array([0.0, 1.0])], *a[1:]), TypeError, r"`predictions\[0\]` to hold integer labels"),

@@ -2,7 +2,9 @@
 oracle/excess split of the Dice AURC, the pixel error-detection AUROC and the AUGRC), calibration (NLL, Brier, ECE),
 annotator metrics (inter-annotator agreement, variance, correlation with annotator disagreement), distribution
 metrics between a model's samples and the annotators, layer agreement, quality control and OOD detection, the
-bootstrap over images of the Dice curve and the paired comparison over seeds.
+bootstrap over images of the Dice curve and the paired comparison over seeds. The selective functions take lists of
+images or batches ``(B, *S)``; ``SelectiveDiceMetric`` and ``ErrorDetectionMetric`` accumulate batches (and DDP ranks)
+with ``update``/``compute``/``reset``.
 
 Pure library layer: imports neither models, training nor plotting. Temperature scaling, a calibrator rather than a
 metric, lives in :mod:`selectseg.uncertainty.calibrators`; ``fit_temperature`` and ``apply_temperature`` stay
@@ -31,12 +33,13 @@ from .calibration import CalibrationBins, CalibrationResult, CalibrationStats, b
 from .dice import mean_dice
 from .dice_curve import DiceOperatingPoint, SelectiveDiceCurve, coverage_threshold, selective_dice_curve
 from .distributions import ThresholdDice, generalized_energy_distance, hungarian_matched_iou, soft_dice_at_thresholds
-from .error_detection import pixel_augrc, pixel_error_auroc
+from .error_detection import ErrorDetectionScores, pixel_augrc, pixel_error_auroc
 from .layers import aula, layer_agreement_curve
 from .paired import PairedComparison, paired_comparison
 from .pixel import PixelSelectiveMetrics, selective_pixel_metrics
 from .quality import QCCurve, ood_auroc, quality_control_curve
 from .risk_coverage import RiskCoverageCurve, aurc, eaurc, risk_coverage_curve
+from .streaming import ErrorDetectionMetric, SelectiveDiceMetric
 
 __all__ = [
     "CalibrationBins",
@@ -46,12 +49,15 @@ __all__ = [
     "CorrelationInterval",
     "DiceBootstrap",
     "DiceOperatingPoint",
+    "ErrorDetectionMetric",
+    "ErrorDetectionScores",
     "Interval",
     "PairedComparison",
     "PixelSelectiveMetrics",
     "QCCurve",
     "RiskCoverageCurve",
     "SelectiveDiceCurve",
+    "SelectiveDiceMetric",
     "ThresholdDice",
     "UndefinedMetricWarning",
     "WeightedDiceStatistics",

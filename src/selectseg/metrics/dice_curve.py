@@ -30,8 +30,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
 from .._types import ImageArray
 from .._validation import (
@@ -45,6 +47,9 @@ from .._validation import (
 )
 
 __all__ = ["DiceOperatingPoint", "SelectiveDiceCurve", "coverage_threshold", "selective_dice_curve"]
+
+ImageBatch = Sequence[ImageArray] | ImageArray
+"""N images: a list of per-image arrays ``(*S_i)``, or one batch array/tensor ``(B, *S)`` (each row one image)."""
 
 
 @dataclass(frozen=True)
@@ -255,29 +260,34 @@ class _WrongPixels:
 
 
 def selective_dice_curve(
-    predictions: Sequence[ImageArray],
-    targets: Sequence[ImageArray],
-    uncertainties: Sequence[ImageArray],
+    predictions: ImageBatch,
+    targets: ImageBatch,
+    uncertainties: ImageBatch,
     *,
     num_classes: int,
 ) -> SelectiveDiceCurve:
     """Dice-coverage curve with referred pixels corrected by a radiologist (higher Dice is better).
 
     Args:
-        predictions: per-image integer label maps predicted by the model.
-        targets: per-image integer reference label maps.
-        uncertainties: per-image uncertainty maps, higher = less sure.
+        predictions: integer label maps predicted by the model (argmax over the classes, not probabilities).
+        targets: integer reference label maps.
+        uncertainties: uncertainty maps, higher = less sure.
         num_classes: K >= 2; labels lie in [0, K) and class 0 is background.
 
     Shape:
-        Three lists of N arrays; image i's three arrays share one shape ``(*S_i)``, which may differ between
-        images. Returns a curve of P points.
+        Each argument holds N images, either as a list of N arrays/tensors ``(*S_i)`` (shapes may differ between
+        images) or as one batch array/tensor ``(B, *S)``, each row one image (N = B); lists and batches may be
+        mixed and give bit-identical results. Image i's three arrays share one shape; a singleton channel axis
+        (MONAI's ``(1, *S)`` per image, ``(B, 1, *S)`` per batch) is dropped first, which changes no number (only
+        pixel counts matter). An array is always a batch: pass one image ``(*S)`` as ``[image]``. Returns a curve
+        of P points. To accumulate over batches (and DDP ranks), see :class:`~selectseg.metrics.SelectiveDiceMetric`.
 
     Raises:
-        TypeError: if an argument is not a list of arrays/tensors, labels are not integers or ``num_classes``
-            is not an int.
-        ValueError: if the lists are empty or of different lengths, an image's arrays differ in shape or are
-            empty, labels lie outside [0, K), uncertainties hold NaN/inf, or ``num_classes`` < 2.
+        TypeError: if an argument is neither a list of arrays/tensors nor an array/tensor, labels are not integers
+            or ``num_classes`` is not an int.
+        ValueError: if the lists are empty or of different lengths, a batch has fewer than 2 dimensions, an image's
+            arrays differ in shape or are empty, labels lie outside [0, K), uncertainties hold NaN/inf, or
+            ``num_classes`` < 2.
 
     Example (the issue's worked example: one binary image of 10 pixels):
         >>> label = np.array([1, 1, 1, 0, 0, 0, 0, 0, 1, 0])
@@ -295,8 +305,53 @@ def selective_dice_curve(
         Ding et al., MIDL 2020, section 2.1 and Table 1.
     """
     k = check_num_classes(num_classes)
-    pred_flat, tgt_flat, unc_flat = check_selective_images(predictions, targets, uncertainties, k)
+    pred_flat, tgt_flat, unc_flat = check_selective_images(*image_lists(predictions, targets, uncertainties), k)
     return _dice_curve(pred_flat, tgt_flat, unc_flat, k)
+
+
+def image_list(name: str, value: Any) -> list[Any]:
+    """N images as a list: a list/tuple as given, a batch array/tensor ``(B, *S)`` split into its B rows.
+
+    A leading singleton channel axis is dropped: a list item ``(1, *S)`` becomes ``(*S)`` and a batch
+    ``(B, 1, *S)`` becomes ``(B, *S)`` (the selective metrics count pixels, so this changes no number; it lets a
+    MONAI channel-first label map meet a ``(B, *S)`` uncertainty map). A tensor batch is moved to the CPU once.
+
+    Raises:
+        TypeError: if ``value`` is neither a list/tuple nor a numpy array/torch tensor, or holds non-numbers.
+        ValueError: if a batch has fewer than 2 dimensions (``(B, *S)`` needs one spatial axis).
+    """
+    if isinstance(value, (list, tuple)):
+        return [_drop_channel(item) for item in value]
+    if not isinstance(value, (np.ndarray, torch.Tensor)):
+        raise TypeError(
+            f"Expected `{name}` to be a list of per-image arrays or a batch array/tensor (B, *S), "
+            f"but got {type(value).__name__}."
+        )
+    batch = to_numpy(name, value)
+    if batch.ndim < 2:
+        raise ValueError(
+            f"Expected `{name}` to be a batch (B, *S) with at least 2 dimensions, but got shape {batch.shape}; "
+            "pass one image (*S) as a list, [image]."
+        )
+    if batch.ndim >= 3 and batch.shape[1] == 1:
+        batch = batch[:, 0]
+    return list(batch)
+
+
+def image_lists(
+    predictions: Any, targets: Any, uncertainties: Any, *, target_name: str = "targets"
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """:func:`image_list` of the three arguments of a selective metric."""
+    return (
+        image_list("predictions", predictions),
+        image_list(target_name, targets),
+        image_list("uncertainties", uncertainties),
+    )
+
+
+def _drop_channel(item: Any) -> Any:
+    shape = getattr(item, "shape", None)
+    return item[0] if shape is not None and len(shape) >= 2 and shape[0] == 1 else item
 
 
 def check_selective_images(
@@ -355,26 +410,53 @@ def check_selective_images(
     return pred_flat, tgt_flat, unc_flat
 
 
+class DiceParts(NamedTuple):
+    """One image reduced to what the Dice curve needs (exact: the curve of a list of parts equals the curve of the
+    images). The predictions and references of correct pixels are dropped.
+
+    Shape:
+        uncertainty ``(n,)`` (the image's pixels, flattened in C order); wrong_index, wrong_predicted, wrong_label
+        ``(W,)`` int64 (the wrong pixels in pixel order); reference_counts ``(K,)`` int64 (pixels of each class).
+    """
+
+    uncertainty: np.ndarray
+    wrong_index: np.ndarray
+    wrong_predicted: np.ndarray
+    wrong_label: np.ndarray
+    reference_counts: np.ndarray
+
+
+def dice_parts(pred: np.ndarray, target: np.ndarray, uncertainty: np.ndarray, k: int) -> DiceParts:
+    """One validated flat image ``(n,)`` x 3 -> its :class:`DiceParts`."""
+    wrong = np.flatnonzero(pred != target)
+    return DiceParts(
+        uncertainty=uncertainty,
+        wrong_index=wrong.astype(np.int64, copy=False),
+        wrong_predicted=pred[wrong].astype(np.int64),
+        wrong_label=target[wrong].astype(np.int64),
+        reference_counts=np.bincount(target, minlength=k).astype(np.int64),
+    )
+
+
 def _dice_curve(preds: list[np.ndarray], tgts: list[np.ndarray], uncs: list[np.ndarray], k: int) -> SelectiveDiceCurve:
-    n_images = len(preds)
+    return dice_curve_from_parts([dice_parts(p, t, u, k) for p, t, u in zip(preds, tgts, uncs)])
+
+
+def dice_curve_from_parts(parts: Sequence[DiceParts]) -> SelectiveDiceCurve:
+    """The curve of N >= 1 images given as their :class:`DiceParts` (in image order)."""
+    n_images = len(parts)
+    uncs = [q.uncertainty for q in parts]
     dtype = np.result_type(*uncs)
     all_sorted = np.sort(np.concatenate(uncs).astype(dtype, copy=False))
-    reference = np.stack([np.bincount(t, minlength=k) for t in tgts]).astype(np.int64)
+    reference = np.stack([q.reference_counts for q in parts])
 
-    wrong_u, wrong_img, wrong_pred, wrong_lab = [], [], [], []
-    for i, (p, t, u) in enumerate(zip(preds, tgts, uncs)):
-        wrong = np.flatnonzero(p != t)
-        wrong_u.append(u[wrong])
-        wrong_img.append(np.full(wrong.size, i, dtype=np.int64))
-        wrong_pred.append(p[wrong].astype(np.int64))
-        wrong_lab.append(t[wrong].astype(np.int64))
-    w_u = np.concatenate(wrong_u).astype(dtype, copy=False)
+    w_u = np.concatenate([q.uncertainty[q.wrong_index] for q in parts]).astype(dtype, copy=False)
     order = np.argsort(w_u, kind="stable")
     events = _WrongPixels(
         uncertainty=w_u[order],
-        image=np.concatenate(wrong_img)[order],
-        predicted=np.concatenate(wrong_pred)[order],
-        label=np.concatenate(wrong_lab)[order],
+        image=np.concatenate([np.full(q.wrong_index.size, i, dtype=np.int64) for i, q in enumerate(parts)])[order],
+        predicted=np.concatenate([q.wrong_predicted for q in parts])[order],
+        label=np.concatenate([q.wrong_label for q in parts])[order],
         reference_counts=reference,
     )
     n_w = events.uncertainty.size

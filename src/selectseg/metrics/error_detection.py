@@ -23,19 +23,61 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from .._types import ImageArray
 from .._validation import UndefinedMetricWarning
-from .dice_curve import check_selective_images
+from .dice_curve import ImageBatch, check_selective_images, image_lists
 
-__all__ = ["pixel_augrc", "pixel_error_auroc"]
+__all__ = ["ErrorDetectionScores", "pixel_augrc", "pixel_error_auroc"]
 
 
-def pixel_error_auroc(
-    predictions: Sequence[ImageArray], targets: Sequence[ImageArray], uncertainties: Sequence[ImageArray]
-) -> float:
+class ErrorDetectionScores(NamedTuple):
+    """Both error-detection figures of one set of images, from one sort (what
+    :class:`~selectseg.metrics.ErrorDetectionMetric` computes).
+
+    Attributes:
+        auroc: :func:`pixel_error_auroc` (higher is better; NaN when no pixel, or every pixel, is wrong).
+        augrc: :func:`pixel_augrc` (lower is better).
+        error_rate: e, the fraction of wrong pixels (the AUGRC lies in ``[e^2 / 2, e - e^2 / 2]``).
+        num_pixels: all pixels of all images.
+    """
+
+    auroc: float
+    augrc: float
+    error_rate: float
+    num_pixels: int
+
+
+class ErrorParts(NamedTuple):
+    """One image reduced to what error detection needs (exact).
+
+    Shape:
+        uncertainty ``(n,)`` (flattened in C order); wrong_index ``(W,)`` int64, the wrong pixels in pixel order.
+    """
+
+    uncertainty: np.ndarray
+    wrong_index: np.ndarray
+
+
+def error_parts(pred: np.ndarray, target: np.ndarray, uncertainty: np.ndarray) -> ErrorParts:
+    """One validated flat image ``(n,)`` x 3 -> its :class:`ErrorParts`."""
+    return ErrorParts(uncertainty, np.flatnonzero(pred != target).astype(np.int64, copy=False))
+
+
+def error_scores_from_parts(parts: Sequence[ErrorParts]) -> ErrorDetectionScores:
+    """:class:`ErrorDetectionScores` of N >= 1 images given as their :class:`ErrorParts` (a NaN AUROC warns)."""
+    all_sorted, wrong_sorted = _sorted_from_parts(parts)
+    return ErrorDetectionScores(
+        auroc=_error_auroc(all_sorted, wrong_sorted, stacklevel=4),
+        augrc=_augrc(all_sorted, wrong_sorted),
+        error_rate=wrong_sorted.size / all_sorted.size,
+        num_pixels=int(all_sorted.size),
+    )
+
+
+def pixel_error_auroc(predictions: ImageBatch, targets: ImageBatch, uncertainties: ImageBatch) -> float:
     """AUROC of the uncertainty for detecting wrong pixels (higher is better; 0.5 is chance).
 
     ``AUROC = (1 / (n_w n_c)) sum_{j wrong, k correct} ([u_j > u_k] + 1/2 [u_j = u_k])``: the probability that a
@@ -44,22 +86,25 @@ def pixel_error_auroc(
     counts after one sort (O(n log n) time, O(n) memory; never the ``n_w x n_c`` pairs).
 
     Args:
-        predictions: per-image integer label maps predicted by the model.
-        targets: per-image integer reference label maps (a pixel is wrong where they differ).
-        uncertainties: per-image uncertainty maps, higher = less sure. Ties are compared in their own dtype.
+        predictions: integer label maps predicted by the model.
+        targets: integer reference label maps (a pixel is wrong where they differ).
+        uncertainties: uncertainty maps, higher = less sure. Ties are compared in their own dtype.
 
     Shape:
-        Three lists of N arrays; image i's three arrays share one shape ``(*S_i)``. Returns a float.
+        Each argument holds N images: a list of N arrays/tensors ``(*S_i)`` or one batch ``(B, *S)``, each row one
+        image, as :func:`~selectseg.metrics.selective_dice_curve` (a singleton channel axis is dropped). Image i's
+        three arrays share one shape. Returns a float. To accumulate over batches (and DDP ranks), see
+        :class:`~selectseg.metrics.ErrorDetectionMetric`.
 
     Returns:
         The AUROC in [0, 1]; NaN with an :class:`~selectseg.UndefinedMetricWarning` when no pixel is wrong or no
         pixel is correct.
 
     Raises:
-        TypeError: if an argument is not a list of arrays/tensors, labels are not integers or an uncertainty is not
-            numeric.
-        ValueError: if the lists are empty or of different lengths, an image's arrays differ in shape or are empty,
-            or uncertainties hold NaN/inf.
+        TypeError: if an argument is neither a list of arrays/tensors nor an array/tensor, labels are not integers
+            or an uncertainty is not numeric.
+        ValueError: if the lists are empty or of different lengths, a batch has fewer than 2 dimensions, an image's
+            arrays differ in shape or are empty, or uncertainties hold NaN/inf.
 
     Example:
         >>> label = [np.array([1, 1, 0, 0, 0])]
@@ -75,9 +120,7 @@ def pixel_error_auroc(
     return _error_auroc(all_sorted, wrong_sorted)
 
 
-def pixel_augrc(
-    predictions: Sequence[ImageArray], targets: Sequence[ImageArray], uncertainties: Sequence[ImageArray]
-) -> float:
+def pixel_augrc(predictions: ImageBatch, targets: ImageBatch, uncertainties: ImageBatch) -> float:
     """Area under the generalized risk-coverage curve with the pixel error as the loss (lower is better).
 
     One global threshold t over all pixels of all images; a pixel is kept when ``uncertainty <= t``. Coverage
@@ -91,7 +134,7 @@ def pixel_augrc(
         predictions, targets, uncertainties: as :func:`pixel_error_auroc`.
 
     Shape:
-        Three lists of N arrays; image i's three arrays share one shape ``(*S_i)``. Returns a float.
+        As :func:`pixel_error_auroc`: N images as a list ``(*S_i)`` or a batch ``(B, *S)``. Returns a float.
 
     Raises:
         TypeError, ValueError: as :func:`pixel_error_auroc`.
@@ -111,15 +154,18 @@ def pixel_augrc(
 
 
 def _pooled_sorted(
-    predictions: Sequence[ImageArray], targets: Sequence[ImageArray], uncertainties: Sequence[ImageArray]
+    predictions: ImageBatch, targets: ImageBatch, uncertainties: ImageBatch
 ) -> tuple[np.ndarray, np.ndarray]:
     """All uncertainties ``(n,)`` and those of the wrong pixels ``(W,)``, each sorted ascending, in one dtype."""
-    preds, tgts, uncs = check_selective_images(predictions, targets, uncertainties, None)
-    dtype = np.result_type(*uncs)
-    values = np.concatenate(uncs).astype(dtype, copy=False)
-    wrong = np.concatenate([p != t for p, t in zip(preds, tgts)])
-    wrong_sorted = np.sort(values[wrong])
-    values.sort()  # a fresh array from concatenate: sorting it in place is safe
+    preds, tgts, uncs = check_selective_images(*image_lists(predictions, targets, uncertainties), None)
+    return _sorted_from_parts([error_parts(p, t, u) for p, t, u in zip(preds, tgts, uncs)])
+
+
+def _sorted_from_parts(parts: Sequence[ErrorParts]) -> tuple[np.ndarray, np.ndarray]:
+    dtype = np.result_type(*(q.uncertainty for q in parts))
+    wrong_sorted = np.sort(np.concatenate([q.uncertainty[q.wrong_index] for q in parts]).astype(dtype, copy=False))
+    values = np.concatenate([q.uncertainty for q in parts]).astype(dtype, copy=False)
+    values.sort()  # a fresh array from concatenate (astype with copy=False keeps it): sorting in place is safe
     return values, wrong_sorted
 
 
@@ -135,7 +181,7 @@ def _wrong_groups(all_sorted: np.ndarray, wrong_sorted: np.ndarray) -> tuple[np.
     return first.astype(np.int64), below.astype(np.int64), at_or_below.astype(np.int64)
 
 
-def _error_auroc(all_sorted: np.ndarray, wrong_sorted: np.ndarray) -> float:
+def _error_auroc(all_sorted: np.ndarray, wrong_sorted: np.ndarray, *, stacklevel: int = 3) -> float:
     n, n_wrong = all_sorted.size, wrong_sorted.size
     n_correct = n - n_wrong
     if n_wrong == 0 or n_correct == 0:
@@ -143,7 +189,7 @@ def _error_auroc(all_sorted: np.ndarray, wrong_sorted: np.ndarray) -> float:
             f"The error-detection AUROC is undefined with {n_wrong} wrong and {n_correct} correct pixels; "
             "returning NaN.",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         return math.nan
     first, below, at_or_below = _wrong_groups(all_sorted, wrong_sorted)
