@@ -514,3 +514,38 @@ def test_a_run_works_from_another_folder_and_its_config_is_resolved(
     monkeypatch.chdir(elsewhere)
     evaluated = invoke("evaluate", tmp_path / "run", "--out", "ev", "--device", "cpu", "--bootstrap", "0")
     assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_predict_on_a_plain_nnunet_input_folder_with_nnunet_names(trained: Path, tmp_path: Path) -> None:
+    """nnU-Net's -i layout (<case>_0000.nii.gz, no dataset.json) in; <case>.nii.gz and <case>.npz out."""
+    import shutil
+
+    import numpy as np
+
+    assert invoke("synth", tmp_path / "ds", "--cases", "2", "--test-cases", "2", "--size", "16").exit_code == 0
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for f in (tmp_path / "ds" / "imagesTs").iterdir():
+        shutil.copy(f, plain / f.name)
+    out = tmp_path / "pred"
+    result = invoke(
+        "predict",
+        trained,
+        "--data",
+        plain,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--naming",
+        "nnunet",
+        "--save-probabilities",
+    )
+    assert result.exit_code == 0, result.output
+    ids = sorted(f.name.removesuffix("_0000.nii.gz") for f in plain.iterdir())
+    for case_id in ids:
+        assert (out / f"{case_id}.nii.gz").is_file() and (out / f"{case_id}_uncertainty.nii.gz").is_file()
+        with np.load(out / f"{case_id}.npz") as npz:
+            probs = npz["probabilities"]
+        assert probs.shape[0] == 2 and np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
+    assert sorted(c["case_id"] for c in json.loads((out / "predictions.json").read_text())["cases"]) == ids

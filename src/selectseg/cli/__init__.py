@@ -188,6 +188,16 @@ def _progress_figures(run_dirs: list[Path]) -> None:
         write_progress(run_dir)
 
 
+def _plain_image_folder(path: Path) -> bool:
+    """A folder of nnU-Net-named images without a dataset description (nnU-Net's ``-i``)."""
+    return (
+        path.is_dir()
+        and not (path / "dataset.json").is_file()
+        and not (path / "imagesTr").is_dir()
+        and any(p.name.split(".")[0].endswith("_0000") for p in path.iterdir())
+    )
+
+
 def _inference(uncertainty: str, estimator: str, mc_samples: int, skip_first: int | None = None) -> Any:
     """The :class:`~selectseg.uncertainty.InferenceOptions` of the CLI flags; ``--skip-first`` only where the
     estimator takes it (0, the library default, is left out so that it matches a referral threshold chosen without
@@ -252,13 +262,27 @@ def predict_command(
             help="Without --threshold/--coverage, use the run's stored threshold (`selectseg threshold`).",
         ),
     ] = True,
+    naming: Annotated[
+        str, typer.Option(help="selectseg (<case>_seg.nii.gz) | nnunet (<case>.nii.gz, as nnU-Net and MONAI write).")
+    ] = "selectseg",
+    save_probabilities: Annotated[
+        bool, typer.Option(help="Also write <case>.npz with the softmax probabilities (K, *S), as nnU-Net does.")
+    ] = False,
 ) -> None:
-    """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG)."""
+    """Segment cases and write uncertainty maps and referral masks (NIfTI with source geometry, or PNG).
+
+    --data may also be a plain folder of nnU-Net-named images (<case>_0000.nii.gz, ...: nnU-Net's -i), without a
+    dataset.json."""
     from ..evaluation import load_run, predict_cases
 
     inference = _inference(uncertainty, estimator, mc_samples, skip_first)  # option errors before loading
     run = load_run(run_dir, device=device)
-    cases = _cases(run, data, split, format_)
+    if data is not None and _plain_image_folder(Path(data)):
+        from ..data.formats.msd import read_image_folder
+
+        cases = read_image_folder(data, num_channels=run.model.spec.in_channels)
+    else:
+        cases = _cases(run, data, split, format_)
     summary = _over_cases(
         "predict",
         cases,
@@ -270,6 +294,8 @@ def predict_command(
             coverage=coverage,
             inference=inference,
             use_referral=calibrated,
+            naming=naming,
+            save_probabilities=save_probabilities,
             on_case=on_case,
         ),
     )

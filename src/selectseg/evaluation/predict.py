@@ -3,6 +3,7 @@ geometry, plus a JSON of per-case numbers."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import staged_output
+from .._io import atomic_write_bytes, staged_output
 from .._validation import check_threshold
 from ..data import Case, save_like
 from ..data.annotators import reference_labels
@@ -45,9 +46,15 @@ def predict_cases(
     coverage: float | None = None,
     inference: InferenceOptions = DEFAULT_INFERENCE,
     use_referral: bool = True,
+    naming: str = "selectseg",
+    save_probabilities: bool = False,
     on_case: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Predict every case and write ``<case>_seg``, ``<case>_uncertainty`` and ``<case>_referral`` maps.
+
+    ``naming="nnunet"`` names the segmentation ``<case>.nii.gz`` (what nnU-Net's evaluation and MONAI's writers
+    expect), the other maps beside it unchanged; ``save_probabilities`` adds ``<case>.npz`` with the mean softmax
+    ``probabilities`` ``(K, *S)`` float32 (nnU-Net's ``--save_probabilities`` layout, without its ``.pkl``).
 
     Files are NIfTI (``.nii.gz``, the source affine and header) or PNG for PNG inputs; the segmentation holds class
     indices, the referral mask 1 where the voxel is referred. ``predictions.json`` lists per case the files, the
@@ -65,6 +72,8 @@ def predict_cases(
         inference: the estimator, its options and the uncertainty map
             (:class:`~selectseg.uncertainty.InferenceOptions`).
         use_referral: use the run's calibrated threshold when neither ``threshold`` nor ``coverage`` is given.
+        naming: ``"selectseg"`` (``<case>_seg``) or ``"nnunet"`` (``<case>`` for the segmentation).
+        save_probabilities: also write the probabilities (``<case>.npz``).
         on_case: called with each case id after it is written (progress).
 
     Returns:
@@ -76,6 +85,8 @@ def predict_cases(
     """
     if threshold is not None and coverage is not None:
         raise ValueError("Give either `threshold` or `coverage`, not both.")
+    if naming not in NAMINGS:
+        raise ValueError(f"Expected `naming` to be one of {list(NAMINGS)}, but got {naming!r}.")
     source = "threshold" if threshold is not None else "coverage" if coverage is not None else "none"
     referral = load_referral(run.run_dir) if use_referral and source == "none" else None
     if referral is not None:
@@ -120,13 +131,16 @@ def predict_cases(
                 used = coverage_threshold(output.uncertainty, 1.0 if coverage is None else coverage)
             referred = referral_mask(output.uncertainty, used)
             suffix = ".png" if case.file_kind == "png" else ".nii.gz"
+            seg_name = f"{case.case_id}{suffix}" if naming == "nnunet" else f"{case.case_id}_seg{suffix}"
             files = {
-                "segmentation": save_like(
-                    output.segmentation.astype(np.uint8), case, stage / f"{case.case_id}_seg{suffix}"
-                ),
+                "segmentation": save_like(output.segmentation.astype(np.uint8), case, stage / seg_name),
                 "uncertainty": save_like(output.uncertainty, case, stage / f"{case.case_id}_uncertainty{suffix}"),
                 "referral": save_like(referred.astype(np.uint8), case, stage / f"{case.case_id}_referral{suffix}"),
             }
+            if save_probabilities:
+                buffer = io.BytesIO()
+                np.savez_compressed(buffer, probabilities=output.probabilities.astype(np.float32))
+                files["probabilities"] = atomic_write_bytes(stage / f"{case.case_id}.npz", buffer.getvalue())
             voxel_volume = float(np.prod(case.spacing)) if case.spacing else 1.0
             counts = np.bincount(output.segmentation.reshape(-1), minlength=run.num_classes)
             record: dict[str, Any] = {
@@ -161,6 +175,10 @@ def predict_cases(
         }
         _json.dump(stage / PREDICTIONS_JSON, summary)
     return summary
+
+
+NAMINGS = ("selectseg", "nnunet")
+"""Output file naming of :func:`predict_cases`."""
 
 
 def _listed_files(out_dir: Path) -> list[str]:

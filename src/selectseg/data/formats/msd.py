@@ -439,3 +439,45 @@ def _label_values(raw: np.ndarray, path: Path, num_classes: int, json_path: Path
 
 
 # ----------------------------------------------------------------------------------------------------------- writing
+
+
+def read_image_folder(folder: str | Path, num_channels: int) -> list[Case]:
+    """The unlabelled cases of a plain folder of nnU-Net-named images (nnU-Net's ``-i`` input): files
+    ``<case>_XXXX<ending>`` (one per channel, ``XXXX`` = 0000, 0001, ...), no ``dataset.json`` needed; channels come
+    from the suffixes and geometry from the files.
+
+    Args:
+        folder: the folder of images.
+        num_channels: channels each case must have (the run's).
+
+    Returns:
+        One :class:`~selectseg.data.Case` per case id, sorted by id.
+
+    Raises:
+        ValueError: if the folder holds no such images, a case lacks a channel file, or an image does not have
+            ``num_channels`` channels (the message names the file).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"Expected a folder of images, but {str(folder)!r} is not a directory.")
+    channels: dict[str, dict[int, Path]] = {}
+    for f in sorted(folder.iterdir()):
+        ending = next((e for e in (*NIFTI_SUFFIXES, *PILLOW_SUFFIXES) if f.name.endswith(e)), None)
+        match = _CHANNEL_FILE.fullmatch(f.name[: -len(ending)]) if ending and f.is_file() else None
+        if match is not None:
+            channels.setdefault(safe_case_id(match[1], f), {})[int(match[2])] = f
+    if not channels:
+        raise ValueError(
+            f"Expected images named <case>_0000.nii.gz (nnU-Net's input layout) in {str(folder)!r}, but found none."
+        )
+    cases = []
+    for case_id, files in sorted(channels.items()):
+        missing = [k for k in range(num_channels) if k not in files]
+        if missing or len(files) != num_channels:
+            raise ValueError(
+                f"Expected {num_channels} channel file(s) {case_id}_0000 ... {case_id}_{num_channels - 1:04d} in "
+                f"{str(folder)!r}, but found {[files[k].name for k in sorted(files)]}."
+            )
+        paths = [files[k] for k in range(num_channels)]
+        cases.append(_read_case(_CaseFiles(case_id, paths, None), num_channels, 2, folder / DATASET_JSON))
+    return cases
