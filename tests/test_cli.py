@@ -105,6 +105,16 @@ def test_inspect_prints_and_writes_json(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "Did you mean 'msd'" in bad.output
 
 
+def test_inspect_scale_resamples_first(tmp_path: Path) -> None:
+    assert invoke("synth", tmp_path / "ds", "--cases", "2", "--test-cases", "1", "--size", "16").exit_code == 0
+    result = invoke("inspect", tmp_path / "ds", "--scale", "0.5", "--json", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["scale"] == 0.5 and summary["shape"]["max"] == [8, 8] and summary["spacing"]["min"] == [2.0, 2.0]
+    bad = invoke("inspect", tmp_path / "ds", "--scale", "0")
+    assert bad.exit_code == 2 and "--scale" in bad.output
+
+
 def test_inspect_shared_qubiq_reports_annotator_agreement(tmp_path: Path) -> None:
     from ._shared_data import shared
 

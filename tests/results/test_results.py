@@ -209,6 +209,37 @@ def test_montage_round_trip(tmp_path: Path) -> None:
     assert back.cases[0].annotator_variance is None and back.cases[1].model_variance is None
 
 
+def test_montage_slice_index_and_range_round_trip(tmp_path: Path) -> None:
+    maps = {"image": np.zeros((3, 3)), "reference": np.zeros((3, 3), np.int64)}
+    maps |= {"prediction": np.zeros((3, 3), np.int64)}
+    maps |= {"uncertainty": np.zeros((3, 3)), "referred": np.zeros((3, 3), bool)}
+    cases = (MontageCase("v", slice_index=12, **maps), MontageCase("p", **maps))
+    Montage(0.9, cases, uncertainty_range=(0.0, 0.5)).save(tmp_path / "montage.npz")
+    back = Montage.load(tmp_path / "montage.npz")
+    assert [c.slice_index for c in back.cases] == [12, None] and back.uncertainty_range == (0.0, 0.5)
+    assert back.case("p") is back.cases[1] and back.case("x") is None
+    Montage(0.9, cases[1:]).save(tmp_path / "none.npz")
+    assert Montage.load(tmp_path / "none.npz").uncertainty_range is None
+
+
+def test_montage_old_file_without_slice_index(tmp_path: Path) -> None:
+    volume = np.zeros((4, 3, 3))
+    np.savez(tmp_path / "old.npz", case_ids=np.array(["a"]), coverage=np.array(0.9), image_0=volume,
+             reference_0=volume.astype(np.int64), prediction_0=volume.astype(np.int64), uncertainty_0=volume,
+             referred_0=volume > 0)  # fmt: skip
+    back = Montage.load(tmp_path / "old.npz")
+    assert back.cases[0].slice_index is None and back.cases[0].image.shape == (3, 3)
+    assert back.uncertainty_range is None and np.isnan(back.threshold)
+
+
+def test_montage_slice_index_count_mismatch_raises(tmp_path: Path) -> None:
+    m = np.zeros((2, 2))
+    np.savez(tmp_path / "bad.npz", case_ids=np.array(["a"]), slice_index=np.array([1, 2]), image_0=m, reference_0=m,
+             prediction_0=m, uncertainty_0=m, referred_0=m)  # fmt: skip
+    with pytest.raises(ValueError, match="one `slice_index` per case"):
+        Montage.load(tmp_path / "bad.npz")
+
+
 def test_ood_round_trip(tmp_path: Path) -> None:
     result = OODResult(
         severity=0.5,

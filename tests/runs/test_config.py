@@ -115,3 +115,23 @@ def test_schedule_and_class_weight_keys() -> None:
     assert ranking_weight_at(baseline.loss, 0) == 0.0  # no ranking loss at all
     with pytest.raises(ValueError, match=r"ranking_start_epoch` < `optim.epochs`"):
         load_config(overrides=["loss.ranking=exact", "optim.epochs=3", "loss.ranking_start_epoch=3"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("scale", 0.0, r"`data.scale` in \(0, 1\]"),
+        ("scale", 1.5, r"`data.scale` in \(0, 1\]"),
+        ("crop_size", -1, "`data.crop_size` >= 0"),
+    ],
+)
+def test_data_scale_and_crop_size_checked(key: str, value: float, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        config_from_dict({"data": {key: value}})
+
+
+def test_data_scale_and_crop_size_from_overrides() -> None:
+    data = apply_overrides({}, ["data.scale=0.25", "data.crop_size=128"])
+    config = config_from_dict(data)
+    assert config.data.scale == 0.25 and config.data.crop_size == 128
+    assert TrainConfig().data.scale == 1.0 and TrainConfig().data.crop_size == 0

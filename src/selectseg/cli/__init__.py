@@ -688,6 +688,9 @@ def inspect_command(
     ] = "auto",
     split: Annotated[str, typer.Option(help="train | test | all.")] = "all",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON here.")] = None,
+    scale: Annotated[
+        float, typer.Option(help="Resample every case by this factor in (0, 1] first, as `data.scale` does.")
+    ] = 1.0,
 ) -> None:
     """Summarise a dataset: format, cases, shapes, spacings, class shares, annotators and their agreement."""
     import json
@@ -696,11 +699,17 @@ def inspect_command(
     from ..data import load_dataset
     from ..data.summary import summarize_dataset
 
+    if not 0.0 < scale <= 1.0:  # before reading: a full-size set can take minutes
+        raise ValueError(f"Expected `--scale` in (0, 1] (1 = as read), but got {scale}.")
     dataset = load_dataset(path, split=split, format=format_)
+    if scale != 1.0:
+        from ..data.resize import resize_dataset
+
+        dataset = resize_dataset(dataset, scale)
     s = summarize_dataset(dataset)
     render.dataset_summary(path, s)
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps({"path": str(path), **s}, indent=2))
+        atomic_write_text(json_out, json.dumps({"path": str(path), "scale": scale, **s}, indent=2))
         console.print(f"Wrote {json_out}")
 
 

@@ -56,7 +56,7 @@ from ..results import (
 )
 from ..results.evaluation import DEFAULT_COVERAGES
 from ..runs import folder
-from ..uncertainty import InferenceOptions
+from ..uncertainty import SCORES, InferenceOptions
 from .image_scores import image_scores
 from .run import DEFAULT_INFERENCE, CaseOutput, LoadedRun
 
@@ -64,7 +64,11 @@ __all__ = ["DEFAULT_COVERAGES", "evaluate_cases"]
 
 MONTAGE_COVERAGE = 0.9
 """The referral operating point of the qualitative montage (``montage.npz``)."""
-MONTAGE_CASES = 4
+MONTAGE_CASES = 8
+"""Cases kept in the montage, spread over Dice at coverage 1: more than a figure shows, so that another run's montage
+more often holds the cases the report takes from the reference run."""
+MONTAGE_MAX_SIDE = 512
+"""Longest side of a montage map: larger views are strided (the image block-averaged), keeping ``montage.npz`` small."""
 
 
 def evaluate_cases(
@@ -188,7 +192,9 @@ def evaluate_cases(
             image_scores={name: dict(zip(ids, values)) for name, values in seen.scores.items()},
             disagreement=disagreement,
         )
-        montage = _montage(ids, full.image_dice, seen.slices, curve.at_coverage(MONTAGE_COVERAGE).threshold)
+        threshold = curve.at_coverage(MONTAGE_COVERAGE).threshold
+        bounds = _score_range(inference.score, run.num_classes)
+        montage = _montage(ids, full.image_dice, seen.slices, threshold, bounds)
         result.save(out_dir, montage=montage)  # the five files complete or absent, never mixed with older ones
         return result
 
@@ -228,7 +234,7 @@ class _Seen:
     uncertainties: list[np.ndarray] = field(default_factory=list)
     calibration: CalibrationStats = field(default_factory=CalibrationStats)
     scores: dict[str, list[float]] = field(default_factory=dict)
-    slices: list[dict[str, np.ndarray]] = field(default_factory=list)
+    slices: list[dict[str, Any]] = field(default_factory=list)
     annotator_maps: list[np.ndarray] = field(default_factory=list)
     sv_pairs: list[tuple[float, float]] = field(default_factory=list)  # (model, annotators) SV over the SV region
     soft_dice: list[np.ndarray] = field(default_factory=list)
@@ -398,13 +404,16 @@ def _sums(uncertainty: np.ndarray, annotators: np.ndarray, roi: np.ndarray | Non
     return float(np.sum(uncertainty[roi], dtype=np.float64)), float(np.sum(annotators[roi], dtype=np.float64))
 
 
-def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.ndarray | None) -> dict[str, np.ndarray]:
+def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.ndarray | None) -> dict[str, Any]:
     """The 2-D view of one case kept for the montage: the whole image in 2D; in 3D the slice along the last axis
-    with the most reference foreground (the middle one when there is none)."""
+    with the most reference foreground (the middle one when there is none), its index as ``slice_index`` (None in
+    2D). Views longer than :data:`MONTAGE_MAX_SIDE` keep every ``step``-th pixel (the image: the block's mean)."""
     index: tuple[Any, ...] = ()
+    slice_index = None
     if reference.ndim == 3:
         per_slice = (reference > 0).reshape(-1, reference.shape[-1]).sum(axis=0)
-        index = (..., int(per_slice.argmax()) if per_slice.any() else reference.shape[-1] // 2)
+        slice_index = int(per_slice.argmax()) if per_slice.any() else reference.shape[-1] // 2
+        index = (..., slice_index)
     view = {
         "image": np.asarray(output.case.image[0], dtype=np.float32)[index],
         "reference": reference[index].astype(np.int64),
@@ -419,14 +428,38 @@ def _montage_slice(output: CaseOutput, reference: np.ndarray, annotators: np.nda
             member_index = (slice(None), *index)
             fg = np.clip(1.0 - output.members[:, 0][member_index].astype(np.float64), 0.0, 1.0)
             view["model_variance"] = prediction_variance(fg).astype(np.float32)
-    return view
+    step = -(-max(view["image"].shape) // MONTAGE_MAX_SIDE)
+    if step > 1:
+        height, width = (n // step for n in view["image"].shape)
+        blocks = view["image"][: height * step, : width * step].reshape(height, step, width, step)
+        view = {name: m[step // 2 :: step, step // 2 :: step][:height, :width] for name, m in view.items()}
+        view["image"] = blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+    return {**view, "slice_index": slice_index}
 
 
-def _montage(ids: list[str], dice: np.ndarray, slices: list[dict[str, np.ndarray]], threshold: float) -> Montage:
-    """The montage cases (worst, best and evenly spaced ones between, by Dice at coverage 1)."""
+def _score_range(score: str, num_classes: int) -> tuple[float, float] | None:
+    """The values a registered score can take for K classes; None for a member map or a score without bounds."""
+    if score not in SCORES:
+        return None
+    bounds = SCORES.entry(score).metadata.bounds
+    if bounds is None:
+        return None
+    low, high = bounds(num_classes)
+    return float(low), float(high)
+
+
+def _montage(
+    ids: list[str],
+    dice: np.ndarray,
+    slices: list[dict[str, Any]],
+    threshold: float,
+    uncertainty_range: tuple[float, float] | None,
+) -> Montage:
+    """The montage cases, worst to best by Dice at coverage 1: the worst, the best and evenly spaced ones between."""
     order = np.argsort(np.asarray(dice), kind="stable")
-    picks = sorted({int(order[round(q * (len(order) - 1))]) for q in np.linspace(0, 1, MONTAGE_CASES)})
+    positions = sorted({round(q * (len(order) - 1)) for q in np.linspace(0, 1, MONTAGE_CASES)})
     cases = tuple(
-        MontageCase(case_id=ids[i], referred=slices[i]["uncertainty"] > threshold, **slices[i]) for i in picks
+        MontageCase(case_id=ids[i], referred=slices[i]["uncertainty"] > threshold, **slices[i])
+        for i in (int(order[p]) for p in positions)
     )
-    return Montage(coverage=MONTAGE_COVERAGE, cases=cases, threshold=threshold)
+    return Montage(coverage=MONTAGE_COVERAGE, cases=cases, threshold=threshold, uncertainty_range=uncertainty_range)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -32,8 +33,11 @@ from .results import RunResults
 
 __all__ = [
     "FIGURE_FORMATS",
+    "MONTAGE_ROWS",
+    "MontageLayout",
     "ReportFigure",
     "figure_bytes",
+    "montage_layout",
     "plot_curves",
     "plot_image_scores",
     "plot_montage",
@@ -181,16 +185,131 @@ def _overlay(mask: np.ndarray, rgba: tuple[float, float, float, float]) -> np.nd
     return out
 
 
-def plot_montage(montage: Montage, *, num_classes: int = 2) -> Figure:
+@dataclass(frozen=True)
+class MontageLayout:
+    """What every run's montage figure shares, so that the figures compare (see :func:`montage_layout`).
+
+    Attributes:
+        case_ids: the rows, worst to best by the reference run's Dice at coverage 1.0.
+        source: the label of the run the rows were taken from (the reference run, or the first with a montage).
+        uncertainty_scale: ``{score: (low, high)}``, one colour scale per uncertainty score shown.
+        variance_high: the top of the colour scale of the variance panels (annotators' and model's), from 0.
+    """
+
+    case_ids: tuple[str, ...]
+    source: str
+    uncertainty_scale: Mapping[str, tuple[float, float]]
+    variance_high: float = 1.0
+
+
+MONTAGE_ROWS = 4
+"""Rows of a montage figure: at most this many of the reference's stored cases."""
+
+
+def _image_dice(run: RunResults) -> dict[str, float]:
+    full = run.evaluation.point(1.0)
+    return dict(full.image_dice) if full is not None else {}
+
+
+def montage_layout(runs: Sequence[RunResults], *, reference: int = 0, rows: int = MONTAGE_ROWS) -> MontageLayout | None:
+    """The rows and colour scales shared by every run's montage figure.
+
+    The rows are taken once from the reference run's stored cases (the first run with a montage when the reference
+    has none), ordered from its worst to its best Dice at coverage 1.0; with more than ``rows`` of them, the stored
+    list is cut into ``rows`` consecutive groups and each gives the case that the most runs' montages hold (ties: the
+    group's first case for the worst group, its last for the best, the middle one otherwise), so the figures keep
+    the spread from worst to best and show as few "n/a" rows as they can. Each uncertainty score gets one colour
+    scale over all runs: its theoretical range when every run's montage records the same one, else 0 to the largest
+    value of the maps shown.
+
+    Args:
+        runs: the runs; those without a montage are ignored.
+        reference: index of the reference run.
+        rows: the most rows to show.
+
+    Returns:
+        The layout, or None when no run has a montage with cases.
+
+    Raises:
+        ValueError: if ``rows`` is not a positive int.
+    """
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"Expected `rows` to be a positive int, but got {rows!r}.")
+    with_montage = [r for r in runs if r.montage is not None and r.montage.cases]
+    if not with_montage:
+        return None
+    source = next((r for r in with_montage if r is runs[reference]), with_montage[0])
+    stored = [c.case_id for c in source.montage.cases] if source.montage is not None else []
+    dice = _image_dice(source)
+    if dice:  # worst to best; a case without a finite Dice last (an old file without per-image Dice: stored order)
+        stored.sort(key=lambda i: (not math.isfinite(dice.get(i, math.nan)), dice.get(i, 0.0)))
+    candidates = stored
+    if len(candidates) > rows:
+        held = {
+            i: sum(r.montage is not None and r.montage.case(i) is not None for r in with_montage) for i in candidates
+        }
+        picks = []
+        for g, split in enumerate(np.array_split(np.arange(len(candidates)), rows)):
+            group = [candidates[k] for k in split]
+            target = 0 if g == 0 else (len(group) - 1 if g == rows - 1 else len(group) // 2)
+            best = max(range(len(group)), key=lambda k: (held[group[k]], -abs(k - target)))
+            picks.append(group[best])
+        candidates = picks
+    case_ids = tuple(candidates)
+    scales: dict[str, tuple[float, float]] = {}
+    variance_high = 0.0
+    by_score: dict[str, list[RunResults]] = {}
+    for run in with_montage:
+        by_score.setdefault(run.evaluation.uncertainty, []).append(run)
+    for score, group_runs in by_score.items():
+        ranges = {r.montage.uncertainty_range if r.montage is not None else None for r in group_runs}
+        known = next(iter(ranges))
+        if len(ranges) == 1 and known is not None:
+            scales[score] = known
+            continue
+        top = 0.0
+        for run in group_runs:
+            for case_id in case_ids:
+                case = run.montage.case(case_id) if run.montage is not None else None
+                if case is not None and np.isfinite(case.uncertainty).any():
+                    top = max(top, float(np.nanmax(case.uncertainty)))
+        scales[score] = (0.0, top or 1.0)
+    for run in with_montage:
+        for case_id in case_ids:
+            case = run.montage.case(case_id) if run.montage is not None else None
+            for variance in (case.annotator_variance, case.model_variance) if case is not None else ():
+                if variance is not None and np.isfinite(variance).any():
+                    variance_high = max(variance_high, float(np.nanmax(variance)))
+    return MontageLayout(case_ids, source.label, scales, variance_high or 1.0)
+
+
+def plot_montage(
+    montage: Montage,
+    *,
+    num_classes: int = 2,
+    case_ids: Sequence[str] | None = None,
+    dice: Mapping[str, float] | None = None,
+    uncertainty_scale: tuple[float, float] | None = None,
+    variance_high: float | None = None,
+    score: str = "uncertainty",
+) -> Figure:
     """Qualitative montage, one row per case (Ding et al. Fig. 4; with annotators, EDUE Fig. 4).
 
     Columns: image, ground truth, prediction, uncertainty (brighter = less sure), errors at coverage 1.0 (red), errors
     left at the montage's coverage (red) with the referred region in translucent blue and outlined; then, where
-    stored, the annotators' variance and the model's.
+    stored, the annotators' variance and the model's. The uncertainty panels share one colour scale, shown by a colour
+    bar (as do the variance panels). A row is titled with the case id, its Dice at coverage 1.0 when given, and for a
+    volume the index of the slice shown (along the last axis).
 
     Args:
         montage: the cases.
         num_classes: K, for the label colours (background black).
+        case_ids: the rows (default: the montage's cases, in its order); a case the montage lacks shows "n/a".
+        dice: per-case Dice at coverage 1.0 for the row titles.
+        uncertainty_scale: ``(low, high)`` of the uncertainty colour scale (default: the montage's
+            ``uncertainty_range``, else 0 to the largest value shown).
+        variance_high: top of the variance colour scale, from 0 (default: the largest value shown).
+        score: the uncertainty score's name, for the colour bar.
 
     Shape:
         every map of a case ``(H, W)``.
@@ -198,15 +317,26 @@ def plot_montage(montage: Montage, *, num_classes: int = 2) -> Figure:
     Returns:
         The figure.
     """
-    cases = montage.cases
+    ids = [c.case_id for c in montage.cases] if case_ids is None else list(case_ids)
+    shown = [montage.case(i) for i in ids]
+    present = [c for c in shown if c is not None]
     extra = [
         name
         for name in ("annotator_variance", "model_variance")
-        if any(getattr(case, name) is not None for case in cases)
+        if any(getattr(case, name) is not None for case in present)
     ]
+    if uncertainty_scale is None:
+        finite = [c.uncertainty for c in present if np.isfinite(c.uncertainty).any()]
+        top = max((float(np.nanmax(u)) for u in finite), default=0.0) or 1.0
+        uncertainty_scale = montage.uncertainty_range if montage.uncertainty_range is not None else (0.0, top)
+    if variance_high is None:
+        maps = [getattr(c, n) for c in present for n in extra]
+        variance_high = max((float(np.nanmax(v)) for v in maps if v is not None and np.isfinite(v).any()), default=0.0)
+        variance_high = variance_high or 1.0
     cols = 6 + len(extra)
-    fig = _new_figure(1.9 * cols, 2.0 * max(len(cases), 1) + 0.3)
-    axes = np.asarray(fig.subplots(max(len(cases), 1), cols, squeeze=False))
+    n_rows = max(len(ids), 1)
+    fig = _new_figure(1.9 * cols + 1.0, 2.0 * n_rows + 0.3)
+    axes = np.asarray(fig.subplots(n_rows, cols, squeeze=False))
     labels_cmap = _label_cmap(num_classes)
     vmax = max(num_classes - 1, 1)
     cov = montage.coverage
@@ -219,36 +349,80 @@ def plot_montage(montage: Montage, *, num_classes: int = 2) -> Figure:
         f"errors, coverage {_fmt(cov, '.2f')}\n(blue: referred)",
         *[name.replace("_", " ") for name in extra],
     ]
-    for r, case in enumerate(cases):
-        error = case.prediction != case.reference
-        kept_error = error & ~case.referred
+    low, high = uncertainty_scale
+    for r, (case_id, case) in enumerate(zip(ids, shown)):
         row = axes[r]
-        row[0].imshow(case.image, cmap="gray")
-        row[1].imshow(case.reference, cmap=labels_cmap, vmin=0, vmax=vmax, interpolation="nearest")
-        row[2].imshow(case.prediction, cmap=labels_cmap, vmin=0, vmax=vmax, interpolation="nearest")
-        row[3].imshow(case.uncertainty, cmap="magma")
-        row[4].imshow(case.image, cmap="gray")
-        row[4].imshow(_overlay(error, _ERROR_RGBA), interpolation="nearest")
-        row[5].imshow(case.image, cmap="gray")
-        row[5].imshow(_overlay(case.referred, _REFERRED_RGBA), interpolation="nearest")
-        row[5].imshow(_overlay(kept_error, _ERROR_RGBA), interpolation="nearest")
-        if case.referred.any() and not case.referred.all():
-            row[5].contour(case.referred.astype(np.float64), levels=[0.5], colors=["#3cf"], linewidths=0.8)
-        variances = [getattr(case, name) for name in extra]
-        finite = [v for v in variances if v is not None and np.isfinite(v).any()]
-        top = max((float(np.nanmax(v)) for v in finite), default=1.0) or 1.0
-        for c, variance in enumerate(variances, start=6):
-            if variance is None:
-                row[c].text(0.5, 0.5, "not stored", ha="center", va="center", transform=row[c].transAxes)
-            else:
-                row[c].imshow(variance, cmap="viridis", vmin=0.0, vmax=top)
+        if case is None:
+            for ax in row:
+                ax.text(0.5, 0.5, "n/a", ha="center", va="center", color="0.4", transform=ax.transAxes)
+        else:
+            error = case.prediction != case.reference
+            kept_error = error & ~case.referred
+            row[0].imshow(case.image, cmap="gray")
+            row[1].imshow(case.reference, cmap=labels_cmap, vmin=0, vmax=vmax, interpolation="nearest")
+            row[2].imshow(case.prediction, cmap=labels_cmap, vmin=0, vmax=vmax, interpolation="nearest")
+            row[3].imshow(case.uncertainty, cmap="magma", vmin=low, vmax=high)
+            row[4].imshow(case.image, cmap="gray")
+            row[4].imshow(_overlay(error, _ERROR_RGBA), interpolation="nearest")
+            row[5].imshow(case.image, cmap="gray")
+            row[5].imshow(_overlay(case.referred, _REFERRED_RGBA), interpolation="nearest")
+            row[5].imshow(_overlay(kept_error, _ERROR_RGBA), interpolation="nearest")
+            if case.referred.any() and not case.referred.all():
+                row[5].contour(case.referred.astype(np.float64), levels=[0.5], colors=["#3cf"], linewidths=0.8)
+            for c, name in enumerate(extra, start=6):
+                variance = getattr(case, name)
+                if variance is None:
+                    row[c].text(0.5, 0.5, "not stored", ha="center", va="center", transform=row[c].transAxes)
+                else:
+                    row[c].imshow(variance, cmap="viridis", vmin=0.0, vmax=variance_high)
         for c, ax in enumerate(row):
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(titles[c], fontsize="small")
-        row[0].set_ylabel(_t(case.case_id), fontsize="small")
+        value = (dice or {}).get(case_id)
+        lines = [case_id, f"Dice {_fmt(value, '.3f') if value is not None else 'n/a'}"]
+        if case is not None and case.slice_index is not None:
+            lines.append(f"slice {case.slice_index}")
+        row[0].set_ylabel(_t("\n".join(lines)), fontsize="small")
+    bar = fig.colorbar(
+        ScalarMappable(Normalize(low, high), cmap="magma"), ax=list(axes[:, 3]), location="bottom", shrink=0.9
+    )
+    bar.set_label(_t(score), fontsize="small")
+    if extra:
+        bar = fig.colorbar(
+            ScalarMappable(Normalize(0.0, variance_high), cmap="viridis"),
+            ax=list(axes[:, 6:].reshape(-1)),
+            location="bottom",
+            shrink=0.9,
+        )
+        bar.set_label("variance", fontsize="small")
     return fig
+
+
+def _montage_figures(data: ReportData) -> tuple[str, list[tuple[RunResults, Figure, str]]]:
+    """The run the rows come from, and every run's montage figure on the shared layout with a caption sentence."""
+    layout = montage_layout(data.runs, reference=data.reference)
+    if layout is None:
+        return "", []
+    out = []
+    for run in data.runs:
+        if run.montage is None or not run.montage.cases:
+            continue
+        score = run.evaluation.uncertainty
+        fig = plot_montage(
+            run.montage,
+            num_classes=run.evaluation.num_classes,
+            case_ids=layout.case_ids,
+            dice=_image_dice(run),
+            uncertainty_scale=layout.uncertainty_scale[score],
+            variance_high=layout.variance_high,
+            score=score,
+        )
+        missing = sum(run.montage.case(i) is None for i in layout.case_ids)
+        note = f" {missing} of the cases are not in this run's montage (n/a)." if missing else ""
+        out.append((run, fig, note))
+    return layout.source, out
 
 
 def plot_reliability(runs: Sequence[RunResults]) -> Figure:
@@ -509,16 +683,20 @@ def report_figures(data: ReportData) -> list[ReportFigure]:
             f"On an axis (a zero difference): {_fmt(100 * s.quadrants.on_axis, '.1f')}%.",
             plot_scatter(s),
         )
-    for run in runs:
-        if run.montage is not None and run.montage.cases:
-            add(
-                f"montage_{_slug(run.label)}",
-                "montage",
-                f"Qualitative results: {run.label}",
-                f"Errors in red. At coverage {_fmt(run.montage.coverage, '.2f')} the referred pixels (blue, outlined) "
-                "take the ground truth, so only the red errors outside them remain.",
-                plot_montage(run.montage, num_classes=run.evaluation.num_classes),
-            )
+    source, montages = _montage_figures(data)
+    for run, fig, note in montages:
+        coverage = _fmt(run.montage.coverage if run.montage is not None else math.nan, ".2f")
+        add(
+            f"montage_{_slug(run.label)}",
+            "montage",
+            f"Qualitative results: {run.label}",
+            f"The same cases for every run: {source}'s, from its worst to its best Dice at coverage 1.00; the row "
+            "titles give this run's Dice for the case. Errors in red. At coverage "
+            f"{coverage} the referred pixels (blue, outlined) "
+            "take the ground truth, so only the red errors outside them remain. Every run's uncertainty (score named "
+            f"under the colour bar) is drawn on one colour scale.{note}",
+            fig,
+        )
     if any(r.evaluation.calibration is not None and r.evaluation.calibration.reliability is not None for r in runs):
         add(
             "reliability",

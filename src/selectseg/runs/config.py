@@ -100,6 +100,11 @@ class DataConfig:
         normalize: per-case, per-channel intensity normalisation: ``"zscore"`` or ``"none"``.
         samples_per_epoch: patches per epoch (0 = one per training case).
         num_workers: data-loading worker processes.
+        scale: resampling factor in (0, 1] applied to every case after reading, any format (1 = as read; 0.25 brings a
+            full-size RIGA photo, 2376 x 1584, to 594 x 396): images area-averaged, labels nearest, affine updated
+            (:func:`selectseg.data.resize.resize_dataset`).
+        crop_size: 0 = off; else the format reader's ``crop_size`` option (RIGA: the optic-disc region resampled to
+            ``crop_size x crop_size``); a format whose reader has no such option refuses it when read.
     """
 
     path: str = "synthetic"
@@ -114,6 +119,14 @@ class DataConfig:
     samples_per_epoch: int = 0
     num_workers: int = 0
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    scale: float = 1.0
+    crop_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.scale <= 1.0:
+            raise ValueError(f"Expected `data.scale` in (0, 1] (1 = as read), but got {self.scale}.")
+        if self.crop_size < 0:
+            raise ValueError(f"Expected `data.crop_size` >= 0 (0 = off), but got {self.crop_size}.")
 
 
 @dataclass(frozen=True)

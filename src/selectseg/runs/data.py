@@ -9,11 +9,21 @@ __all__ = ["load_cases"]
 
 
 def load_cases(config: DataConfig, *, split: str = "train") -> SegmentationDataset:
-    """The data set a config names: the synthetic generator or a folder read through the format registry.
+    """The data set a config names: the synthetic generator or a folder read through the format registry (with
+    ``data.crop_size`` as the reader's ``crop_size`` option when set), resampled by ``data.scale`` when below 1.
 
     Raises:
-        ValueError: from the reader, naming the file at fault.
+        ValueError: from the reader, naming the file at fault, or when the format's reader takes no ``crop_size``.
     """
+    dataset = _read(config, split)
+    if config.scale == 1.0:
+        return dataset
+    from ..data.resize import resize_dataset  # torch and MONAI: only when resampling
+
+    return resize_dataset(dataset, config.scale)
+
+
+def _read(config: DataConfig, split: str) -> SegmentationDataset:
     if config.path == "synthetic":
         s = config.synthetic
         return make_synthetic_dataset(
@@ -25,4 +35,5 @@ def load_cases(config: DataConfig, *, split: str = "train") -> SegmentationDatas
             num_annotators=s.num_annotators,
             seed=s.seed,
         )
-    return load_dataset(config.path, split=split, format=config.format)
+    options = {"crop_size": config.crop_size} if config.crop_size else None
+    return load_dataset(config.path, split=split, format=config.format, options=options)

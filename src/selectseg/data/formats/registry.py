@@ -13,9 +13,11 @@ every case id through :func:`selectseg.data.names.safe_case_id`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..._registry import Registry
 from ..._validation import look_up_option
@@ -145,7 +147,12 @@ def get_format(name: str) -> DatasetFormat:
 
 
 def load_dataset(
-    path: str | Path, *, split: str = "train", format: str = "auto", allow_outside_root: bool | None = None
+    path: str | Path,
+    *,
+    split: str = "train",
+    format: str = "auto",
+    allow_outside_root: bool | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> SegmentationDataset:
     """Read a dataset folder into memory, checking every file before returning (nothing is written).
 
@@ -158,6 +165,7 @@ def load_dataset(
         allow_outside_root: let the dataset's description name files outside ``path`` (after resolving ``..`` and
             symbolic links), for data that lives elsewhere on purpose. None (default): refused unless the
             environment variable ``SELECTSEG_ALLOW_OUTSIDE_DATA`` is ``1`` (see :mod:`selectseg.data.names`).
+        options: keyword options of the format's reader (e.g. RIGA's ``{"crop_size": 128}``); None or empty: none.
 
     Returns:
         The dataset; images are float32 and not normalised, labels int64 in ``[0, K)``.
@@ -166,10 +174,10 @@ def load_dataset(
         TypeError: if ``path`` is not a str or Path, ``split``/``format`` is not a string, or ``allow_outside_root``
             is not a bool or None.
         ValueError: if ``split`` or ``format`` is unknown (with a near match), the folder is missing, not a folder
-            or empty, no format recognises it, or the format's loader finds a problem (the message names the
-            file: a missing or unreadable file, an invalid dataset.json, shapes that disagree, label values outside
-            ``[0, K)``, channel counts that differ between cases, a listed file outside the folder, a case id that
-            cannot be a file name).
+            or empty, no format recognises it, the format's reader takes no option given in ``options``, or the
+            format's loader finds a problem (the message names the file: a missing or unreadable file, an invalid
+            dataset.json, shapes that disagree, label values outside ``[0, K)``, channel counts that differ between
+            cases, a listed file outside the folder, a case id that cannot be a file name).
 
     Example:
         >>> import tempfile
@@ -195,15 +203,34 @@ def load_dataset(
         raise ValueError(f"Expected `path` to be a dataset folder, but {root} is a file.")
     if not any(root.iterdir()):
         raise ValueError(f"Expected `path` to be a dataset folder, but {root} is empty.")
+    options = dict(options or {})
     with allowing_outside_root(allow_outside_root):
         if format != "auto":
-            return FORMATS.get(format)(root, split)
+            return _read(format, FORMATS.get(format), root, split, options)
         candidates = [get_format(name) for name in detection_order()]
         for candidate in candidates:
             if candidate.detect(root):
-                return candidate(root, split)
+                return _read(candidate.name, candidate.load, root, split, options)
     needs = "; ".join(f"{f.name!r} needs {f.description}" for f in candidates if f.description)
     raise ValueError(
         f"Expected {root} to be a dataset folder in one of the registered formats {detection_order()}, "
         f"but none recognises it ({needs})."
     )
+
+
+def _read(
+    name: str, reader: Callable[..., SegmentationDataset], root: Path, split: str, options: dict[str, Any]
+) -> SegmentationDataset:
+    """``reader(root, split, **options)``, refusing an option the reader does not take (naming the ones it does)."""
+    if options:
+        taken = [
+            p.name
+            for p in inspect.signature(reader).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "allow_outside_root"  # load_dataset's own
+        ]
+        unknown = sorted(set(options) - set(taken))
+        if unknown:
+            raise ValueError(
+                f"The {name!r} reader takes no option {unknown}; its options are {taken or 'none'} (data in {root})."
+            )
+    return reader(root, split, **options)
