@@ -25,7 +25,7 @@ def test_every_cli_example_names_existing_commands_and_options() -> None:
     runner = CliRunner()
     for line in lines:
         command = line.split()[1]
-        help_text = runner.invoke(app, [command, "--help"]).output
+        help_text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "250"}).output
         assert "Usage" in help_text, line
         for option in re.findall(r"(?<=\s)(--[a-z][a-z-]*)", line.split("#")[0]):
             assert option in help_text, f"{option} is not an option of `selectseg {command}` ({line})"
