@@ -28,7 +28,6 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
-from monai.utils import evenly_divisible_all_gather
 
 from .._validation import check_num_classes
 from .dice_curve import DiceParts, ImageBatch, SelectiveDiceCurve, check_selective_images, dice_curve_from_parts
@@ -63,6 +62,8 @@ def gather_parts(parts: Sequence[P], kind: type[P]) -> list[P]:
     Raises:
         TypeError: if a field's dtype cannot be gathered (not float16/32/64 or int64).
     """
+    from monai.utils import evenly_divisible_all_gather  # MONAI only when gathering across ranks
+
     local = list(parts)
     if not _distributed():
         return local

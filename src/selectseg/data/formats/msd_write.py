@@ -66,8 +66,8 @@ def write_msd_dataset(
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     root = write_msd_dataset(f"{tmp}/Dataset001_Synth", train)
         ...     names = sorted(p.name for p in (root / "labelsTr").iterdir())
-        >>> names[:2]
-        ['synth_train_000_a1.nii.gz', 'synth_train_000_a2.nii.gz']
+        >>> names[:3]  # the annotators' majority as the plain label, and each annotator's own
+        ['synth_train_000.nii.gz', 'synth_train_000_a1.nii.gz', 'synth_train_000_a2.nii.gz']
     """
     if not isinstance(path, (str, Path)):
         raise TypeError(f"Expected `path` to be a str or Path, but got {type(path).__name__}.")
