@@ -173,3 +173,25 @@ def test_temp_names_are_recognised() -> None:
     assert _io._TEMP.match(".evaluation.json.123.4.partial")["name"] == "evaluation.json"  # type: ignore[index]
     assert _io._TEMP.match(".a.b.c.9.0.tmp")["pid"] == "9"  # type: ignore[index]
     assert _io._TEMP.match(".a.tmp") is None
+
+
+def test_data_writers_leave_temp_files_the_next_write_removes(tmp_path: Path) -> None:
+    """save_like's NIfTI/PNG writer keeps the file ending on its temp name (for nibabel) and uses the recognisable
+    pattern, so a killed writer's leftover is removed by the next write of that name."""
+    import numpy as np
+
+    from selectseg.data.io import atomic_write
+
+    target = tmp_path / "case_seg.nii.gz"
+    stale = tmp_path / ".case_seg.999999999.0.tmp.nii.gz"  # a dead writer's leftover (no such pid)
+    stale.write_bytes(b"partial")
+    seen: list[str] = []
+
+    def write(tmp: Path) -> None:
+        seen.append(tmp.name)
+        tmp.write_bytes(np.zeros(4, np.uint8).tobytes())
+
+    atomic_write(target, write)
+    assert target.is_file() and not stale.exists()
+    assert seen[0].startswith(".case_seg.") and seen[0].endswith(".tmp.nii.gz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case_seg.nii.gz"]

@@ -28,21 +28,41 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "remove_stale", "staged_output"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "remove_stale",
+    "staged_output",
+    "temp_done",
+    "temp_path",
+]
 
 _counter = itertools.count()
 _in_flight: set[str] = set()
 """Temp files and staging folders this process is writing now (its own leftovers from a reused pid are stale)."""
 _in_flight_lock = threading.Lock()
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<n>\d+)\.(?P<kind>tmp|partial)$")
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<n>\d+)\.(?P<kind>tmp|partial)(?P<ending>(?:\.[A-Za-z0-9]+)*)$")
 
 
-def _temp_path(folder: Path, name: str, kind: str) -> Path:
-    """A fresh ``.<name>.<pid>.<n>.<kind>`` path in ``folder``, registered as in flight."""
-    path = folder / f".{name}.{os.getpid()}.{next(_counter)}.{kind}"
+def _temp_path(folder: Path, name: str, kind: str, ending: str = "") -> Path:
+    """A fresh ``.<name>.<pid>.<n>.<kind><ending>`` path in ``folder``, registered as in flight."""
+    path = folder / f".{name}.{os.getpid()}.{next(_counter)}.{kind}{ending}"
     with _in_flight_lock:
         _in_flight.add(str(path))
     return path
+
+
+def temp_path(folder: str | Path, name: str, ending: str = "") -> Path:
+    """A temp file name beside ``folder/name`` that :func:`remove_stale` recognises (``.<name>.<pid>.<n>.tmp`` plus
+    ``ending``, for writers that choose the format from the file's ending, e.g. nibabel's ``.nii.gz``); release it
+    with :func:`temp_done` once it was moved into place or removed."""
+    return _temp_path(Path(folder), name, "tmp", ending)
+
+
+def temp_done(path: Path) -> None:
+    """The temp file ``path`` (from :func:`temp_path`) is no longer being written."""
+    _done(path)
 
 
 def _done(path: Path) -> None:

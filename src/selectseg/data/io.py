@@ -7,7 +7,6 @@ place with :func:`os.replace`, so a reader never sees a half-written file and a 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import nibabel as nib
 import numpy as np
 from PIL import Image
 
+from .._io import remove_stale, temp_done, temp_path
 from .._validation import check_finite, to_numpy
 from .case import Case
 
@@ -242,16 +242,20 @@ def write_png(data: np.ndarray, path: Path) -> Path:
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write`` on a hidden temporary name next to ``path``, then move it onto ``path`` (:func:`os.replace`).
 
-    The temporary name keeps ``path``'s ending, so writers that choose the format from it (nibabel) still do.
+    The temporary name keeps ``path``'s ending, so writers that choose the format from it (nibabel) still do, and is
+    one :func:`selectseg._io.remove_stale` recognises: the next write of that name removes those of killed writers.
     On any error the temporary file is removed and the error re-raised.
     """
     suffix = file_suffix(path)
     stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
-    tmp = path.with_name(f".{stem}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
+    remove_stale(path.parent, stem)  # temp files of this name left by killed writers
+    tmp = temp_path(path.parent, stem, suffix)
     try:
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        temp_done(tmp)
     return path
