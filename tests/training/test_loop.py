@@ -331,7 +331,7 @@ def test_a_non_finite_training_loss_stops_naming_epoch_and_step(tmp_path: Path, 
         return built
 
     monkeypatch.setattr(loop, "loss_from_config", nan_loss)
-    match = r"finite training loss, but got nan at epoch 1, step 1 of \d+ \({'total': nan"
+    match = r"finite training loss, but got nan at epoch 1, step 1 of \d+, cases \['synth_train_\d+', 'synth_train_\d+'\] \({'total': nan"
     with pytest.raises(ValueError, match=match):
         train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "run")
 
@@ -362,7 +362,10 @@ def test_a_non_finite_step_reaches_neither_the_weights_nor_a_checkpoint(tmp_path
             broken["now"], steps["after_epoch_1"] = True, steps["taken"]
 
     monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
-    with pytest.raises(ValueError, match=r"at epoch 2, step 1 of \d+ .*last.pt holds the last finished epoch, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"at epoch 2, step 1 of \d+, cases \[.synth_train_\d+.*last.pt holds the last finished epoch, 1\)",
+    ):
         train(tiny("optim.epochs=3", "data.val_fraction=0"), tmp_path / "run", progress=progress)
     run = tmp_path / "run"
     assert not (run / "model.pt").exists()

@@ -87,7 +87,7 @@ def training_items(cases: Sequence[Case], normalize: str) -> list[dict[str, Any]
         image = normalize_image(case.image, normalize).numpy()
         labels = case.labels.copy()
         image.flags.writeable = labels.flags.writeable = False  # every epoch must start from the same data
-        items.append({"image": image, "label": labels})
+        items.append({"image": image, "label": labels, "case_id": case.case_id})  # the id names a failing batch
     return items
 
 
