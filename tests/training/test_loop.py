@@ -331,7 +331,10 @@ def test_a_non_finite_training_loss_stops_naming_epoch_and_step(tmp_path: Path, 
         return built
 
     monkeypatch.setattr(loop, "loss_from_config", nan_loss)
-    match = r"finite training loss, but got nan at epoch 1, step 1 of \d+, cases \['synth_train_\d+', 'synth_train_\d+'\] \({'total': nan"
+    match = (
+        r"finite training loss, but got nan at epoch 1, step 1 of \d+, cases "
+        r"\['synth_train_\d+', 'synth_train_\d+'\] \({'total': nan"
+    )
     with pytest.raises(ValueError, match=match):
         train(tiny("optim.epochs=1", "loss.ranking=exact"), tmp_path / "run")
 
