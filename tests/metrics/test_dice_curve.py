@@ -379,3 +379,13 @@ def test_stable_argsort_equals_numpy_stable_argsort(rng):
         np.ones(1),
     ):
         np.testing.assert_array_equal(_stable_argsort(values), np.argsort(values, kind="stable"))
+
+
+def test_end_of_runs_equals_searchsorted_right(rng):
+    from selectseg.metrics.dice_curve import _end_of_runs
+
+    ordered = np.sort(np.r_[rng.integers(0, 4, 300), rng.integers(0, 40, 300), np.full(20, 50)] / 7)
+    values = np.unique(ordered)
+    below = np.searchsorted(ordered, values, side="left")
+    for start in (below, below + 1, np.searchsorted(ordered, values, side="right")):
+        np.testing.assert_array_equal(_end_of_runs(ordered, values, start), np.searchsorted(ordered, values, "right"))

@@ -484,7 +484,7 @@ def dice_curve_from_parts(parts: Sequence[DiceParts]) -> SelectiveDiceCurve:
     last_of_value = np.flatnonzero(np.r_[events.uncertainty[1:] != events.uncertainty[:-1], n_w > 0])
     values = events.uncertainty[last_of_value]
     below = np.searchsorted(all_sorted, values, side="left")
-    up_to = np.searchsorted(all_sorted, values, side="right")
+    up_to = _end_of_runs(all_sorted, values, below + np.diff(np.r_[0, last_of_value + 1]))
     prev_value = all_sorted[np.maximum(below - 1, 0)]
     prev_is_new = (below > 0) & (prev_value > np.r_[-np.inf, values[:-1]])
     pair_thresholds = np.stack([prev_value, values], axis=1).reshape(-1)
@@ -513,6 +513,24 @@ def dice_curve_from_parts(parts: Sequence[DiceParts]) -> SelectiveDiceCurve:
         _events=events,
         _point_events=e,
     )
+
+
+def _end_of_runs(ordered: np.ndarray, values: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(ordered, values, side="right")`` given ``start`` <= it, inside each value's run of ties.
+
+    Steps forward while the next element still equals the value (few steps where ties are rare), then searches
+    for the values whose runs are still longer.
+    """
+    end = start.copy()
+    pending = np.arange(values.size)
+    for _ in range(4):
+        pending = pending[end[pending] < ordered.size]
+        pending = pending[ordered[end[pending]] == values[pending]]
+        if pending.size == 0:
+            return end
+        end[pending] += 1
+    end[pending] = np.searchsorted(ordered, values[pending], side="right")
+    return end
 
 
 def _stable_argsort(values: np.ndarray) -> np.ndarray:
@@ -558,11 +576,10 @@ def _event_dice_changes(events: _WrongPixels) -> np.ndarray:
         touch = touch[key & 0xFFFFFFFF]
         group = key >> 32
     touch_event, touch_is_fp = touch >> 1, (touch & 1) == 0
-    touch_image, touch_class = group // k, group % k
     starts = np.r_[True, group[1:] != group[:-1]]
     false_pos = _cumcount_within(touch_is_fp, starts)
-    false_neg = _cumcount_within(~touch_is_fp, starts)
-    y = reference[touch_image, touch_class]
+    false_neg = _cumcount_within(np.ones_like(starts), starts) - false_pos  # touches so far minus the FPs
+    y = reference.reshape(-1)[group]  # group = image * K + class
     after = _dice_of(y, false_pos, false_neg)
     before = np.where(starts, 1.0, np.r_[1.0, after[:-1]])
     return np.bincount(touch_event, weights=(after - before) / (k - 1), minlength=n_w)
