@@ -12,7 +12,8 @@ prediction is replaced by the ground truth) and Dice is computed over the whole 
 Only wrong pixels change Dice: with ``Y`` the class's reference pixels and ``FN_k``/``FP_k`` the kept false
 negatives/positives, ``Dice_c = 2 (Y - FN_k) / (2 Y - FN_k + FP_k)``. The curve is computed exactly over every
 distinct threshold by sorting the wrong pixels once and accumulating per-(image, class) counts, and coverage by
-one sort of all uncertainties: no loop over thresholds re-scans pixels.
+one sort of all uncertainties, in which only the distinct wrong uncertainties are searched: no loop over
+thresholds re-scans pixels.
 
 Points stored. The coverage-0 point (threshold -inf, Dice 1), then for each distinct threshold at which Dice can
 change (an uncertainty of a wrong pixel) that point and the distinct threshold just before it, and the largest
