@@ -389,3 +389,13 @@ def test_end_of_runs_equals_searchsorted_right(rng):
     below = np.searchsorted(ordered, values, side="left")
     for start in (below, below + 1, np.searchsorted(ordered, values, side="right")):
         np.testing.assert_array_equal(_end_of_runs(ordered, values, start), np.searchsorted(ordered, values, "right"))
+
+
+@pytest.mark.parametrize("k", range(2, 8))
+def test_class_counts_equal_bincount(k, rng):
+    from selectseg.metrics.dice_curve import _class_counts
+
+    for labels in (rng.integers(0, k, 500), np.zeros(7, dtype=np.int64), np.full(3, k - 1, dtype=np.int32)):
+        counts = _class_counts(labels, k)
+        assert counts.dtype == np.int64
+        np.testing.assert_array_equal(counts, np.bincount(labels, minlength=k))
