@@ -5,13 +5,15 @@
 20 images of 775 x 522 pixels, 3 classes, about 8% wrong pixels near the structures' boundaries, float32
 uncertainties with no ties. The loop keeps pixels below each of 100 thresholds (uncertainty quantiles),
 substitutes the reference for the referred ones and recomputes every image's Dice: what one writes without the
-library. Both are timed in alternation; the printed ratio is loop time / exact time (goal >= 20). The script
-also checks that the exact curve gives the loop's Dice at its thresholds.
+library. Both are timed in alternation; the printed ratio is loop time / exact time (goal >= 20), with the load
+average at start and end (a busy machine slows both, not by the same factor). The script also checks that the
+exact curve gives the loop's Dice at its thresholds.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -66,7 +68,8 @@ def main() -> None:
     all_u = np.concatenate([u.ravel() for u in uncs])
     thresholds = np.quantile(all_u, np.linspace(0, 1, 100))
     wrong = np.mean(np.concatenate([(p != y).ravel() for p, y in zip(preds, targets)]))
-    print(f"machine: {platform.machine()} {platform.processor()}, numpy {np.__version__}")
+    print(f"machine: {platform.machine()} {platform.processor()}, numpy {np.__version__}, {os.cpu_count()} CPUs")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     distinct = np.unique(all_u).size
     print(f"data: 20 images 775x522, {all_u.size:,} pixels, {wrong:.1%} wrong, {distinct:,} distinct thresholds")
     times: dict[str, list[float]] = {"loop": [], "exact": []}
@@ -86,6 +89,7 @@ def main() -> None:
         f"100-threshold loop {loop_s:.2f} s, exact curve {exact_s:.3f} s | loop / exact = {loop_s / exact_s:.1f}x "
         "(goal >= 20)"
     )
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

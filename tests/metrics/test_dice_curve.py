@@ -269,3 +269,133 @@ def test_oracle_and_excess_ignore_image_order_and_are_zero_for_a_perfect_segment
     assert other.excess_aurc == pytest.approx(curve.excess_aurc, rel=1e-10)
     perfect = selective_dice_curve(targets, targets, uncs, num_classes=3)
     assert perfect.oracle_aurc == 0.0 and perfect.excess_aurc == 0.0
+
+
+# Exactness of the fast construction (issue 18): heavy ties against the slow reference, and large inputs against a
+# straightforward full-sort computation of every distinct threshold.
+
+
+def _tied_images(rng: np.random.Generator, *, n: int, k: int, ndim: int, levels: int, float32: bool):
+    """N images (2-D or 3-D, sizes differ) with uncertainties on a grid of ``levels`` values (signs mixed), so wrong
+    and correct pixels share thresholds; some classes may be absent from an image."""
+    preds, targets, uncs = [], [], []
+    for i in range(n):
+        shape = (3 + i, 4, 2 + i % 2)[:ndim] if ndim == 3 else (5 + i, 3 + 2 * i)
+        y = rng.integers(0, k, shape)
+        p = np.where(rng.random(shape) < rng.uniform(0.3, 0.95), y, rng.integers(0, k, shape))
+        u = (rng.integers(0, levels, shape) - levels // 3) / levels
+        preds.append(p)
+        targets.append(y)
+        uncs.append(u.astype(np.float32) if float32 else u)
+    return preds, targets, uncs
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dice_curve_with_heavy_ties_equals_slow_reference(seed):
+    rng = np.random.default_rng(100 + seed)
+    k, n, ndim = int(rng.integers(2, 5)), int(rng.integers(1, 6)), 2 + seed % 2
+    levels = int(rng.choice([1, 2, 3, 7]))
+    preds, targets, uncs = _tied_images(rng, n=n, k=k, ndim=ndim, levels=levels, float32=seed % 3 == 0)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=k)
+    thresholds, coverage, dice, per_image = slow_dice_curve(preds, targets, uncs, k)
+    index = np.searchsorted(thresholds, curve.thresholds)
+    np.testing.assert_array_equal(thresholds[index], curve.thresholds)
+    np.testing.assert_array_equal(curve.coverage, coverage[index])  # counts / total: the same division
+    np.testing.assert_allclose(curve.dice, dice[index], rtol=1e-12)
+    np.testing.assert_allclose(curve.image_dice(), per_image[index], rtol=1e-12)
+    assert curve.aurc == pytest.approx(np.trapezoid(1 - dice, coverage), rel=1e-12, abs=1e-15)
+    for c in np.unique(np.r_[np.linspace(0, 1, 21), coverage]):
+        point = curve.at_coverage(float(c))
+        best = np.flatnonzero(coverage <= c)[-1]
+        assert point.threshold == thresholds[best] and point.coverage == coverage[best]
+        assert point.dice_mean == pytest.approx(dice[best], rel=1e-12)
+
+
+def _full_sort_curve(preds, targets, uncs, k):
+    """Every distinct threshold of the pooled pixels by one full sort (np.unique), and each (image, class)'s FP/FN
+    counts there by cumulative histograms: thresholds (-inf first), coverage and mean Dice, straightforwardly."""
+    dtype = np.result_type(*uncs)
+    pooled = np.concatenate([u.reshape(-1) for u in uncs]).astype(dtype)
+    values, inverse = np.unique(pooled, return_inverse=True)
+    size = values.size
+    coverage = np.r_[0, np.cumsum(np.bincount(inverse, minlength=size))] / pooled.size
+    dice = np.zeros(size + 1)
+    start = 0
+    for p, y in zip(preds, targets):
+        p, y = p.reshape(-1), y.reshape(-1)
+        index = inverse[start : start + p.size]
+        start += p.size
+        wrong = p != y
+        for c in range(1, k):
+            reference = np.count_nonzero(y == c)
+            fp = np.r_[0, np.cumsum(np.bincount(index[wrong & (p == c)], minlength=size))]
+            fn = np.r_[0, np.cumsum(np.bincount(index[wrong & (y == c)], minlength=size))]
+            denominator = 2.0 * reference - fn + fp
+            safe = np.where(denominator > 0, denominator, 1.0)
+            dice += np.where(denominator > 0, 2.0 * (reference - fn) / safe, 1.0) / (k - 1)
+    return np.r_[-np.inf, values.astype(np.float64)], coverage, dice / len(preds)
+
+
+@pytest.mark.parametrize(("seed", "levels"), [(0, None), (1, 50), (2, 3), (3, None)])
+def test_dice_curve_on_large_inputs_equals_a_full_sort_of_every_threshold(seed, levels):
+    rng = np.random.default_rng(200 + seed)
+    k = 2 + seed % 3
+    preds, targets, uncs = [], [], []
+    for i in range(4):
+        shape = (96 + 7 * i, 80) if i % 2 else (12, 20, 24)
+        y = rng.integers(0, k, shape)
+        p = np.where(rng.random(shape) < 0.9, y, rng.integers(0, k, shape))
+        u = rng.random(shape) if levels is None else rng.integers(0, levels, shape) / levels
+        preds.append(p)
+        targets.append(y)
+        uncs.append(u.astype(np.float32) if seed == 3 else u)
+    curve = selective_dice_curve(preds, targets, uncs, num_classes=k)
+    thresholds, coverage, dice = _full_sort_curve(preds, targets, uncs, k)
+    assert curve.coverage.size < coverage.size or levels is not None
+    assert curve.aurc == pytest.approx(np.trapezoid(1 - dice, coverage), rel=1e-12)
+    index = np.searchsorted(thresholds, curve.thresholds)
+    np.testing.assert_array_equal(coverage[index], curve.coverage)
+    np.testing.assert_allclose(curve.dice, dice[index], rtol=1e-12)
+    for c in np.r_[rng.random(200), coverage[rng.integers(0, coverage.size, 50)], 0.0, 1.0]:
+        point = curve.at_coverage(float(c))
+        best = np.flatnonzero(coverage <= c)[-1]
+        assert point.threshold == thresholds[best] and point.coverage == coverage[best]
+        assert point.dice_mean == pytest.approx(dice[best], rel=1e-12)
+    for t in thresholds[rng.integers(1, thresholds.size, 30)]:
+        point = curve.at_threshold(float(t))
+        best = np.searchsorted(thresholds, t, side="right") - 1
+        assert point.coverage == coverage[best] and point.dice_mean == pytest.approx(dice[best], rel=1e-12)
+
+
+def test_stable_argsort_equals_numpy_stable_argsort(rng):
+    from selectseg.metrics.dice_curve import _stable_argsort
+
+    for values in (
+        rng.integers(0, 5, 1000) / 5,
+        rng.random(1000),
+        (rng.integers(0, 3, 500) / 3).astype(np.float32),
+        np.array([0.0, -0.0, 0.0, 1.0, -0.0, -1.0]),
+        np.zeros(0),
+        np.ones(1),
+    ):
+        np.testing.assert_array_equal(_stable_argsort(values), np.argsort(values, kind="stable"))
+
+
+def test_end_of_runs_equals_searchsorted_right(rng):
+    from selectseg.metrics.dice_curve import _end_of_runs
+
+    ordered = np.sort(np.r_[rng.integers(0, 4, 300), rng.integers(0, 40, 300), np.full(20, 50)] / 7)
+    values = np.unique(ordered)
+    below = np.searchsorted(ordered, values, side="left")
+    for start in (below, below + 1, np.searchsorted(ordered, values, side="right")):
+        np.testing.assert_array_equal(_end_of_runs(ordered, values, start), np.searchsorted(ordered, values, "right"))
+
+
+@pytest.mark.parametrize("k", range(2, 8))
+def test_class_counts_equal_bincount(k, rng):
+    from selectseg.metrics.dice_curve import _class_counts
+
+    for labels in (rng.integers(0, k, 500), np.zeros(7, dtype=np.int64), np.full(3, k - 1, dtype=np.int32)):
+        counts = _class_counts(labels, k)
+        assert counts.dtype == np.int64
+        np.testing.assert_array_equal(counts, np.bincount(labels, minlength=k))
