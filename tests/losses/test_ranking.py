@@ -368,3 +368,20 @@ def test_exact_backward_scales_by_the_incoming_gradient():
     _, grad = _value_and_grad(lambda x, c: uncertainty_ranking_loss(x, c), u, ok)
     _, grad3 = _value_and_grad(lambda x, c: 3.0 * uncertainty_ranking_loss(x, c), u, ok)
     torch.testing.assert_close(grad3, 3.0 * grad, rtol=1e-15, atol=0)
+
+
+def test_exact_mean_is_bit_identical_to_dividing_the_sum_in_torch() -> None:
+    """The CPU kernel applies the mean itself; its loss and gradient equal autograd's ``sum / n_pairs`` bit for bit
+    (also when n_pairs > 2**24, where float32(n_pairs) rounds), so training is unchanged by where the mean is taken."""
+    torch.manual_seed(3)
+    for n, wrong in ((96, 0.3), (64, 0.05), (32, 0.6)):
+        logits = torch.randn(8, 2, n, n) * 20.0  # saturated softmax: many exact ties at 0
+        u = (1 - logits.softmax(1).max(1).values).float()
+        correct = torch.rand(8, n, n) > wrong
+        a, b = u.clone().requires_grad_(), u.clone().requires_grad_()
+        n_pairs = int(correct.sum()) * int((~correct).sum())
+        mean = uncertainty_ranking_loss(a, correct, mode="exact", reduction="mean")
+        by_hand = uncertainty_ranking_loss(b, correct, mode="exact", reduction="sum") / float(n_pairs)
+        mean.backward()
+        by_hand.backward()
+        assert float(mean) == float(by_hand) and torch.equal(a.grad, b.grad)

@@ -467,8 +467,9 @@ def _exact_sum_numpy(
       ``n_c - le_j`` active pairs; the correct pixel of sorted rank r is in ``#{wrong : le <= r}`` (a histogram).
 
     With the gradient g (+count on correct, -count on wrong pixels) the sum is ``g . u + margin * #active pairs``,
-    accumulated in float64. With ``mean`` the sum and the gradient are divided by ``n_w * n_c`` (the gradient as
-    torch would: each count times the scale in ``u``'s dtype, rounded once).
+    accumulated in float64. With ``mean`` the sum and the gradient are divided by ``n_w * n_c`` exactly as autograd
+    would divide the summed loss in ``u``'s dtype (the sum rounded to the dtype, then divided by the dtype's
+    ``n_w * n_c``; each count times ``1 / dtype(n_w * n_c)``), so the mean is bit-identical to dividing in torch.
     """
     n = u.size
     wrong_pos = np.flatnonzero(~ok)
@@ -494,7 +495,9 @@ def _exact_sum_numpy(
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     cuts = np.searchsorted(key_pos, bounds)
     ones = torch.ones(1, dtype=torch.int32)
-    scale = u.dtype.type(1.0 / (n_w * n_c)) if mean else None
+    # The mean's scale as autograd forms it for ``total / n_pairs`` in u's dtype: 1 / dtype(n_pairs), rounded once
+    # (n_pairs itself rounds in float32 beyond 2**24), so gradients are bit-identical to dividing the sum in torch.
+    scale = u.dtype.type(1.0) / u.dtype.type(n_w * n_c) if mean else None
 
     def chunk(i: int) -> tuple[torch.Tensor, float]:
         lo, hi = int(bounds[i]), int(bounds[i + 1])
@@ -527,7 +530,9 @@ def _exact_sum_numpy(
     grad[key_order] = key_grad if scale is None else key_grad * scale
     key_dot = float(np.einsum("i,i->", key_grad.astype(np.float64), key_u, dtype=np.float64))
     total = sum(p[1] for p in parts) + key_dot + margin * pairs
-    return (total / (n_w * n_c) if mean else total), grad if with_grad else None
+    if mean:  # as torch divides the sum in u's dtype
+        return float(u.dtype.type(total) / u.dtype.type(n_w * n_c)), grad if with_grad else None
+    return total, grad if with_grad else None
 
 
 def _exact_sum_torch(
