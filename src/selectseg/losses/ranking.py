@@ -125,7 +125,14 @@ def _ranking_loss(
     ok = correct.reshape(-1)
     if mode == "sampled":
         u, ok = _subsample(u, ok, n_wrong, n_correct, generator)
-    return _ExactRankingSum.apply(u, ok, margin, reduction == "mean")
+    total = _ExactRankingSum.apply(u, ok, margin, False)
+    if reduction == "sum":
+        return total
+    # The mean as a torch division of the sum, so that autograd scales the kernel's count gradient once by
+    # (upstream weight / n_pairs): bit-identical training whatever the kernel (a scale inside it rounds differently).
+    n_c = int(np.count_nonzero(ok.numpy())) if ok.device.type == "cpu" else int(ok.sum())
+    n_pairs = n_c * (ok.numel() - n_c)
+    return total / float(n_pairs) if n_pairs else total
 
 
 class UncertaintyRankingLoss(nn.Module):
