@@ -559,3 +559,30 @@ def test_predict_on_a_plain_nnunet_input_folder_with_nnunet_names(trained: Path,
             probs = npz["probabilities"]
         assert probs.shape[0] == 2 and np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
     assert sorted(c["case_id"] for c in json.loads((out / "predictions.json").read_text())["cases"]) == ids
+
+
+def test_the_demo_table_fits_80_columns_without_cutting_a_number() -> None:
+    import io
+
+    from rich.console import Console
+
+    from selectseg.cli import render
+    from selectseg.demo import COVERAGES
+
+    row = {"aurc": 0.02118, "oracle_aurc": 0.00401, "excess_aurc": 0.01716, "error_auroc": 0.881}
+    row |= {f"dice@{c}": 0.8374 for c in COVERAGES} | {f"dice_std@{c}": 0.108 for c in COVERAGES}
+    summary = {
+        "test_cases": 24,
+        "reading": "",
+        "table": [{"run": "baseline", **row}, {"run": "uncertainty_aware", **row}],
+    }
+    buffer = io.StringIO()
+    original = render.Console
+    render.Console = lambda *a, **k: Console(file=buffer, width=80)  # type: ignore[assignment,misc]
+    try:
+        render.demo_table(summary, COVERAGES)
+    finally:
+        render.Console = original  # type: ignore[misc]
+    text = buffer.getvalue()
+    assert "…" not in text and "uncertainty_aware" in text and "2.118" in text and "+1.716" in text
+    assert all(len(line) <= 80 for line in text.splitlines())

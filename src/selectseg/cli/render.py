@@ -245,14 +245,17 @@ def dataset_summary(path: Path, s: dict[str, Any]) -> None:
 
 
 def demo_table(summary: dict[str, Any], coverages: Sequence[float]) -> None:
-    """The demo's comparison: AURC = oracle + excess, error AUROC and Dice at 1.0/0.9/0.8, then how to read it."""
-    table = Table(title=f"Dice risk-coverage on the synthetic test set ({summary['test_cases']} images)")
-    table.add_column("run")
-    for label in ("AURC (%)", "= oracle", "+ excess", "error AUROC"):
-        table.add_column(label, justify="right")
+    """The demo's comparison: AURC = oracle + excess, error AUROC and Dice at 1.0/0.9/0.8, then how to read it (fits
+    80 columns: numbers are never cut, headers wrap)."""
+    table = Table(
+        box=box.SIMPLE_HEAD, title=f"Dice risk-coverage on the synthetic test set ({summary['test_cases']} images)"
+    )
+    table.add_column("run", no_wrap=True)
+    for label in ("AURC\n(%)", "=\noracle", "+\nexcess", "error\nAUROC"):
+        table.add_column(label, justify="right", no_wrap=True, min_width=5)
     shown = [c for c in coverages if c in (1.0, 0.9, 0.8)]  # every coverage is in comparison.csv
     for c in shown:
-        table.add_column(f"Dice@{c}", justify="right")
+        table.add_column(f"Dice\n@{c}", justify="right", no_wrap=True, min_width=6)
     for row in summary["table"]:
         auroc = row.get("error_auroc")
         table.add_row(
@@ -261,7 +264,7 @@ def demo_table(summary: dict[str, Any], coverages: Sequence[float]) -> None:
             f"{100 * row['oracle_aurc']:.3f}",
             f"{100 * row['excess_aurc']:+.3f}",
             "n/a" if auroc is None or math.isnan(auroc) else f"{auroc:.3f}",
-            *(f"{row[f'dice@{c}']:.4f} ± {row[f'dice_std@{c}']:.3f}" for c in shown),
+            *(f"{row[f'dice@{c}']:.4f}\n±{row[f'dice_std@{c}']:.3f}" for c in shown),
         )
     _print(table)
     console.print(
