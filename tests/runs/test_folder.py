@@ -17,7 +17,7 @@ def test_check_new_run_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     folder.check_new_run(tmp_path / "empty")
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "x").write_text("")
-    with pytest.raises(ValueError, match=r"'.*used' is not empty; pass resume"):
+    with pytest.raises(ValueError, match=r"'.*used' is not empty; resume it \(--resume on the command line"):
         folder.check_new_run(tmp_path / "used")
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="is not empty"):

@@ -104,7 +104,7 @@ def test_resume_takes_saved_config_and_refuses_a_different_one(tmp_path: Path) -
 def test_run_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("")
-    with pytest.raises(ValueError, match="is not empty; pass resume"):
+    with pytest.raises(ValueError, match=r"is not empty; resume it \(--resume"):
         train(tiny(), tmp_path / "busy")
     with pytest.raises(ValueError, match=r"Cannot resume: .*config\.yaml' not found"):
         train(tiny(), tmp_path / "new", resume=True)

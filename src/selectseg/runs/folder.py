@@ -112,7 +112,8 @@ def check_new_run(run_dir: str | Path, *, what: str = "Run folder") -> None:
     run_dir = Path(run_dir)
     if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK for p in run_dir.iterdir())):
         raise ValueError(
-            f"{what} {str(run_dir)!r} is not empty; pass resume to continue it, or choose a new output folder."
+            f"{what} {str(run_dir)!r} is not empty; resume it (--resume on the command line, resume=True in Python) "
+            "or choose a new output folder."
         )
 
 
