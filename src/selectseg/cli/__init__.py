@@ -327,7 +327,7 @@ def threshold_command(
         typer.Option(
             "--pooled-coverage",
             "--coverage",
-            help="Pooled: one threshold keeping this fraction of all calibration voxels together (largest <=).",
+            help="Pooled: one threshold keeping at least this fraction of all calibration voxels (smallest >=).",
         ),
     ] = None,
     max_risk: Annotated[
