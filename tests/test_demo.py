@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from selectseg.cli import app
 from selectseg.demo import COVERAGES, RUNS
-from selectseg.runs.config import RECOMMENDED
+from selectseg.runs.config import recommended_overrides
 
 
 def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_demo_quick_trains_both_runs_and_compares(tmp_path: Path) -> None:
     assert summary["reading"].startswith("The uncertainty-aware run")
     assert " ".join(summary["reading"].split()[:6]) in " ".join(result.output.split())
     configs = {name: yaml.safe_load((tmp_path / name / "config.yaml").read_text()) for name, _ in RUNS}
-    for item in RECOMMENDED:  # the aware run uses the study's recommended settings
+    for item in recommended_overrides(2):  # the aware run uses the study's recommended settings (quick: 2 epochs)
         key, value = item.split("=")
         section, name = key.split(".")
         assert str(configs["uncertainty_aware"][section][name]) in (

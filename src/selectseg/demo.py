@@ -9,7 +9,8 @@ Used by ``make demo`` / ``selectseg demo``. Everything lands in one folder::
     OUT/report.html          the HTML report comparing both runs (figures in OUT/report_figures/)
 
 Both runs use the same data, seed, network, schedule and budget; only the loss differs: the uncertainty-aware run
-adds the exact ranking loss with the settings the GlaS study chose on validation images (``RECOMMENDED``; see
+adds the exact ranking loss with the settings the GlaS study chose on validation images (``recommended_overrides``:
+from halfway through training; see
 docs/training.md for the evidence, which does not show it beating the baseline). The summary splits each AURC into
 segmentation quality (oracle AURC) and ordering (excess AURC) and gives the pixel error-detection AUROC, with a
 sentence of reading. A demo interrupted at any point resumes where it stopped when run again with the same options.
@@ -31,7 +32,6 @@ from .evaluation import DEFAULT_COVERAGES, evaluate_cases, load_run
 from .results import EvaluationResult
 from .runs import folder
 from .runs.config import (
-    RECOMMENDED,
     DataConfig,
     LossConfig,
     ModelConfig,
@@ -40,6 +40,7 @@ from .runs.config import (
     apply_overrides,
     config_from_dict,
     config_to_dict,
+    recommended_overrides,
 )
 from .runs.data import load_cases
 from .training import ProgressEvent, TrainConfig, train
@@ -48,14 +49,14 @@ __all__ = ["COVERAGES", "RUNS", "demo_config", "reading", "run_demo"]
 
 COVERAGES = DEFAULT_COVERAGES
 RUNS = (("baseline", "none"), ("uncertainty_aware", "exact"))
-"""(run name, ``loss.ranking``); the uncertainty-aware run also uses the balanced weight of ``RECOMMENDED``."""
+"""(run name, ``loss.ranking``); the uncertainty-aware run also uses the rest of ``recommended_overrides``."""
 
 
 def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none", device: str = "cpu") -> TrainConfig:
     """The demo's training config: 2D synthetic discs with ambiguous borders, 3 annotators, a small U-Net, the poly
     learning-rate schedule; with a ranking loss, the recommended uncertainty-aware settings
-    (:data:`selectseg.runs.config.RECOMMENDED`). ``device``: ``"cpu"`` (the default, whose figures the docs quote),
-    ``"auto"`` or ``"cuda[:N]"``."""
+    (:func:`selectseg.runs.config.recommended_overrides`). ``device``: ``"cpu"`` (the default, whose figures the docs
+    quote), ``"auto"`` or ``"cuda[:N]"``."""
     synthetic = (
         SyntheticConfig(num_train=8, num_test=4, size=32, seed=seed)
         if quick
@@ -72,7 +73,7 @@ def demo_config(*, quick: bool = False, seed: int = 0, ranking: str = "none", de
     )
     if ranking == "none":
         return config
-    overrides = [*RECOMMENDED, f"loss.ranking={ranking}"]
+    overrides = [*recommended_overrides(config.optim.epochs), f"loss.ranking={ranking}"]
     return typing.cast(TrainConfig, config_from_dict(apply_overrides(config_to_dict(config), overrides)))
 
 
