@@ -130,9 +130,9 @@ def run_demo(
             cases = config.data.synthetic.num_train
             say(f"{name}: {start} a {what} U-Net, {config.optim.epochs} epochs on {cases} synthetic images")
             train(config, run_dir, resume=folder.has_config(run_dir), progress=_named(progress, name))
-        if EvaluationResult.exists(evaluation_dir) and _same_coverages(evaluation_dir):
+        evaluation = _saved_evaluation(evaluation_dir)
+        if evaluation is not None:
             say(f"{name}: reusing its evaluation in {evaluation_dir}")
-            evaluation = EvaluationResult.load(evaluation_dir)
         else:
             say(f"{name}: evaluating on {config.data.synthetic.num_test} held-out synthetic images")
             run = load_run(run_dir, device=config.device)
@@ -166,13 +166,15 @@ def run_demo(
     return summary
 
 
-def _same_coverages(evaluation_dir: Path) -> bool:
-    """Whether a saved evaluation holds exactly the demo's coverages (else it is recomputed)."""
+def _saved_evaluation(evaluation_dir: Path) -> EvaluationResult | None:
+    """A finished evaluation holding exactly the demo's coverages, or None (then it is recomputed)."""
+    if not EvaluationResult.exists(evaluation_dir):
+        return None
     try:
         saved = EvaluationResult.load(evaluation_dir)
     except ValueError:
-        return False
-    return tuple(p.target_coverage for p in saved.points) == tuple(float(c) for c in COVERAGES)
+        return None
+    return saved if tuple(p.target_coverage for p in saved.points) == tuple(map(float, COVERAGES)) else None
 
 
 def reading(baseline: dict[str, Any], aware: dict[str, Any]) -> str:

@@ -46,6 +46,7 @@ def _replay(run, outputs: list[CaseOutput], tmp_path: Path):
     """A stand-in for ``run`` that yields the recorded outputs and writes into ``tmp_path``."""
     return SimpleNamespace(
         run_dir=tmp_path,
+        weights_sha256=run.weights_sha256,
         num_classes=run.num_classes,
         config=run.config,
         outputs=lambda cases, inference=None: iter(outputs),
@@ -118,7 +119,7 @@ def _fake_run(tmp_path: Path, cases: list[Case], segmentations, uncertainties, *
             yield CaseOutput(case, np.zeros((2, *seg.shape), np.float32), seg, unc)
 
     config = SimpleNamespace(data=SimpleNamespace(annotator="first"))
-    return SimpleNamespace(run_dir=tmp_path, num_classes=2, config=config, outputs=outputs)
+    return SimpleNamespace(run_dir=tmp_path, num_classes=2, config=config, outputs=outputs, weights_sha256="")
 
 
 def _tiny_cases(count: int) -> tuple[list[Case], list[np.ndarray], list[np.ndarray]]:

@@ -168,16 +168,9 @@ def train_command(
         best = result.run_dir / folder.BEST
         console.print(
             f"Trained {epochs} epoch{'s' if epochs != 1 else ''}; weights in {result.model_path}"
-            + (f" (best epoch by {_best_metric(result.run_dir)}: {best})" if best.is_file() else "")
+            + (f" (best epoch by {folder.read_config(result.run_dir).best_metric}: {best})" if best.is_file() else "")
             + f"; curves in {result.run_dir / folder.PROGRESS}"
         )
-
-
-def _best_metric(run_dir: Path) -> str:
-    """The validation metric a run keeps its best checkpoint by."""
-    from ..runs import folder
-
-    return folder.read_config(run_dir).best_metric
 
 
 def _progress_figures(run_dirs: list[Path]) -> None:

@@ -77,7 +77,7 @@ def evaluate_folds(
     run_dir = Path(run_dir)
     if not is_cv_folder(run_dir):
         raise ValueError(f"{str(run_dir)!r} is not a cross-validation folder ({folder.CV_INDEX} is missing).")
-    index = folder.read_json(run_dir / folder.CV_INDEX)
+    index = _json.load_object(run_dir / folder.CV_INDEX)
     per_fold: list[EvaluationResult] = []
     curves = []
     for k, name in enumerate(index["runs"]):

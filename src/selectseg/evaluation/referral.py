@@ -134,7 +134,7 @@ def choose_referral_threshold(
             calibration_cases=tuple(case.case_id for case in cases),
             num_cases=len(cases),
             num_voxels=int(voxels),
-            weights_sha256=getattr(run, "weights_sha256", "") or None,
+            weights_sha256=run.weights_sha256 or None,
         )
         result.save(run.run_dir)
         return result

@@ -10,15 +10,14 @@ References:
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
-import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._versions import package_versions
 from ..results import OperatingPoint
 from .compare import RunComparison, load_comparison
 from .results import RunResults, default_labels, load_run_results
@@ -392,10 +391,5 @@ def software_versions() -> dict[str, str]:
     """
     from .. import __version__
 
-    versions = {"python": platform.python_version(), "selectseg": __version__}
-    for name in ("torch", "monai", "numpy", "matplotlib"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    versions = package_versions(("torch", "monai", "numpy", "matplotlib"))
+    return {"python": versions.pop("python"), "selectseg": __version__, **versions}

@@ -17,6 +17,7 @@ so that its presence means the other files are those of the same evaluation):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Mapping, Sequence
@@ -632,12 +633,10 @@ def _with_per_image(
         return point
     for c, values in per_image.items():
         if abs(c - point.target_coverage) <= _TOL:
-            return OperatingPoint(
-                **{
-                    **point.__dict__,
-                    "image_coverage": {k: v[0] for k, v in values.items()},
-                    "image_dice": {k: v[1] for k, v in values.items()},
-                }
+            return dataclasses.replace(
+                point,
+                image_coverage={k: v[0] for k, v in values.items()},
+                image_dice={k: v[1] for k, v in values.items()},
             )
     return point
 

@@ -45,6 +45,8 @@ from typing import Any
 
 import yaml
 
+from ..results._json import load_object
+
 if typing.TYPE_CHECKING:
     from .config import TrainConfig
 
@@ -72,7 +74,6 @@ __all__ = [
     "lock_output",
     "read_config",
     "read_index",
-    "read_json",
     "read_run_info",
     "snapshot_path",
 ]
@@ -275,31 +276,13 @@ def read_config(run_dir: str | Path) -> TrainConfig:
         raise ValueError(f"{str(path)!r}: {error}") from None
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON file of a run folder.
-
-    Raises:
-        ValueError: if it is missing or not valid JSON (naming the file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{str(path)!r} not found.")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {error}.") from None
-
-
 def read_run_info(run_dir: str | Path) -> dict[str, Any]:
     """``RUN/run.json`` as a dict.
 
     Raises:
         ValueError: if it is missing, not JSON or not an object.
     """
-    info = read_json(Path(run_dir) / RUN_INFO)
-    if not isinstance(info, dict):
-        raise ValueError(f"Expected {str(Path(run_dir) / RUN_INFO)!r} to hold a JSON object.")
-    return info
+    return load_object(Path(run_dir) / RUN_INFO)
 
 
 def read_index(run_dir: str | Path) -> tuple[str, dict[str, Any]] | None:
@@ -314,7 +297,7 @@ def read_index(run_dir: str | Path) -> tuple[str, dict[str, Any]] | None:
     for kind, name in (("ensemble", ENSEMBLE_INDEX), ("cv", CV_INDEX)):
         path = run_dir / name
         if path.is_file():
-            content = read_json(path)
+            content = load_object(path)
             members = content.get("members", content.get("runs")) if isinstance(content, dict) else None
             if not isinstance(members, list) or not members:
                 raise ValueError(f"Expected {str(path)!r} to list its member runs, but it lists none.")

@@ -38,6 +38,7 @@ from torch import nn
 
 from .. import __version__
 from .._io import atomic_write_text
+from .._versions import package_versions
 from ..data.annotators import reference_labels
 from ..data.splits import kfold_split
 from ..losses import (
@@ -364,15 +365,7 @@ def _restore(run: _Run) -> None:
 
 def library_versions() -> dict[str, str]:
     """The versions of Python and of every library a run's numbers depend on (``run.json`` records them)."""
-    import platform
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("selectseg", "torch", "monai", "numpy", "scipy", "nibabel", "pillow"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
+    versions = package_versions(("selectseg", "torch", "monai", "numpy", "scipy", "nibabel", "pillow"))
     versions["cuda"] = str(torch.version.cuda) if torch.version.cuda else "none"
     return versions
 
